@@ -1,0 +1,171 @@
+"""Multilayer perceptron with hand-written reverse- and forward-mode derivatives.
+
+All parameters of a network live in ONE flat float64 vector ``theta``. Layer ``i`` owns a
+contiguous slice holding its weight ``W_i`` of shape ``(in_i, out_i)`` flattened row-major,
+followed by its bias ``b_i`` of shape ``(out_i,)``. ``MLP.views`` returns zero-copy views, so
+a gradient, a Fisher-vector product or a TRPO step ``theta + beta * x`` is one vector operation.
+
+Forward pass (per layer, batch of N rows):   z_i = h_{i-1} W_i + b_i,   h_i = act(z_i)
+(the last layer is linear: h_L = z_L). Its two derivatives, written beside it:
+
+* ``vjp``  (reverse mode, backprop): given dL/dy, returns dL/dtheta and dL/dx.
+      dz_i = dh_i * act'(z_i);  dW_i = h_{i-1}^T dz_i;  db_i = sum_n dz_i;  dh_{i-1} = dz_i W_i^T
+* ``jvp``  (forward mode): given a parameter direction v = (dW_i, db_i), returns dy = J v.
+      dz_i = dh_{i-1} W_i + h_{i-1} dW_i + db_i;  dh_i = act'(z_i) * dz_i,  dh_0 = 0
+
+Verified by ``tests/test_nn.py`` against central finite differences in random directions.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+ACTIVATIONS = ("tanh", "relu")
+
+
+def _act(name: str, z: np.ndarray) -> np.ndarray:
+    return np.tanh(z) if name == "tanh" else np.maximum(z, 0.0)
+
+
+def _act_grad(name: str, z: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """d act(z) / dz, reusing h = act(z): tanh' = 1 - h^2; relu' = [z > 0]."""
+    return 1.0 - h * h if name == "tanh" else (z > 0.0).astype(z.dtype)
+
+
+def orthogonal(rng: np.random.Generator, n_in: int, n_out: int, gain: float) -> np.ndarray:
+    """Orthogonal matrix of shape (n_in, n_out) scaled by ``gain`` (Saxe et al. 2014).
+
+    QR of a standard-normal matrix with the sign of diag(R) folded into Q, so that Q is
+    Haar-distributed; rows (or columns, whichever are fewer) are orthonormal.
+    """
+    a = rng.standard_normal((max(n_in, n_out), min(n_in, n_out)))
+    q, r = np.linalg.qr(a)
+    q *= np.sign(np.diag(r))
+    return gain * (q if n_in >= n_out else q.T)
+
+
+@dataclass(frozen=True)
+class MLP:
+    """Layout of a fully connected network ``sizes[0] -> ... -> sizes[-1]``.
+
+    Attributes
+    ----------
+    sizes : tuple of int
+        Layer widths including input and output, e.g. ``(17, 64, 64, 6)``.
+    activation : str
+        Hidden nonlinearity, ``"tanh"`` (default, as in the PPO and TRPO papers) or ``"relu"``.
+        The output layer is always linear.
+    """
+
+    sizes: tuple[int, ...]
+    activation: str = "tanh"
+
+    def __post_init__(self):
+        if len(self.sizes) < 2 or any(int(s) < 1 for s in self.sizes):
+            raise ValueError(f"sizes must list at least two positive widths, got {self.sizes}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
+        object.__setattr__(self, "sizes", tuple(int(s) for s in self.sizes))
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.sizes) - 1
+
+    @property
+    def n_params(self) -> int:
+        return sum((i + 1) * o for i, o in zip(self.sizes[:-1], self.sizes[1:]))
+
+    def views(self, theta: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per-layer ``(W, b)`` views into ``theta`` (no copies); writing to them writes theta."""
+        assert theta.shape == (self.n_params,), f"theta has shape {theta.shape}, want ({self.n_params},)"
+        out, k = [], 0
+        for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:]):
+            w = theta[k:k + n_in * n_out].reshape(n_in, n_out)
+            k += n_in * n_out
+            out.append((w, theta[k:k + n_out]))
+            k += n_out
+        return out
+
+    def init(self, rng: np.random.Generator, output_gain: float = 1.0,
+             hidden_gain: float = np.sqrt(2.0)) -> np.ndarray:
+        """Orthogonal weights, zero biases: the common PPO initialisation.
+
+        Hidden layers use gain sqrt(2); the output layer ``output_gain`` (0.01 for a policy mean
+        head, so the initial policy is nearly state-independent; 1.0 for a value head).
+        """
+        theta = np.zeros(self.n_params)
+        layers = self.views(theta)
+        for i, (w, _) in enumerate(layers):
+            gain = output_gain if i == len(layers) - 1 else hidden_gain
+            w[:] = orthogonal(rng, *w.shape, gain)
+        return theta
+
+    def forward(self, theta: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, list]:
+        """y = MLP_theta(x).
+
+        Parameters
+        ----------
+        theta : ndarray, shape (n_params,)
+        x : ndarray, shape (N, sizes[0])
+
+        Returns
+        -------
+        y : ndarray, shape (N, sizes[-1])
+        cache : list of (h_in, h_out) per layer, what ``vjp`` and ``jvp`` need.
+        """
+        cache, h = [], x
+        layers = self.views(theta)
+        for i, (w, b) in enumerate(layers):
+            z = h @ w + b
+            h_out = z if i == len(layers) - 1 else _act(self.activation, z)
+            cache.append((h, z, h_out))
+            h = h_out
+        return h, cache
+
+    def vjp(self, theta: np.ndarray, cache: list, dy: np.ndarray,
+            need_dx: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        """Backprop: (dL/dtheta, dL/dx) from dL/dy, i.e. J^T dy.
+
+        Parameters
+        ----------
+        dy : ndarray, shape (N, sizes[-1])
+        need_dx : bool
+            Also return dL/dx (skips one matrix product when False).
+
+        Returns
+        -------
+        dtheta : ndarray, shape (n_params,), laid out like theta.
+        dx : ndarray of shape (N, sizes[0]), or None.
+        """
+        dtheta = np.empty(self.n_params)
+        layers, grads = self.views(theta), self.views(dtheta)
+        dh = dy
+        for i in range(len(layers) - 1, -1, -1):
+            h_in, z, h_out = cache[i]
+            dz = dh if i == len(layers) - 1 else dh * _act_grad(self.activation, z, h_out)
+            dw, db = grads[i]
+            np.matmul(h_in.T, dz, out=dw)
+            db[:] = dz.sum(axis=0)
+            if i > 0 or need_dx:
+                dh = dz @ layers[i][0].T
+        return dtheta, (dh if need_dx else None)
+
+    def jvp(self, theta: np.ndarray, cache: list, v: np.ndarray) -> np.ndarray:
+        """Forward mode: dy = J v for a parameter direction ``v`` (shape (n_params,)).
+
+        No Jacobian is formed: one pass of cost comparable to ``forward``.
+
+        Returns
+        -------
+        dy : ndarray, shape (N, sizes[-1])
+        """
+        layers, dirs = self.views(theta), self.views(v)
+        dh = None
+        for i, ((w, _), (dw, db)) in enumerate(zip(layers, dirs)):
+            h_in, z, h_out = cache[i]
+            dz = h_in @ dw + db
+            if dh is not None:
+                dz += dh @ w
+            dh = dz if i == len(layers) - 1 else _act_grad(self.activation, z, h_out) * dz
+        return dh

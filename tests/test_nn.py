@@ -1,0 +1,93 @@
+"""refimpl/nn.py: backprop (VJP) and forward-mode JVP against central differences."""
+import numpy as np
+import pytest
+from hypothesis import given
+
+from gradcheck import assert_directional_derivative
+from refimpl.nn import MLP, orthogonal
+from strategies import batch_sizes, mlps, seeds
+
+
+def _problem(mlp, n, seed):
+    rng = np.random.default_rng(seed)
+    theta = 0.7 * rng.standard_normal(mlp.n_params)
+    x = rng.standard_normal((n, mlp.sizes[0]))
+    return rng, theta, x
+
+
+@given(mlps(), batch_sizes, seeds)
+def test_vjp_matches_finite_differences_in_params_and_input(mlp, n, seed):
+    rng, theta, x = _problem(mlp, n, seed)
+    dy = rng.standard_normal((n, mlp.sizes[-1]))
+    _, cache = mlp.forward(theta, x)
+    dtheta, dx = mlp.vjp(theta, cache, dy, need_dx=True)
+    # <dy, f(theta)> is a scalar whose gradient is J^T dy
+    assert_directional_derivative(lambda t: np.sum(dy * mlp.forward(t, x)[0]), theta,
+                                  lambda u: dtheta @ u, rng)
+    assert_directional_derivative(lambda z: np.sum(dy * mlp.forward(theta, z)[0]), x,
+                                  lambda u: np.sum(dx * u), rng)
+
+
+@given(mlps(), batch_sizes, seeds)
+def test_jvp_matches_finite_differences(mlp, n, seed):
+    rng, theta, x = _problem(mlp, n, seed)
+    _, cache = mlp.forward(theta, x)
+    assert_directional_derivative(lambda t: mlp.forward(t, x)[0], theta,
+                                  lambda u: mlp.jvp(theta, cache, u), rng)
+
+
+@given(mlps(), batch_sizes, seeds)
+def test_jvp_and_vjp_are_adjoint(mlp, n, seed):
+    """<dy, J v> = <J^T dy, v> to rounding: both sides are the same bilinear form."""
+    rng, theta, x = _problem(mlp, n, seed)
+    v, dy = rng.standard_normal(mlp.n_params), rng.standard_normal((n, mlp.sizes[-1]))
+    _, cache = mlp.forward(theta, x)
+    lhs = np.sum(dy * mlp.jvp(theta, cache, v))
+    rhs = mlp.vjp(theta, cache, dy)[0] @ v
+    # rounding of two O(P)-term dot products of O(1) entries
+    assert abs(lhs - rhs) <= 1e-12 * (1 + np.abs(dy).sum() * np.abs(v).sum())
+
+
+def test_flat_layout_is_weight_row_major_then_bias():
+    """The documented layout: per layer W (in, out) row-major, then b (out,)."""
+    mlp = MLP((2, 3, 1))
+    theta = np.arange(mlp.n_params, dtype=float)
+    (w1, b1), (w2, b2) = mlp.views(theta)
+    np.testing.assert_array_equal(w1, [[0, 1, 2], [3, 4, 5]])
+    np.testing.assert_array_equal(b1, [6, 7, 8])
+    np.testing.assert_array_equal(w2.ravel(), [9, 10, 11])
+    np.testing.assert_array_equal(b2, [12])
+    x = np.array([[1.0, -1.0]])
+    expected = np.tanh(x @ w1 + b1) @ w2 + b2
+    np.testing.assert_array_equal(mlp.forward(theta, x)[0], expected)
+
+
+@given(mlps(), seeds)
+def test_init_is_orthogonal_with_gains_and_zero_bias(mlp, seed):
+    theta = mlp.init(np.random.default_rng(seed), output_gain=0.01)
+    layers = mlp.views(theta)
+    for i, (w, b) in enumerate(layers):
+        gain = 0.01 if i == len(layers) - 1 else np.sqrt(2)
+        small = w.T @ w if w.shape[0] >= w.shape[1] else w @ w.T
+        # QR gives orthonormal columns to rounding; 1e-12 is ~1e3 ulp of O(1) entries
+        np.testing.assert_allclose(small, gain**2 * np.eye(len(small)), atol=1e-12)
+        assert not b.any()
+
+
+def test_init_is_reproducible_from_seed():
+    mlp = MLP((4, 8, 2))
+    a = mlp.init(np.random.default_rng(3))
+    np.testing.assert_array_equal(a, mlp.init(np.random.default_rng(3)))
+    assert not np.array_equal(a, mlp.init(np.random.default_rng(4)))
+
+
+@pytest.mark.parametrize("sizes, activation", [((3,), "tanh"), ((3, 0, 2), "tanh"),
+                                                ((3, 2), "sigmoid")])
+def test_bad_layout_is_a_value_error(sizes, activation):
+    with pytest.raises(ValueError):
+        MLP(sizes, activation)
+
+
+def test_orthogonal_rows_when_wide():
+    q = orthogonal(np.random.default_rng(0), 2, 5, 1.0)
+    np.testing.assert_allclose(q @ q.T, np.eye(2), atol=1e-12)
