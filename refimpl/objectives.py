@@ -1,0 +1,152 @@
+"""Per-sample objectives of VPG/TRPO/PPO and their gradients w.r.t. the log-probabilities.
+
+Every objective takes per-sample arrays of shape (N,) and returns its value together with the
+gradient w.r.t. ``logp`` (or ``v``); the caller chains that through the policy
+(``distributions.log_prob_grad`` then ``policy.vjp``) or the critic. Objectives are MAXIMISED
+(L_TRPO, L_CLIP); the value loss is MINIMISED.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def _check_same_1d(**arrays: np.ndarray) -> int:
+    (first_name, first), *rest = arrays.items()
+    if np.ndim(first) != 1:
+        raise ValueError(f"{first_name} must have shape (N,), got {np.shape(first)}")
+    for name, x in rest:
+        if np.shape(x) != np.shape(first):
+            raise ValueError(f"{name} has shape {np.shape(x)}, expected {np.shape(first)}")
+    return len(first)
+
+
+def ratio(logp: np.ndarray, logp_old: np.ndarray) -> np.ndarray:
+    """kappa = pi_phi(a|s) / pi_old(a|s) = exp(logp - logp_old), the importance sampling ratio
+    (lecture, "TRPO: Sampling the correct expectation"; kappa_t in "The clipped surrogate objective
+    in PPO"). Shapes (N,) -> (N,).
+    Tested in ``tests/test_objectives.py::test_importance_sampling_identity_monte_carlo``.
+    """
+    return np.exp(logp - logp_old)
+
+
+def surrogate(logp: np.ndarray, logp_old: np.ndarray,
+              adv: np.ndarray) -> tuple[float, np.ndarray]:
+    """L_TRPO(phi) = mean_n kappa_n A_n (= L_CPI), the lecture's "TRPO: The surrogate optimization
+    problem", and its gradient d L / d logp_n = kappa_n A_n / N (since d kappa / d logp = kappa).
+
+    Parameters
+    ----------
+    logp, logp_old, adv : ndarray, shape (N,)
+
+    Returns
+    -------
+    value : float
+    dvalue_dlogp : ndarray, shape (N,)
+
+    Tested in ``tests/test_objectives.py``: finite differences, and at phi = phi_old the chained
+    gradient equals the plain policy gradient ("The Policy gradient for the TRPO surrogate loss").
+    """
+    N = _check_same_1d(logp=logp, logp_old=logp_old, adv=adv)
+    weighted = ratio(logp, logp_old) * adv
+    return float(np.mean(weighted)), weighted / N
+
+
+def clip_objective(logp: np.ndarray, logp_old: np.ndarray, adv: np.ndarray,
+                   clip_eps: float) -> tuple[float, np.ndarray, float]:
+    """L_CLIP = mean_n min(kappa_n A_n, clip(kappa_n, 1 - eps, 1 + eps) A_n), the lecture's
+    "The clipped surrogate objective in PPO" (Eq. Adv_PPO_Objective), and its gradient:
+
+        d L_CLIP / d logp_n = 0                if A_n > 0 and kappa_n > 1 + eps
+                                               or A_n < 0 and kappa_n < 1 - eps (clipped term
+                                               strictly active, "Understanding ... (2)")
+                            = kappa_n A_n / N  otherwise (the unclipped term is the minimum).
+
+    Ties (kappa exactly at 1 +- eps, where both terms are equal) take the unclipped gradient:
+    the one-sided derivative from inside the band, as PyTorch's clamp/min also yield.
+
+    Parameters
+    ----------
+    logp, logp_old, adv : ndarray, shape (N,)
+    clip_eps : float > 0
+        epsilon, "typically 0.1 or 0.2" (lecture); 0.2 in the PPO paper's MuJoCo runs.
+
+    Returns
+    -------
+    value : float
+    dvalue_dlogp : ndarray, shape (N,)
+    clip_fraction : float
+        Fraction of samples whose gradient the clip removes (the two strict cases above).
+        Samples with A_n = 0 have zero gradient too but are not counted: nothing was clipped.
+
+    Tested in ``tests/test_objectives.py`` (pessimism bounds, gradient zero pattern, finite
+    differences, L_CLIP = L_CPI at phi = phi_old).
+    """
+    N = _check_same_1d(logp=logp, logp_old=logp_old, adv=adv)
+    if not clip_eps > 0:
+        raise ValueError(f"clip_eps must be > 0, got {clip_eps}")
+    kappa = ratio(logp, logp_old)
+    value = np.mean(np.minimum(kappa * adv, np.clip(kappa, 1.0 - clip_eps, 1.0 + clip_eps) * adv))
+    clipped = ((adv > 0) & (kappa > 1.0 + clip_eps)) | ((adv < 0) & (kappa < 1.0 - clip_eps))
+    grad = np.where(clipped, 0.0, kappa * adv / N)
+    return float(value), grad, float(np.mean(clipped))
+
+
+def value_loss(v: np.ndarray, ret: np.ndarray, v_old: np.ndarray | None = None,
+               clip_eps: float | None = None) -> tuple[float, np.ndarray]:
+    """Critic regression loss and its gradient w.r.t. the predictions v.
+
+    Without clipping:  L_V = 1/2 mean_n (v_n - ret_n)^2,   d L_V / d v_n = (v_n - ret_n) / N.
+
+    With ``v_old`` and ``clip_eps`` (implementation detail, not in the lecture: the clipped value
+    loss of OpenAI baselines' PPO2):
+
+        v_clip = v_old + clip(v - v_old, -eps, eps)
+        L_V    = 1/2 mean_n max((v_n - ret_n)^2, (v_clip_n - ret_n)^2)
+
+    The clipped term can only be strictly larger when |v - v_old| > eps, where v_clip does not
+    depend on v; so the gradient is (v_n - ret_n) / N where the unclipped term is the maximum
+    (ties included) and 0 elsewhere.
+
+    Parameters
+    ----------
+    v, ret : ndarray, shape (N,)
+    v_old : ndarray, shape (N,), optional
+        Predictions of the critic that collected the data.
+    clip_eps : float > 0, optional
+        Given together with v_old; 0.2 in baselines' PPO2.
+
+    Returns
+    -------
+    loss : float
+    dloss_dv : ndarray, shape (N,)
+
+    Tested in ``tests/test_objectives.py::test_value_loss_gradient_matches_finite_differences``.
+    """
+    N = _check_same_1d(v=v, ret=ret)
+    if (v_old is None) != (clip_eps is None):
+        raise ValueError("v_old and clip_eps must be given together (or neither)")
+    err = v - ret
+    sq = err * err
+    if v_old is None:
+        return float(0.5 * np.mean(sq)), err / N
+    _check_same_1d(v=v, v_old=v_old)
+    if not clip_eps > 0:
+        raise ValueError(f"clip_eps must be > 0, got {clip_eps}")
+    err_clip = v_old + np.clip(v - v_old, -clip_eps, clip_eps) - ret
+    sq_clip = err_clip * err_clip
+    unclipped_active = sq >= sq_clip
+    return float(0.5 * np.mean(np.maximum(sq, sq_clip))), np.where(unclipped_active, err / N, 0.0)
+
+
+def explained_variance(pred: np.ndarray, target: np.ndarray) -> float:
+    """EV = 1 - Var[target - pred] / Var[target] (population variances), a critic diagnostic:
+    1 for a perfect critic, 0 for predicting the mean, negative for worse than that.
+
+    Returns nan when Var[target] = 0 (the ratio is undefined). Shapes (N,) -> float.
+    Tested in ``tests/test_objectives.py::test_explained_variance_*``.
+    """
+    _check_same_1d(pred=pred, target=target)
+    var_target = np.var(target)
+    if var_target == 0:
+        return float("nan")
+    return float(1.0 - np.var(target - pred) / var_target)
