@@ -1,0 +1,1 @@
+"""Exact ground truths: finite MDPs and the linear-quadratic example, by linear algebra."""
