@@ -1,4 +1,5 @@
 """Shared hypothesis strategies: network layouts, batches and seeds."""
+import numpy as np
 from hypothesis import strategies as st
 
 from refimpl.nn import MLP
@@ -21,3 +22,29 @@ def policies(draw, max_width=7):
     hidden = tuple(draw(st.lists(st.integers(1, max_width), min_size=0, max_size=2)))
     return GaussianPolicy.build(draw(st.integers(1, 5)), draw(st.integers(1, 3)), hidden,
                                 draw(activations))
+
+
+
+
+def random_phi(policy, rng):
+    """phi with N(0, 0.5^2) network entries and log_std ~ U[-1, 1], so every term is nontrivial."""
+    theta = 0.5 * rng.standard_normal(policy.net.n_params)
+    return np.concatenate([theta, rng.uniform(-1.0, 1.0, policy.act_dim)])
+
+
+@st.composite
+def policy_problems(draw, max_width=7):
+    """(policy, phi, obs, rng): a random policy from ``policies``, phi from ``random_phi`` and
+    a batch of 1 to 9 standard-normal states; rng (seeded by hypothesis) draws anything else."""
+    policy = draw(policies(max_width))
+    rng = np.random.default_rng(draw(seeds))
+    phi = random_phi(policy, rng)
+    return policy, phi, rng.standard_normal((draw(batch_sizes), policy.obs_dim)), rng
+
+
+def spd_matrix(n, cond, rng):
+    """Q diag(lam) Q^T, Q Haar-orthogonal, eigenvalues log-spaced in [1, cond] (ends included)."""
+    q, r = np.linalg.qr(rng.standard_normal((n, n)))
+    q *= np.sign(np.diag(r))
+    lam = np.geomspace(1.0, cond, n) if n > 1 else np.ones(1)
+    return (q * lam) @ q.T

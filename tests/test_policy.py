@@ -1,0 +1,61 @@
+"""refimpl/policy.py: vjp, jvp and score of the Gaussian policy against finite differences."""
+import numpy as np
+from hypothesis import given
+
+from gradcheck import assert_directional_derivative
+from strategies import policy_problems
+
+
+def _dist_params(policy, phi, obs):
+    """(mean, log_std) flattened into one vector: the function whose derivatives we check."""
+    mean, log_std, _ = policy.forward(phi, obs)
+    return np.concatenate([mean.ravel(), log_std])
+
+
+@given(policy_problems())
+def test_jvp_matches_finite_differences_of_forward(problem):
+    policy, phi, obs, rng = problem
+    _, _, cache = policy.forward(phi, obs)
+    jvp = lambda u: np.concatenate([a.ravel() for a in policy.jvp(phi, cache, u)])  # noqa: E731
+    assert_directional_derivative(lambda p: _dist_params(policy, p, obs), phi, jvp, rng)
+
+
+@given(policy_problems())
+def test_vjp_matches_finite_differences_of_forward(problem):
+    policy, phi, obs, rng = problem
+    _, _, cache = policy.forward(phi, obs)
+    dmean, dlog_std = rng.standard_normal((2, len(obs), policy.act_dim))
+    dy = np.concatenate([dmean.ravel(), dlog_std.sum(axis=0)])  # log_std is shared by all rows
+    grad = policy.vjp(phi, cache, dmean, dlog_std)
+    assert_directional_derivative(lambda p: dy @ _dist_params(policy, p, obs), phi,
+                                  lambda u: grad @ u, rng)
+    # the (act_dim,) form of dlog_std means "already summed over the batch"
+    np.testing.assert_array_equal(grad, policy.vjp(phi, cache, dmean, dlog_std.sum(axis=0)))
+
+
+@given(policy_problems())
+def test_score_matches_finite_differences_of_log_prob(problem):
+    """score = sum_n w_n grad_phi log pi_phi(a_n|s_n), the policy-gradient building block."""
+    policy, phi, obs, rng = problem
+    act = rng.standard_normal((len(obs), policy.act_dim))
+    w = rng.standard_normal(len(obs))
+    g = policy.score(phi, obs, act, w)
+    assert_directional_derivative(lambda p: w @ policy.log_prob(p, obs, act), phi,
+                                  lambda u: g @ u, rng)
+
+
+@given(policy_problems())
+def test_jvp_and_vjp_are_adjoint(problem):
+    """<dy, J v> = <J^T dy, v> to rounding: two evaluations of the same bilinear form."""
+    policy, phi, obs, rng = problem
+    _, _, cache = policy.forward(phi, obs)
+    v = rng.standard_normal(policy.n_params)
+    dmean = rng.standard_normal((len(obs), policy.act_dim))
+    dlog_std = rng.standard_normal(policy.act_dim)
+    jm, jl = policy.jvp(phi, cache, v)
+    lhs = np.sum(dmean * jm) + dlog_std @ jl
+    grad = policy.vjp(phi, cache, dmean, dlog_std)
+    rhs = grad @ v
+    # rounding of sums of O(P) products, relative to the sum of the magnitudes of their terms
+    scale = np.abs(dmean * jm).sum() + np.abs(dlog_std * jl).sum() + np.abs(grad * v).sum()
+    assert abs(lhs - rhs) <= 1e-12 * (1.0 + scale)
