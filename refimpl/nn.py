@@ -24,13 +24,14 @@ import numpy as np
 ACTIVATIONS = ("tanh", "relu")
 
 
-def _act(name: str, z: np.ndarray) -> np.ndarray:
-    return np.tanh(z) if name == "tanh" else np.maximum(z, 0.0)
+def _act_inplace(name: str, z: np.ndarray) -> np.ndarray:
+    """h = act(z), overwriting z (the pre-activation is not needed afterwards)."""
+    return np.tanh(z, out=z) if name == "tanh" else np.maximum(z, 0.0, out=z)
 
 
-def _act_grad(name: str, z: np.ndarray, h: np.ndarray) -> np.ndarray:
-    """d act(z) / dz, reusing h = act(z): tanh' = 1 - h^2; relu' = [z > 0]."""
-    return 1.0 - h * h if name == "tanh" else (z > 0.0).astype(z.dtype)
+def _act_grad(name: str, h: np.ndarray) -> np.ndarray:
+    """d act(z) / dz written in terms of h = act(z): tanh' = 1 - h^2; relu' = [h > 0]."""
+    return 1.0 - h * h if name == "tanh" else (h > 0.0).astype(h.dtype)
 
 
 def orthogonal(rng: np.random.Generator, n_in: int, n_out: int, gain: float) -> np.ndarray:
@@ -67,6 +68,13 @@ class MLP:
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
         object.__setattr__(self, "sizes", tuple(int(s) for s in self.sizes))
+        # offsets of each layer's W and b in theta, computed once (forward runs at every env step)
+        layout, k = [], 0
+        for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:]):
+            layout.append((k, k + n_in * n_out, (n_in, n_out), k + n_in * n_out + n_out))
+            k += n_in * n_out + n_out
+        object.__setattr__(self, "_layout", tuple(layout))
+        object.__setattr__(self, "_n_params", k)
 
     @property
     def n_layers(self) -> int:
@@ -74,18 +82,12 @@ class MLP:
 
     @property
     def n_params(self) -> int:
-        return sum((i + 1) * o for i, o in zip(self.sizes[:-1], self.sizes[1:]))
+        return self._n_params
 
     def views(self, theta: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per-layer ``(W, b)`` views into ``theta`` (no copies); writing to them writes theta."""
-        assert theta.shape == (self.n_params,), f"theta has shape {theta.shape}, want ({self.n_params},)"
-        out, k = [], 0
-        for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:]):
-            w = theta[k:k + n_in * n_out].reshape(n_in, n_out)
-            k += n_in * n_out
-            out.append((w, theta[k:k + n_out]))
-            k += n_out
-        return out
+        assert theta.shape == (self._n_params,), f"theta has shape {theta.shape}, want ({self._n_params},)"
+        return [(theta[w0:w1].reshape(shape), theta[w1:b1]) for w0, w1, shape, b1 in self._layout]
 
     def init(self, rng: np.random.Generator, output_gain: float = 1.0,
              hidden_gain: float = np.sqrt(2.0)) -> np.ndarray:
@@ -112,15 +114,17 @@ class MLP:
         Returns
         -------
         y : ndarray, shape (N, sizes[-1])
-        cache : list of (h_in, h_out) per layer, what ``vjp`` and ``jvp`` need.
+        cache : list [x, h_1, ..., h_L = y] of every layer's output, what ``vjp`` and ``jvp`` need.
         """
-        cache, h = [], x
+        cache, h = [x], x
         layers = self.views(theta)
+        last = len(layers) - 1
         for i, (w, b) in enumerate(layers):
-            z = h @ w + b
-            h_out = z if i == len(layers) - 1 else _act(self.activation, z)
-            cache.append((h, z, h_out))
-            h = h_out
+            h = h @ w
+            h += b
+            if i < last:
+                h = _act_inplace(self.activation, h)
+            cache.append(h)
         return h, cache
 
     def vjp(self, theta: np.ndarray, cache: list, dy: np.ndarray,
@@ -142,8 +146,8 @@ class MLP:
         layers, grads = self.views(theta), self.views(dtheta)
         dh = dy
         for i in range(len(layers) - 1, -1, -1):
-            h_in, z, h_out = cache[i]
-            dz = dh if i == len(layers) - 1 else dh * _act_grad(self.activation, z, h_out)
+            h_in, h_out = cache[i], cache[i + 1]
+            dz = dh if i == len(layers) - 1 else dh * _act_grad(self.activation, h_out)
             dw, db = grads[i]
             np.matmul(h_in.T, dz, out=dw)
             db[:] = dz.sum(axis=0)
@@ -163,9 +167,9 @@ class MLP:
         layers, dirs = self.views(theta), self.views(v)
         dh = None
         for i, ((w, _), (dw, db)) in enumerate(zip(layers, dirs)):
-            h_in, z, h_out = cache[i]
-            dz = h_in @ dw + db
+            dz = cache[i] @ dw
+            dz += db
             if dh is not None:
                 dz += dh @ w
-            dh = dz if i == len(layers) - 1 else _act_grad(self.activation, z, h_out) * dz
+            dh = dz if i == len(layers) - 1 else _act_grad(self.activation, cache[i + 1]) * dz
         return dh
