@@ -51,6 +51,13 @@ class LinearQuadraticEnv(gymnasium.Env):
         self.s = float(p.s0_mean + p.s0_std * self.np_random.standard_normal())
         return self._obs(), {}
 
+    def get_state(self) -> np.ndarray:
+        """The simulator state (s,), for exact checkpoint/resume (``refimpl.envstate``)."""
+        return np.array([self.s])
+
+    def set_state(self, state: np.ndarray) -> None:
+        self.s = float(state[0])
+
     def step(self, action):
         a = np.asarray(action, dtype=np.float64).reshape(-1)
         if a.shape != (1,):

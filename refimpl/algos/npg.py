@@ -1,0 +1,69 @@
+"""Natural policy gradient (lecture, "Natural policy gradient", eq. Adv_NPG; Kakade 2001), and
+the update it shares with TRPO, which is NPG's direction plus a line search.
+
+    phi <- phi + alpha F^-1 g,   x = F^-1 g by truncated CG on (F + damping I) x = g,
+    alpha fixed (``npg_step='fixed'``) or alpha = sqrt(2 delta / g^T F^-1 g) (``'normalized'``,
+    the lecture's step size of eq. Adv_TRPO_step, without TRPO's line search).
+
+Metrics: ``policy_loss`` = -(L_TRPO(phi_new) - L_TRPO(phi_old)), the negated surrogate
+improvement; ``improvement`` (its negation); ``cg_iters``, ``cg_residual``; ``step_norm``
+(||Delta phi||); TRPO adds ``accepted`` and ``step_fraction`` (the accepted gamma = alpha^j).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from refimpl import distributions as dist
+from refimpl.agent import fit_critic, standardize
+from refimpl.fisher import make_fvp
+from refimpl.linesearch import backtracking
+from refimpl.natural import natural_step, npg_step
+from refimpl.objectives import surrogate
+
+
+def surrogate_and_kl(agent, data, adv, phi):
+    """(L_TRPO(phi), mean KL(pi_old || pi_phi)) on the batch (lecture eq. Adv_TRPO_Opt)."""
+    mean, log_std, _ = agent.policy.forward(phi, data.obs)
+    logp = dist.log_prob(mean, log_std, data.actions)
+    kl = np.mean(dist.kl(data.mean_old, data.log_std_old, mean, log_std))
+    return surrogate(logp, data.logp_old, adv)[0], float(kl)
+
+
+def natural_update(agent, data, cfg, rng, line_search: bool):
+    """Lecture "TRPO: Final algorithm", steps 3-7 (steps 6-7 only when ``line_search``)."""
+    policy, phi_old = agent.policy, agent.phi
+    adv = standardize(data.adv) if cfg.norm_adv else data.adv
+    L_old = surrogate_and_kl(agent, data, adv, phi_old)[0]
+    # step 3: g = 1/|B| sum grad log pi_phi(a|s) A(s, a)
+    g = policy.score(phi_old, data.obs, data.actions, adv / len(data))
+    metrics = {"cg_iters": 0, "cg_residual": 0.0, "step_norm": 0.0}
+    phi_new = phi_old
+    if g.any():
+        # steps 4-5: x ~ F^-1 g by truncated CG, Delta phi = beta x
+        fvp = make_fvp(policy, phi_old, data.obs, cfg.damping)
+        if cfg.algo == "npg" and cfg.npg_step == "fixed":
+            step = npg_step(g, fvp, cfg.npg_alpha, cfg.cg_iters)
+        else:
+            step = natural_step(g, fvp, cfg.delta, cfg.cg_iters)
+        metrics.update(cg_iters=step.cg.iterations, cg_residual=step.cg.residual_norm,
+                       step_norm=float(np.linalg.norm(step.step)))
+        if line_search:
+            # steps 6-7: backtracking on gamma = alpha^j until L improves and KL <= delta
+            def evaluate(candidate):
+                L, kl = surrogate_and_kl(agent, data, adv, candidate)
+                return L - L_old, kl
+            phi_new, info = backtracking(phi_old, step.step, evaluate, cfg.delta,
+                                         cfg.backtrack_alpha, cfg.backtrack_iters)
+            metrics.update(accepted=int(info.accepted), step_fraction=info.fraction)
+        else:
+            phi_new = phi_old + step.step
+    L_new, kl = surrogate_and_kl(agent, data, adv, phi_new)
+    agent.phi = phi_new
+    value_loss = fit_critic(agent, data, cfg, rng, cfg.vf_lr)
+    return {**metrics, "policy_loss": -(L_new - L_old), "improvement": L_new - L_old,
+            "value_loss": value_loss, "kl": kl,
+            "entropy": float(dist.entropy(policy.split(phi_new)[1]))}
+
+
+def update(agent, data, cfg, rng, lr_scale=1.0):
+    return natural_update(agent, data, cfg, rng, line_search=False)

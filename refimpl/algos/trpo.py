@@ -1,0 +1,10 @@
+"""TRPO (lecture, "TRPO: Final algorithm"; Schulman et al. 2015): the natural-gradient direction
+of ``npg.py`` with step size beta = sqrt(2 delta / x^T g), then a backtracking line search on
+gamma = alpha^j that accepts the first step improving L_TRPO with mean KL <= delta; if none is
+accepted the parameters stay bit-for-bit unchanged. Metrics: those of ``npg.natural_update``.
+"""
+from refimpl.algos.npg import natural_update
+
+
+def update(agent, data, cfg, rng, lr_scale=1.0):
+    return natural_update(agent, data, cfg, rng, line_search=True)

@@ -1,0 +1,109 @@
+"""Run a saved policy: ``refimpl eval CHECKPOINT``.
+
+The policy acts on observations normalised with the statistics saved in the checkpoint, frozen
+(evaluation never updates them). ``deterministic`` uses the mean action mu_phi(s); otherwise
+actions are sampled from pi_phi(.|s). Frames for ``--render`` come from MuJoCo's offscreen
+renderer (headless: set ``MUJOCO_GL=egl`` or ``MUJOCO_GL=osmesa``, see README).
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+
+import refimpl.envs  # noqa: F401  (registers the lecture's environments with gymnasium)
+
+from refimpl import checkpoint
+from refimpl import distributions as dist
+from refimpl.config import Config
+from refimpl.normalize import RunningMeanStd
+from refimpl.policy import GaussianPolicy
+
+
+@dataclass(frozen=True)
+class SavedPolicy:
+    """A policy restored from a checkpoint: layout, parameters, frozen normaliser."""
+
+    cfg: Config
+    policy: GaussianPolicy
+    phi: np.ndarray
+    obs_rms: RunningMeanStd | None
+
+    @classmethod
+    def load(cls, path: Path) -> "SavedPolicy":
+        d = checkpoint.load(path)
+        cfg = Config.from_dict(json.loads(str(d["config"])))
+        policy = GaussianPolicy.build(int(d["obs_dim"]), int(d["act_dim"]), cfg.hidden,
+                                      cfg.activation)
+        if d["phi"].shape != (policy.n_params,):
+            raise ValueError(f"{path}: policy has {d['phi'].size} parameters, its config implies "
+                             f"{policy.n_params}")
+        rms = checkpoint.subdict(d, "collector/obs_rms/")
+        return cls(cfg, policy, d["phi"], RunningMeanStd.from_state(rms) if rms else None)
+
+    def act(self, raw_obs: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
+        """Action for a batch of raw observations (N, obs_dim); the mean if ``rng`` is None."""
+        s = raw_obs if self.obs_rms is None else self.obs_rms.normalize(raw_obs, clip=self.cfg.obs_clip)
+        mean, log_std, _ = self.policy.forward(self.phi, s)
+        return mean if rng is None else dist.sample(mean, log_std, rng)
+
+
+def evaluate(path: Path, episodes: int = 10, deterministic: bool = True, seed: int = 10_000,
+             render: Path | None = None, max_frames: int = 300) -> np.ndarray:
+    """Undiscounted returns of ``episodes`` episodes, shape (episodes,). Writes a GIF of the
+    first episode's first ``max_frames`` frames to ``render`` if given."""
+    if episodes <= 0:
+        raise ValueError(f"episodes must be positive, got {episodes}")
+    saved = SavedPolicy.load(path)
+    try:
+        env = gym.make(saved.cfg.env, **({"render_mode": "rgb_array"} if render else {}))
+    except (gym.error.Error, TypeError) as e:
+        raise ValueError(f"cannot make environment {saved.cfg.env!r}"
+                         f"{' for rendering' if render else ''}: {e}") from None
+    except (ImportError, AttributeError) as e:  # an OpenGL back end that cannot load
+        raise ValueError(_NO_RENDERER.format(os.environ.get("MUJOCO_GL", "unset"), e)) from None
+    if int(np.prod(env.observation_space.shape)) != saved.policy.obs_dim:
+        raise ValueError(f"{path} was trained on observations of size {saved.policy.obs_dim}, "
+                         f"{saved.cfg.env} gives {env.observation_space.shape}")
+    rng = None if deterministic else np.random.default_rng(seed)
+    low, high = env.action_space.low, env.action_space.high
+    returns, frames = np.zeros(episodes), []
+    for ep in range(episodes):
+        obs, _ = env.reset(seed=seed + ep)
+        done = False
+        while not done:
+            if render and ep == 0 and len(frames) < max_frames:
+                frames.append(_render(env))
+            a = saved.act(np.asarray(obs, dtype=np.float64)[None], rng)[0]
+            obs, r, term, trunc, _ = env.step(np.clip(a, low, high) if saved.cfg.clip_actions else a)
+            returns[ep] += r
+            done = term or trunc
+    env.close()
+    if render:
+        write_gif(Path(render), frames)
+    return returns
+
+
+_NO_RENDERER = ("MuJoCo offscreen rendering failed (MUJOCO_GL={}: {}); install libegl1 and set "
+                "MUJOCO_GL=egl, or libosmesa6 and MUJOCO_GL=osmesa")
+
+
+def _render(env: gym.Env) -> np.ndarray:
+    """One RGB frame; a failing offscreen renderer becomes a one-line ValueError."""
+    try:
+        return env.render()
+    except Exception as e:  # OpenGL back ends fail in many ways; all mean "no renderer"
+        raise ValueError(_NO_RENDERER.format(os.environ.get("MUJOCO_GL", "unset"), e)) from None
+
+
+def write_gif(path: Path, frames: list[np.ndarray], fps: int = 30) -> None:
+    """Write RGB frames (H, W, 3) uint8 as an animated GIF, atomically."""
+    from PIL import Image
+
+    images = [Image.fromarray(f) for f in frames]
+    checkpoint.atomic_write(path, lambda f: images[0].save(
+        f, format="GIF", save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0))

@@ -1,0 +1,147 @@
+"""refimpl/cli.py: user mistakes give one line on stderr, exit status 2, and leave nothing
+behind; non-finite values stop training with a message naming where, keeping the last good
+checkpoint; Ctrl-C exits 130 with the last finished update saved."""
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from refimpl import checkpoint
+from refimpl.cli import main
+from refimpl.train import Run
+
+SMALL = ["--horizon", "128", "--epochs", "1", "--vf-epochs", "1", "--no-progress"]
+
+
+class NaNAfterEnv(gym.Env):
+    """Finite observations for 150 steps, then NaN."""
+
+    observation_space = gym.spaces.Box(-np.inf, np.inf, (2,), np.float64)
+    action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float64)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(2), {}
+
+    def step(self, action):
+        self.t += 1
+        return np.full(2, np.nan if self.t > 150 else 0.1), 0.0, False, False, {}
+
+    def get_state(self):
+        return np.array([self.t], dtype=float)
+
+    def set_state(self, state):
+        self.t = int(state[0])
+
+
+gym.register("test/NaNAfter-v0", entry_point=NaNAfterEnv)
+
+
+def _fails_with(capsys, argv, match, status=2):
+    assert main(argv) == status
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert match in err, err
+    return err
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["train", "--algo", "sac"], "invalid choice"),
+    (["train", "--steps", "abc"], "invalid int value"),
+])
+def test_bad_flags_are_one_line_errors(capsys, argv, match):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and match in err, err
+
+
+@pytest.mark.parametrize("extra, match", [
+    (["--env", "NoSuchEnv-v9"], "cannot make environment"),
+    (["--env", "CartPole-v1"], "continuous (Box) action space"),
+    (["--steps", "0"], "steps must be positive"),
+    (["--steps", "-5"], "steps must be positive"),
+])
+def test_bad_training_input_exits_2_and_leaves_no_run_directory(capsys, tmp_path, extra, match):
+    out = tmp_path / "run"
+    _fails_with(capsys, ["train", "--out", str(out), *extra, *SMALL], match)
+    assert not out.exists()
+
+
+def test_unwritable_run_directory_is_a_one_line_error(capsys, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    _fails_with(capsys, ["train", "--out", str(blocker / "run"), "--steps", "128", *SMALL],
+                "cannot create run directory")
+
+
+def test_existing_run_is_not_overwritten(capsys, tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", "--out", str(out), "--steps", "128", *SMALL]) == 0
+    capsys.readouterr()
+    _fails_with(capsys, ["train", "--out", str(out), "--steps", "128", *SMALL], "already holds a run")
+
+
+@pytest.mark.parametrize("content, match", [
+    (b"not a zip file", "not a readable refimpl checkpoint"),
+    (None, "missing"),
+])
+def test_corrupt_checkpoint_is_a_one_line_error(capsys, tmp_path, content, match):
+    path = tmp_path / "bad.npz"
+    if content is None:
+        np.savez(path, phi=np.zeros(3))
+    else:
+        path.write_bytes(content)
+    _fails_with(capsys, ["eval", str(path)], match)
+    _fails_with(capsys, ["eval", str(tmp_path / "absent.npz")], "no checkpoint")
+
+
+def _trained(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--out", str(out), "--steps", "128", *SMALL]) == 0
+    capsys.readouterr()
+    return out, checkpoint.load(out / "checkpoints" / "final.npz")
+
+
+def test_mismatched_checkpoints_are_one_line_errors(capsys, tmp_path):
+    out, d = _trained(tmp_path, capsys)
+    checkpoint.save(tmp_path / "v.npz", {**d, "format_version": np.array(99)})
+    _fails_with(capsys, ["eval", str(tmp_path / "v.npz")], "format 99")
+    checkpoint.save(tmp_path / "o.npz", {**d, "obs_dim": np.array(5)})
+    _fails_with(capsys, ["eval", str(tmp_path / "o.npz")], "parameters")
+    checkpoint.save(out / "checkpoints" / "latest.npz", {**d, "obs_dim": np.array(5)})
+    _fails_with(capsys, ["train", "--resume", str(out), "--no-progress"], "obs/act sizes")
+
+
+def test_eval_prints_mean_and_std(capsys, tmp_path):
+    out, _ = _trained(tmp_path, capsys)
+    assert main(["eval", str(out / "checkpoints" / "final.npz"), "--episodes", "1",
+                 "--deterministic"]) == 0
+    assert "return over 1 deterministic episodes" in capsys.readouterr().out
+
+
+def test_non_finite_observation_stops_and_keeps_last_good_checkpoint(capsys, tmp_path):
+    out = tmp_path / "run"
+    err = _fails_with(capsys, ["train", "--env", "test/NaNAfter-v0", "--out", str(out),
+                               "--steps", "512", "--no-norm-obs", *SMALL],
+                      "non-finite observations from the environment", status=1)
+    assert "latest.npz" in err
+    assert int(checkpoint.load(out / "checkpoints" / "latest.npz")["update"]) == 1
+
+
+def test_ctrl_c_exits_130_with_last_update_saved(capsys, tmp_path, monkeypatch):
+    step = Run.step
+    calls = []
+
+    def interrupted(self):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return step(self)
+    monkeypatch.setattr(Run, "step", interrupted)
+    out = tmp_path / "run"
+    assert main(["train", "--out", str(out), "--steps", "512", *SMALL]) == 130
+    assert "--resume" in capsys.readouterr().err
+    assert int(checkpoint.load(out / "checkpoints" / "latest.npz")["update"]) == 1
+    assert [p.name for p in (out / "checkpoints").iterdir()] == ["latest.npz"]

@@ -1,0 +1,93 @@
+"""refimpl/rollout.py: collection on gymnasium vector envs, and truncation vs termination."""
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from refimpl.nn import MLP
+from refimpl.policy import GaussianPolicy
+from refimpl.rollout import Collector, estimate_advantages
+
+EPISODE = 3
+
+
+class CounterEnv(gym.Env):
+    """Observation = steps taken in the episode; reward 1 per step. Ends after EPISODE steps,
+    by termination (``terminal=True``) or, registered with a TimeLimit, by truncation."""
+
+    observation_space = gym.spaces.Box(-np.inf, np.inf, (1,), np.float64)
+    action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float64)
+
+    def __init__(self, terminal: bool):
+        self.terminal, self.t = terminal, 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.array([0.0]), {}
+
+    def step(self, action):
+        self.t += 1
+        return np.array([float(self.t)]), 1.0, self.terminal and self.t == EPISODE, False, {}
+
+
+gym.register("test/Terminating-v0", entry_point=CounterEnv, kwargs={"terminal": True})
+gym.register("test/Truncating-v0", entry_point=CounterEnv, kwargs={"terminal": False},
+             max_episode_steps=EPISODE)
+
+
+def _collect(env_id, num_envs=2, horizon=7):
+    c = Collector(env_id, num_envs, seed=0, gamma=0.9, norm_obs=False, obs_clip=10.0,
+                  norm_reward=False, clip_actions=True)
+    policy = GaussianPolicy.build(1, 1, ())
+    batch = c.collect(policy, policy.init(np.random.default_rng(0)), horizon,
+                      np.random.default_rng(1))
+    c.close()
+    return batch
+
+
+@pytest.mark.parametrize("env_id, terminated", [("test/Terminating-v0", True),
+                                                ("test/Truncating-v0", False)])
+def test_episode_ends_carry_true_final_observation_and_flags(env_id, terminated):
+    b = _collect(env_id)
+    t_end = np.arange(7) % EPISODE == EPISODE - 1  # steps 2, 5 end an episode
+    np.testing.assert_array_equal(b.ends, np.repeat(t_end[:, None], 2, axis=1))
+    np.testing.assert_array_equal(b.terminated, b.ends if terminated else np.zeros_like(b.ends))
+    # s_{t+1} is the episode's last observation (EPISODE), not the reset observation (0) ...
+    np.testing.assert_array_equal(b.next_obs[t_end, :, 0], EPISODE)
+    # ... while the next row starts the new episode
+    np.testing.assert_array_equal(b.obs[np.flatnonzero(t_end)[:-1] + 1, :, 0], 0.0)
+    np.testing.assert_array_equal(b.obs[:, :, 0], np.tile(np.arange(7)[:, None] % EPISODE, 2))
+
+
+@pytest.mark.parametrize("env_id, bootstrap", [("test/Terminating-v0", False),
+                                               ("test/Truncating-v0", True)])
+def test_truncation_bootstraps_from_final_value_and_termination_does_not(env_id, bootstrap):
+    """With V = c everywhere, the TD error of an episode's last step is r + gamma c - c when the
+    time limit truncated it and r - c when it terminated; GAE with lambda = 0 returns exactly
+    these TD errors."""
+    b = _collect(env_id)
+    c, gamma = 2.5, 0.9
+    critic = MLP((1, 1))
+    theta_v = np.array([0.0, c])  # weight 0, bias c: V(s) = c
+    adv, ret, values = estimate_advantages(critic, theta_v, b, gamma, lam=0.0)
+    last = b.ends
+    expected_last = 1.0 + (gamma * c if bootstrap else 0.0) - c
+    np.testing.assert_allclose(adv[last], expected_last, rtol=0, atol=1e-15)  # one rounding
+    np.testing.assert_allclose(adv[~last], 1.0 + gamma * c - c, rtol=0, atol=1e-15)
+    np.testing.assert_array_equal(ret, adv + values)
+
+
+def test_same_seed_collects_identical_batches():
+    a, b = _collect("test/Truncating-v0"), _collect("test/Truncating-v0")
+    for name in ("obs", "next_obs", "actions", "rewards"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+
+
+def test_discrete_action_space_is_rejected_with_a_clear_error():
+    with pytest.raises(ValueError, match="continuous"):
+        Collector("CartPole-v1", 1, 0, 0.99, True, 10.0, True, True)
+
+
+def test_unknown_environment_is_a_value_error():
+    with pytest.raises(ValueError, match="cannot make environment"):
+        Collector("NoSuchEnv-v9", 1, 0, 0.99, True, 10.0, True, True)
