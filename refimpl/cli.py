@@ -15,7 +15,10 @@ from pathlib import Path
 from refimpl.config import ALGOS, Config
 
 MAIN_FLAGS = ("algo", "env", "steps", "seed", "num_envs")
-EXTRA_COMMANDS: tuple[tuple[str, str, str], ...] = ()
+EXTRA_COMMANDS = (
+    ("sweep", "refimpl.sweep", "train a grid of algorithms x seeds on local processes or Dask"),
+    ("figures", "refimpl.figures", "regenerate the lecture's figures into figures/"),
+)
 """Commands whose module provides ``add_arguments(parser)`` and ``run(args) -> exit status``."""
 
 
