@@ -1,4 +1,4 @@
-"""Command line: ``refimpl train | eval``.
+"""Command line: ``refimpl train | eval | sweep | figures | crosscheck``.
 
 User mistakes (bad flags, unknown algorithm or environment, unusable run directory, corrupt or
 mismatched checkpoint) print one line and exit with status 2. A NaN or infinity during training
@@ -18,6 +18,8 @@ MAIN_FLAGS = ("algo", "env", "steps", "seed", "num_envs")
 EXTRA_COMMANDS = (
     ("sweep", "refimpl.sweep", "train a grid of algorithms x seeds on local processes or Dask"),
     ("figures", "refimpl.figures", "regenerate the lecture's figures into figures/"),
+    ("crosscheck", "refimpl.crosscheck", "write every intermediate quantity of one NPG/TRPO/PPO "
+                                         "update for given problem data (docs/crosscheck.md)"),
 )
 """Commands whose module provides ``add_arguments(parser)`` and ``run(args) -> exit status``."""
 

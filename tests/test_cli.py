@@ -145,3 +145,12 @@ def test_ctrl_c_exits_130_with_last_update_saved(capsys, tmp_path, monkeypatch):
     assert "--resume" in capsys.readouterr().err
     assert int(checkpoint.load(out / "checkpoints" / "latest.npz")["update"]) == 1
     assert [p.name for p in (out / "checkpoints").iterdir()] == ["latest.npz"]
+
+
+def test_crosscheck_is_reachable_from_the_main_command(capsys, tmp_path):
+    assert main(["crosscheck", "--make-example", str(tmp_path / "in.npz")]) == 0
+    assert main(["crosscheck", str(tmp_path / "in.npz"), str(tmp_path / "out.npz")]) == 0
+    assert set(np.load(tmp_path / "out.npz")) >= {"grad", "fvp", "cg_x", "step", "clip_grad"}
+    _fails_with(capsys, ["crosscheck", str(tmp_path / "absent.npz"), str(tmp_path / "o2.npz")],
+                "absent.npz")
+    assert not (tmp_path / "o2.npz").exists()

@@ -1,0 +1,316 @@
+"""refimpl/crosscheck.py: every output against an independent oracle (a textbook forward pass over
+the documented parameter layout, scipy.stats, the multivariate-normal KL formula, finite
+differences, a dense Fisher, numpy.linalg.solve); bad input files give one line naming the key,
+exit status 2 and no output file; examples and golden vectors regenerate exactly."""
+import shlex
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.stats
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from gradcheck import assert_directional_derivative
+from refimpl import crosscheck
+from refimpl.fisher import dense_fisher
+from refimpl.objectives import clip_objective
+from strategies import activations, batch_sizes, random_phi, seeds
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+EPS = np.finfo(np.float64).eps
+
+
+@st.composite
+def inputs(draw, cg_iters=None):
+    """A valid input dict: a random layout from ``make_example`` with theta replaced by
+    ``random_phi`` (N(0, 0.5^2) weights, so hidden layers matter) and theta_new 0.05 away."""
+    hidden = tuple(draw(st.lists(st.integers(1, 5), max_size=2)))
+    rng = np.random.default_rng(draw(seeds))
+    d = crosscheck.make_example(rng, hidden, draw(activations), draw(st.integers(1, 4)),
+                                draw(st.integers(1, 3)), draw(batch_sizes))
+    policy = crosscheck.validate(d)
+    d["theta"] = random_phi(policy, rng)
+    d["theta_new"] = d["theta"] + 0.05 * rng.standard_normal(policy.n_params)
+    if cg_iters is not None:
+        d["cg_iters"] = np.int64(cg_iters(policy.n_params))
+    return d
+
+
+SMOOTH_INPUTS = inputs().filter(lambda d: d["activation"] == "tanh" or d["hidden_sizes"].size == 0)
+"""Inputs whose mean network is smooth in theta (relu kinks would break finite differences)."""
+
+
+def _naive_mean_log_std(d, theta):
+    """Textbook forward pass reading theta in the layout of docs/crosscheck.md: per layer
+    W (in, out) row-major, then b (out,); tanh/relu between layers, linear output; then log_std."""
+    sizes = (d["obs"].shape[1], *d["hidden_sizes"], d["actions"].shape[1])
+    h, k = d["obs"], 0
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        W, b = theta[k:k + n_in * n_out].reshape(n_in, n_out), theta[k + n_in * n_out:][:n_out]
+        k += n_in * n_out + n_out
+        z = h @ W + b
+        act = np.tanh(z) if d["activation"] == "tanh" else np.maximum(z, 0.0)
+        h = z if i == len(sizes) - 2 else act
+    assert len(theta) == k + sizes[-1], "layout does not use every entry of theta"
+    return h, theta[k:]
+
+
+def _scipy_logp(mean, log_std, actions):
+    cov = np.diag(np.exp(2.0 * log_std))
+    return np.array([scipy.stats.multivariate_normal(m, cov).logpdf(a)
+                     for m, a in zip(mean, actions)])
+
+
+def _damped_fisher(d):
+    policy = crosscheck.validate(d)
+    return dense_fisher(policy, d["theta"], d["obs"]) + d["damping"] * np.eye(policy.n_params)
+
+
+@given(inputs())
+def test_mean_logp_entropy_ratio_match_documented_layout_and_scipy(d):
+    out = crosscheck.compute(d)
+    mean, log_std = _naive_mean_log_std(d, d["theta"])
+    mean_new, log_std_new = _naive_mean_log_std(d, d["theta_new"])
+    logp = _scipy_logp(mean, log_std, d["actions"])
+    # same products summed in another order: a few ulps of the O(1) activations
+    np.testing.assert_allclose(out["mean"], mean, rtol=0, atol=1e-13 * (1 + np.max(np.abs(mean))))
+    # scipy goes through an eigendecomposition of the covariance: ~1e-15 relative per term,
+    # terms up to |logp| in size
+    np.testing.assert_allclose(out["logp"], logp, rtol=1e-12, atol=1e-12)
+    entropy = scipy.stats.multivariate_normal(mean[0], np.diag(np.exp(2 * log_std))).entropy()
+    assert out["entropy"] == pytest.approx(entropy, rel=1e-13, abs=1e-13)  # closed form, ulps
+    ratio = np.exp(_scipy_logp(mean_new, log_std_new, d["actions"]) - logp)
+    np.testing.assert_allclose(out["ratio"], ratio, rtol=1e-11)  # exp of the 1e-12 logp error
+
+
+@given(inputs())
+def test_kl_matches_multivariate_normal_formula(d):
+    """KL(N_p || N_q) = 1/2 [tr(S_q^-1 S_p) + dmu^T S_q^-1 dmu - d + ln det S_q - ln det S_p],
+    with full covariance matrices and numpy.linalg, averaged over the states by a loop."""
+    mean_p, log_std_p = _naive_mean_log_std(d, d["theta"])
+    mean_q, log_std_q = _naive_mean_log_std(d, d["theta_new"])
+    S_p, S_q = np.diag(np.exp(2 * log_std_p)), np.diag(np.exp(2 * log_std_q))
+    S_q_inv = np.linalg.inv(S_q)
+    kls = [0.5 * (np.trace(S_q_inv @ S_p) + (mq - mp) @ S_q_inv @ (mq - mp) - len(mp)
+                  + np.linalg.slogdet(S_q)[1] - np.linalg.slogdet(S_p)[1])
+           for mp, mq in zip(mean_p, mean_q)]
+    # KL is a small difference of O(act_dim) terms: rounding ~ act_dim * eps * max(1, terms)
+    scale = 1.0 + np.max(np.exp(2 * np.abs(log_std_p - log_std_q)))
+    assert crosscheck.compute(d)["kl"] == pytest.approx(np.mean(kls), rel=0, abs=1e-13 * scale)
+
+
+@given(SMOOTH_INPUTS)
+def test_grad_matches_finite_differences_of_mean_logp_times_adv(d):
+    policy, adv = crosscheck.validate(d), d["advantages"]
+    f = lambda th: np.mean(policy.log_prob(th, d["obs"], d["actions"]) * adv)  # noqa: E731
+    grad = crosscheck.compute(d)["grad"]
+    # f is a mean of signed terms that cancel: their size sets the rounding scale
+    terms = np.abs(policy.log_prob(d["theta"], d["obs"], d["actions"]) * adv)
+    assert_directional_derivative(f, d["theta"], lambda u: grad @ u, np.random.default_rng(0),
+                                  f_scale=np.max(terms))
+
+
+@given(SMOOTH_INPUTS)
+def test_clip_surrogate_and_kl_grads_match_finite_differences(d):
+    """Gradients w.r.t. theta_new; only where no ratio is within 1e-2 of 1 +- clip_eps, so that
+    the steps h, 2h = 1e-5, 2e-5 along a unit direction cannot cross a kink of the clip."""
+    policy, out, eps = crosscheck.validate(d), crosscheck.compute(d), float(d["clip_eps"])
+    assume(np.min(np.abs(np.abs(out["ratio"] - 1.0) - eps)) > 1e-2)
+    logp = out["logp"]
+    logp_new = lambda th: policy.log_prob(th, d["obs"], d["actions"])  # noqa: E731
+    terms = np.max(np.abs(out["ratio"] * d["advantages"]))  # size of the cancelling summands
+    rng = np.random.default_rng(0)
+    f_clip = lambda th: clip_objective(logp_new(th), logp, d["advantages"], eps)[0]  # noqa: E731
+    assert_directional_derivative(f_clip, d["theta_new"], lambda u: out["clip_grad"] @ u, rng,
+                                  f_scale=terms)
+    f_surr = lambda th: np.mean(np.exp(logp_new(th) - logp) * d["advantages"])  # noqa: E731
+    assert_directional_derivative(f_surr, d["theta_new"], lambda u: out["surrogate_grad"] @ u,
+                                  rng, f_scale=terms)
+    kl = lambda th: crosscheck.compute({**d, "theta_new": th})["kl"]  # noqa: E731
+    # KL-bar is a small difference of O(act_dim) terms
+    assert_directional_derivative(kl, d["theta_new"], lambda u: out["kl_grad"] @ u, rng,
+                                  f_scale=float(d["actions"].shape[1]))
+
+
+@given(inputs())
+def test_fvp_equals_dense_fisher_times_v_without_damping(d):
+    F = _damped_fisher(d) - d["damping"] * np.eye(len(d["theta"]))
+    # same sums of products in another order: ~P eps relative to sum |F_ij v_j|
+    atol = 1e-13 * (1.0 + np.max(np.abs(F) @ np.abs(d["v"])))
+    np.testing.assert_allclose(crosscheck.compute(d)["fvp"], F @ d["v"], rtol=0, atol=atol)
+
+
+@given(inputs(cg_iters=lambda P: 2 * P))
+def test_cg_x_solves_damped_system_when_cg_iters_exceeds_P(d):
+    """With exact arithmetic P iterations solve (F + damping I) x = g; in float64 CG loses
+    conjugacy (P iterations leave errors up to ~1e-8 at cond ~ 1e2), so we give it 2P."""
+    A, out = _damped_fisher(d), crosscheck.compute(d)
+    x = np.linalg.solve(A, out["grad"])
+    assert out["cg_iterations_run"] <= d["cg_iters"]
+    # both solvers are backward stable: forward error <= a few cond(A) eps, we allow 10
+    err = np.linalg.norm(out["cg_x"] - x)
+    assert err <= 10 * np.linalg.cond(A) * EPS * np.linalg.norm(x)
+
+
+@given(inputs(cg_iters=lambda P: min(P, 3)))
+def test_truncated_cg_runs_exactly_cg_iters(d):
+    out = crosscheck.compute(d)
+    assert out["cg_iterations_run"] == d["cg_iters"]
+    assert not out["cg_nonpositive_curvature"]
+
+
+@given(inputs(cg_iters=lambda P: min(P, 3)))
+def test_step_lies_on_damped_quadratic_kl_boundary(d):
+    """1/2 step^T (F + damping I) step = delta, also for truncated CG, with the dense matrix."""
+    out = crosscheck.compute(d)
+    np.testing.assert_array_equal(out["step"], out["beta"] * out["cg_x"])
+    quad = 0.5 * out["step"] @ _damped_fisher(d) @ out["step"]
+    assert quad == pytest.approx(d["delta"], rel=1e-12)  # O(P) sums of products: rounding
+
+
+def test_zero_advantages_give_zero_grad_no_cg_iteration_and_zero_step():
+    d = crosscheck.make_example(np.random.default_rng(0))
+    d["advantages"] = np.zeros_like(d["advantages"])
+    out = crosscheck.compute(d)
+    assert out["cg_iterations_run"] == 0 and out["beta"] == 0.0
+    for key in ("grad", "cg_x", "step", "clip_grad", "surrogate_grad"):
+        np.testing.assert_array_equal(out[key], 0.0)
+
+
+def _corrupt(d, key, value):
+    d = dict(d)
+    if value is _DROP:
+        del d[key]
+    else:
+        d[key] = value(d[key]) if callable(value) else value
+    return d
+
+
+_DROP = object()
+CORRUPTIONS = [(key, _DROP, key) for key in crosscheck.INPUT_SPEC] + [
+    ("theta", lambda a: a.astype(np.int64), "theta"),
+    ("theta", lambda a: a.astype(np.float32), "theta"),
+    ("hidden_sizes", lambda a: a.astype(np.float64), "hidden_sizes"),
+    ("hidden_sizes", np.array([[4, 4]]), "hidden_sizes"),
+    ("hidden_sizes", np.array([4, 0]), "hidden_sizes"),
+    ("hidden_sizes", np.array([4, 4, 4]), "theta"),
+    ("hidden_sizes", np.array([5]), "theta"),
+    ("activation", np.array(1), "activation"),
+    ("activation", np.array("sigmoid"), "activation"),
+    ("activation", np.array(["tanh"]), "activation"),
+    ("cg_iters", np.float64(10.0), "cg_iters"),
+    ("cg_iters", np.int64(0), "cg_iters"),
+    ("delta", np.int64(1), "delta"),
+    ("delta", np.array([0.01]), "delta"),
+    ("delta", np.float64(0.0), "delta"),
+    ("damping", np.float64(-0.1), "damping"),
+    ("clip_eps", np.float64(0.0), "clip_eps"),
+    ("theta", lambda a: a[:-1], "theta"),
+    ("theta", lambda a: a[None, :], "theta"),
+    ("v", lambda a: np.append(a, 0.0), "v"),
+    ("theta_new", lambda a: a[:-1], "theta_new"),
+    ("obs", lambda a: a[:, 0], "obs"),
+    ("obs", lambda a: a[:0], "obs"),
+    ("actions", lambda a: a[:-1], "actions"),
+    ("advantages", lambda a: a[:-1], "advantages"),
+    ("format_version", np.int64(2), "format_version"),
+] + [(key, lambda a: np.where(np.arange(a.size).reshape(a.shape) == 0, np.nan, a), key)
+     for key in ("theta", "obs", "actions", "advantages", "v", "theta_new", "delta", "damping",
+                 "clip_eps")] + [("obs", lambda a: a * np.inf, "obs")]
+
+
+@pytest.mark.parametrize("key, value, named", CORRUPTIONS)
+def test_bad_input_exits_2_names_key_writes_nothing(tmp_path, capsys, key, value, named):
+    d = _corrupt(crosscheck.make_example(np.random.default_rng(0)), key, value)
+    np.savez(tmp_path / "in.npz", **d)
+    assert crosscheck.main([str(tmp_path / "in.npz"), str(tmp_path / "out.npz")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("refimpl: error: ") and f"'{named}'" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.npz"]
+
+
+@pytest.mark.parametrize("content", [None, b"not a zip file", "npy"])
+def test_unreadable_file_exits_2_with_one_line(tmp_path, capsys, content):
+    path = tmp_path / "in.npz"
+    if content == "npy":
+        np.save(tmp_path / "in.npy", np.zeros(3))
+        path = tmp_path / "in.npy"
+    elif content is not None:
+        path.write_bytes(content)
+    assert crosscheck.main([str(path), str(tmp_path / "out.npz")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(path) in err
+    assert not (tmp_path / "out.npz").exists()
+
+
+def test_non_finite_output_exits_2_and_writes_nothing(tmp_path, capsys):
+    d = crosscheck.make_example(np.random.default_rng(0))
+    d["theta_new"][-2:] = -400.0  # log_std of pi_new so small that KL(pi || pi_new) overflows
+    np.savez(tmp_path / "in.npz", **d)
+    assert crosscheck.main([str(tmp_path / "in.npz"), str(tmp_path / "out.npz")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'kl'" in err
+    assert not (tmp_path / "out.npz").exists()
+
+
+@pytest.mark.parametrize("argv", [["a.npz"], ["a.npz", "--seed", "1"],
+                                  ["--make-example", "a.npz", "b.npz"]])
+def test_argument_mistakes_exit_2(tmp_path, capsys, argv):
+    argv = [str(tmp_path / a) if a.endswith(".npz") else a for a in argv]
+    assert crosscheck.main(argv) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def _load(path):
+    with np.load(path, allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
+
+
+def _assert_same_arrays(a, b):
+    assert list(a) == list(b)
+    for k in a:
+        assert a[k].dtype == b[k].dtype and np.array_equal(a[k], b[k]), k
+
+
+def test_make_example_is_valid_and_reproducible(tmp_path):
+    for name, seed in (("a", "3"), ("b", "3"), ("c", "4")):
+        path = str(tmp_path / f"{name}.npz")
+        assert crosscheck.main(["--make-example", path, "--seed", seed]) == 0
+    a, b, c = (_load(tmp_path / f"{n}.npz") for n in "abc")
+    crosscheck.validate(a)
+    _assert_same_arrays(a, b)
+    assert not np.array_equal(a["theta"], c["theta"])
+    assert crosscheck.main([str(tmp_path / "a.npz"), str(tmp_path / "out.npz")]) == 0
+    assert list(_load(tmp_path / "out.npz")) == list(crosscheck.OUTPUT_KEYS)
+
+
+def _readme_commands():
+    text = (DATA / "README.md").read_text()
+    return [shlex.split(line)[2:] for line in text.splitlines()
+            if line.startswith("refimpl crosscheck ")]
+
+
+def test_golden_vectors_regenerate_bit_for_bit(tmp_path):
+    """Running the commands of tests/data/README.md reproduces every stored array exactly."""
+    commands = _readme_commands()
+    assert len(commands) >= 6, "tests/data/README.md lists the generating commands"
+    for argv in commands:
+        assert crosscheck.main([str(tmp_path / a) if a.endswith(".npz") else a for a in argv]) == 0
+    produced = sorted(p.name for p in tmp_path.iterdir())
+    assert produced == sorted(p.name for p in DATA.glob("crosscheck_*.npz"))
+    for name in produced:
+        _assert_same_arrays(_load(tmp_path / name), _load(DATA / name))
+
+
+def test_every_key_is_documented():
+    doc = (ROOT / "docs" / "crosscheck.md").read_text()
+    missing = [k for k in (*crosscheck.INPUT_SPEC, *crosscheck.OUTPUT_KEYS) if f"`{k}`" not in doc]
+    assert missing == []
+
+
+def test_torch_example_is_valid_python():
+    path = ROOT / "examples" / "crosscheck_torch.py"
+    compile(path.read_text(), str(path), "exec")
