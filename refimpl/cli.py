@@ -12,7 +12,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from refimpl.config import ALGOS, Config
+from refimpl.config import ALGOS, PRESETS, Config
 
 MAIN_FLAGS = ("algo", "env", "steps", "seed", "num_envs")
 EXTRA_COMMANDS = (
@@ -37,8 +37,9 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
     that only the flags given override the algorithm's defaults."""
     docs = _field_docs()
     p.add_argument("--algo", choices=ALGOS, help=docs["algo"])
+    p.add_argument("--preset", choices=PRESETS, help=docs["preset"])
     for f in dataclasses.fields(Config):
-        if f.name == "algo":
+        if f.name in ("algo", "preset"):
             continue
         flag, default = "--" + f.name.replace("_", "-"), f.default
         kw = dict(default=None, help=f"{docs.get(f.name, '')} (default: {default})")
@@ -104,8 +105,8 @@ def cmd_train(args) -> int:
         out, cfg = args.resume, None
     else:
         overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config)
-                     if f.name != "algo" and getattr(args, f.name) is not None}
-        cfg = Config.for_algo(args.algo or "ppo", **overrides)
+                     if f.name not in ("algo", "preset") and getattr(args, f.name) is not None}
+        cfg = Config.for_algo(args.algo or "ppo", args.preset or "paper", **overrides)
         out = args.out or Path("runs") / f"{cfg.algo}-{cfg.env.replace('/', '_')}-s{cfg.seed}"
     try:
         run = train(cfg, out, resume=args.resume is not None, progress=not args.no_progress)

@@ -97,17 +97,23 @@ class Config:
 
     checkpoint_every: int = 50
     """Updates between periodic checkpoints (a final checkpoint is always written)."""
+    preset: str = "paper"
+    """Name of the preset (``PRESETS``) the configuration started from, for the record."""
 
     @classmethod
-    def for_algo(cls, algo: str, **overrides) -> "Config":
-        """The documented defaults of ``algo``, then ``overrides`` (unknown keys are errors)."""
+    def for_algo(cls, algo: str, preset: str = "paper", **overrides) -> "Config":
+        """The documented defaults of ``algo``, then the named preset's changes (see
+        ``PRESETS``), then ``overrides`` (unknown keys are errors)."""
         if algo not in ALGOS:
             raise ValueError(f"unknown algorithm {algo!r}; choose one of {', '.join(ALGOS)}")
+        if preset not in PRESETS:
+            raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(overrides) - names
         if unknown:
             raise ValueError(f"unknown config field(s): {', '.join(sorted(unknown))}")
-        return cls(**{**ALGO_DEFAULTS[algo], "algo": algo, **overrides})
+        return cls(**{**ALGO_DEFAULTS[algo], **PRESETS[preset].get(algo, {}), "algo": algo,
+                      "preset": preset, **overrides})
 
     def __post_init__(self):
         if self.steps <= 0:
@@ -138,3 +144,23 @@ ALGO_DEFAULTS: dict[str, dict] = {
     # Spinning Up VPG: one policy-gradient Adam step per batch of 4000 steps.
     "vpg": dict(horizon=4000, lr=3e-4, vf_lr=1e-3, anneal_lr=False),
 }
+
+
+PRESETS: dict[str, dict[str, dict]] = {
+    # The algorithms' own defaults above.
+    "paper": {},
+    # The settings of Tianshou's MuJoCo benchmark scripts (examples/mujoco/mujoco_{ppo,trpo,
+    # npg}.py), where they differ from ours and we implement them: initial log sigma -0.5, the
+    # batch collected from 8 (PPO) or 16 (TRPO, NPG) parallel environments, for TRPO/NPG a
+    # critic fitted by 20 full-batch Adam steps (lr 1e-3), and NPG's fixed step alpha = 0.1. Not carried over: Tianshou's joint
+    # actor-critic optimiser, advantage recomputation each epoch, and return normalisation
+    # (we scale rewards instead).
+    "tianshou": {
+        "ppo": dict(log_std_init=-0.5, num_envs=8, horizon=256),
+        "trpo": dict(log_std_init=-0.5, num_envs=16, horizon=64, vf_epochs=20,
+                     vf_minibatch=1024),
+        "npg": dict(log_std_init=-0.5, num_envs=16, horizon=64, vf_epochs=20,
+                    vf_minibatch=1024, npg_step="fixed", npg_alpha=0.1),
+    },
+}
+"""Named groups of overrides per algorithm (``refimpl train --preset NAME``)."""

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from refimpl import checkpoint
-from refimpl.config import ALGOS, Config
+from refimpl.config import ALGOS, PRESETS, Config
 
 SUMMARY_COLUMNS = ("algo", "seed", "steps", "final_return", "final_return_std", "wall_s")
 
@@ -47,9 +47,10 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def grid(algos, seeds, out: Path, eval_episodes: int, **overrides) -> list[RunSpec]:
-    return [RunSpec(Config.for_algo(a, seed=s, **overrides).to_dict(), str(out / f"{a}-s{s}"),
-                    eval_episodes) for a in algos for s in seeds]
+def grid(algos, seeds, out: Path, eval_episodes: int, preset: str = "paper",
+         **overrides) -> list[RunSpec]:
+    return [RunSpec(Config.for_algo(a, preset, seed=s, **overrides).to_dict(),
+                    str(out / f"{a}-s{s}"), eval_episodes) for a in algos for s in seeds]
 
 
 def run_one(spec: RunSpec) -> dict:
@@ -141,6 +142,7 @@ def add_arguments(p) -> None:
     p.add_argument("--seeds", type=parse_seeds, default=parse_seeds("0-4"), help="e.g. 0-4")
     p.add_argument("--steps", type=int, default=1_000_000)
     p.add_argument("--env", default="HalfCheetah-v5")
+    p.add_argument("--preset", choices=PRESETS, default="paper", help="named settings (config.py)")
     p.add_argument("--out", type=Path, default=Path("results") / "halfcheetah-v5")
     p.add_argument("--workers", type=int, default=None, help="local processes (default: cores)")
     p.add_argument("--scheduler", default=None, help="address of a Dask distributed scheduler")
@@ -163,7 +165,7 @@ def run(args) -> int:
     if args.steps <= 0 or args.eval_episodes <= 0:
         raise ValueError("--steps and --eval-episodes must be positive")
     args.out.mkdir(parents=True, exist_ok=True)
-    specs = grid(args.algo, args.seeds, args.out, args.eval_episodes, env=args.env,
+    specs = grid(args.algo, args.seeds, args.out, args.eval_episodes, args.preset, env=args.env,
                  steps=args.steps, **_overrides(args.set))
     rows = execute(specs, args.workers, args.scheduler)
     print(f"wrote {write_summary(args.out, rows)}")

@@ -90,3 +90,12 @@ def test_failed_write_leaves_previous_checkpoint_and_no_temporary(tmp_path):
         checkpoint.atomic_write(path, broken)
     assert path.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["c.npz"]
+
+
+def test_presets_apply_between_algorithm_defaults_and_overrides():
+    cfg = Config.for_algo("trpo", "tianshou", seed=3, vf_epochs=5)
+    assert (cfg.preset, cfg.num_envs, cfg.horizon, cfg.log_std_init) == ("tianshou", 16, 64, -0.5)
+    assert (cfg.seed, cfg.vf_epochs, cfg.delta) == (3, 5, 0.01)  # override wins; default kept
+    assert Config.for_algo("ppo").preset == "paper"
+    with pytest.raises(ValueError, match="unknown preset"):
+        Config.for_algo("ppo", "fast")
