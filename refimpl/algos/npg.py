@@ -66,4 +66,5 @@ def natural_update(agent, data, cfg, rng, line_search: bool):
 
 
 def update(agent, data, cfg, rng, lr_scale=1.0):
+    """NPG: steps 3-5 of the TRPO algorithm and phi <- phi + Delta phi, no line search."""
     return natural_update(agent, data, cfg, rng, line_search=False)

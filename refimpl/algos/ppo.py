@@ -3,9 +3,10 @@
 Step 3 of the lecture, "Optimize surrogate loss": maximise
     L_CLIP(phi) = E_hat[ min(kappa_t(phi) A_t, clip(kappa_t(phi), 1 - eps, 1 + eps) A_t) ]
 (+ an entropy bonus, 0 by default) by Adam over ``cfg.epochs`` passes of shuffled minibatches.
-Metrics: ``policy_loss`` = -L_CLIP averaged over the last epoch's minibatches; ``clip_fraction`` (share of samples whose gradient the clip zeroed, last epoch),
-``approx_kl`` (E[(kappa - 1) - log kappa], Schulman's low-variance estimator, last epoch),
-``epochs`` (run before an optional target-KL stop).
+Metrics: ``policy_loss`` = -L_CLIP averaged over the last epoch's minibatches;
+``clip_fraction`` (share of samples whose gradient the clip zeroed, last epoch); ``approx_kl``
+(E[(kappa - 1) - log kappa], Schulman's low-variance estimator, last epoch); ``epochs`` (run
+before an optional target-KL stop).
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import numpy as np
 from refimpl import distributions as dist
 from refimpl.agent import fit_critic, minibatches, standardize
 from refimpl.fisher import kl_mean
-from refimpl.objectives import clip_objective
+from refimpl.objectives import clip_objective, ratio
 from refimpl.optim import clip_grad_norm
 
 
@@ -31,11 +32,13 @@ def policy_step(agent, data, idx, cfg, lr):
     grad[policy.net.n_params:] += cfg.ent_coef  # dH/dlog_std = 1 per action dimension
     grad, _ = clip_grad_norm(grad, cfg.max_grad_norm)
     agent.pi_opt.step(phi, -grad, lr)  # Adam descends; ascend the objective
-    kappa = np.exp(logp - data.logp_old[idx])
+    kappa = ratio(logp, data.logp_old[idx])
     return objective, clipped, np.mean((kappa - 1.0) - np.log(kappa))
 
 
 def update(agent, data, cfg, rng, lr_scale=1.0):
+    """Lecture "PPO: Final algorithm", step 3: phi_{k+1} = argmax L_CLIP by minibatch Adam
+    (the slide's argmin of L_clip is a slip), then the critic's regression."""
     phi_old = agent.phi.copy()
     lr = cfg.lr * lr_scale
     for epochs in range(1, cfg.epochs + 1):

@@ -12,6 +12,7 @@ from refimpl.optim import clip_grad_norm
 
 
 def update(agent, data, cfg, rng, lr_scale=1.0):
+    """One Adam ascent step on the policy gradient, then the critic's regression."""
     policy, phi_old = agent.policy, agent.phi.copy()
     adv = standardize(data.adv) if cfg.norm_adv else data.adv
     g = policy.score(phi_old, data.obs, data.actions, adv / len(data))
