@@ -56,6 +56,16 @@ def evaluate(path: Path, episodes: int = 10, deterministic: bool = True, seed: i
              render: Path | None = None, max_frames: int = 300) -> np.ndarray:
     """Undiscounted returns of ``episodes`` episodes, shape (episodes,). Writes a GIF of the
     first episode's first ``max_frames`` frames to ``render`` if given."""
+    returns, frames = play(path, episodes, deterministic, seed, bool(render), max_frames)
+    if render:
+        write_gif(Path(render), frames)
+    return returns
+
+
+def play(path: Path, episodes: int, deterministic: bool, seed: int, render: bool,
+         max_frames: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Returns of ``episodes`` episodes (seeds seed, seed + 1, ...) and, if ``render``, the
+    first episode's first ``max_frames`` RGB frames."""
     if episodes <= 0:
         raise ValueError(f"episodes must be positive, got {episodes}")
     saved = SavedPolicy.load(path)
@@ -69,6 +79,8 @@ def evaluate(path: Path, episodes: int = 10, deterministic: bool = True, seed: i
     if int(np.prod(env.observation_space.shape)) != saved.policy.obs_dim:
         raise ValueError(f"{path} was trained on observations of size {saved.policy.obs_dim}, "
                          f"{saved.cfg.env} gives {env.observation_space.shape}")
+    if render:
+        _follow_with_tracking_camera(env)
     rng = None if deterministic else np.random.default_rng(seed)
     low, high = env.action_space.low, env.action_space.high
     returns, frames = np.zeros(episodes), []
@@ -83,13 +95,22 @@ def evaluate(path: Path, episodes: int = 10, deterministic: bool = True, seed: i
             returns[ep] += r
             done = term or trunc
     env.close()
-    if render:
-        write_gif(Path(render), frames)
-    return returns
+    return returns, frames
 
 
 _NO_RENDERER = ("MuJoCo offscreen rendering failed (MUJOCO_GL={}: {}); install libegl1 and set "
                 "MUJOCO_GL=egl, or libosmesa6 and MUJOCO_GL=osmesa")
+
+
+def _follow_with_tracking_camera(env: gym.Env) -> None:
+    """Render through the model's camera named "track" where there is one (HalfCheetah, Hopper,
+    Walker2d: it follows the body), instead of a fixed free camera it runs out of."""
+    base = env.unwrapped
+    renderer, model = getattr(base, "mujoco_renderer", None), getattr(base, "model", None)
+    if renderer is not None and model is not None:
+        names = [model.camera(i).name for i in range(model.ncam)]
+        if "track" in names:
+            renderer.camera_id, renderer.camera_name = names.index("track"), None
 
 
 def _render(env: gym.Env) -> np.ndarray:

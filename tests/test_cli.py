@@ -154,3 +154,25 @@ def test_crosscheck_is_reachable_from_the_main_command(capsys, tmp_path):
     _fails_with(capsys, ["crosscheck", str(tmp_path / "absent.npz"), str(tmp_path / "o2.npz")],
                 "absent.npz")
     assert not (tmp_path / "o2.npz").exists()
+
+
+def test_eval_renders_a_gif_with_the_tracking_camera(tmp_path, capsys):
+    """End to end in a subprocess (the OpenGL back end is chosen when MuJoCo first renders).
+    Skipped, with the renderer's own message, only where no offscreen OpenGL is installed."""
+    import os
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    out, _ = _trained(tmp_path, capsys)
+    gif = tmp_path / "run.gif"
+    proc = subprocess.run([sys.executable, "-m", "refimpl.cli", "eval",
+                           str(out / "checkpoints" / "final.npz"), "--episodes", "1",
+                           "--render", str(gif)], capture_output=True, text=True,
+                          env={**os.environ, "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")})
+    if proc.returncode == 2 and "offscreen rendering failed" in proc.stderr:
+        pytest.skip(proc.stderr.strip())
+    assert proc.returncode == 0, proc.stderr
+    with Image.open(gif) as im:
+        assert im.n_frames == 300 and im.size == (480, 480)
