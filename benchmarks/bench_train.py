@@ -1,6 +1,6 @@
 """Training throughput as a ratio to raw environment stepping, measured in one process.
 
-    python benchmarks/bench_train.py [--steps 20480] [--env HalfCheetah-v5] [--num-envs 1]
+    python benchmarks/bench_train.py [--steps 20480] [--env HalfCheetah-v5] [--preset paper]
 
 First steps the raw environment (``gymnasium.make``, random actions, reset at episode ends) to
 get raw SPS, then trains each algorithm with its defaults for the same number of steps and
@@ -18,7 +18,7 @@ import gymnasium as gym
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from refimpl.config import ALGOS, Config
+from refimpl.config import ALGOS, PRESETS, Config
 from refimpl.train import Run
 
 
@@ -35,9 +35,9 @@ def raw_sps(env_id: str, steps: int, seed: int = 0) -> float:
     return steps / (time.perf_counter() - t0)
 
 
-def train_sps(algo: str, env_id: str, steps: int, num_envs: int) -> float:
+def train_sps(algo: str, env_id: str, steps: int, preset: str) -> float:
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = Config.for_algo(algo, env=env_id, steps=steps, num_envs=num_envs)
+        cfg = Config.for_algo(algo, preset, env=env_id, steps=steps)
         run = Run(cfg, Path(tmp) / algo)
         t0 = time.perf_counter()
         while run.update < run.num_updates:
@@ -51,15 +51,15 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=20480)
     p.add_argument("--env", default="HalfCheetah-v5")
-    p.add_argument("--num-envs", type=int, default=1)
+    p.add_argument("--preset", choices=PRESETS, default="paper")
     p.add_argument("--algos", nargs="+", default=list(ALGOS))
     args = p.parse_args(argv)
     threadpool_limits(1, user_api="blas")
     raw = raw_sps(args.env, args.steps)
-    print(f"{args.env}, {args.steps} steps, num_envs={args.num_envs}, numpy {np.__version__}")
+    print(f"{args.env}, {args.steps} steps, preset {args.preset}, numpy {np.__version__}")
     print(f"{'raw env':>8}: {raw:8.0f} SPS")
     for algo in args.algos:
-        sps = train_sps(algo, args.env, args.steps, args.num_envs)
+        sps = train_sps(algo, args.env, args.steps, args.preset)
         print(f"{algo:>8}: {sps:8.0f} SPS   ratio to raw {sps / raw:.2f}")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak resident memory: {peak_mb:.0f} MB")

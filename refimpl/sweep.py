@@ -102,20 +102,23 @@ def write_summary(out: Path, rows: list[dict]) -> Path:
 
 def learning_curves(run_dirs: dict[str, list[Path]], grid_steps: int = 100):
     """Per algorithm: (steps, mean, std) of the episode return over seeds, each run's curve
-    interpolated onto a common grid of ``grid_steps`` environment-step values."""
+    interpolated onto a common grid of ``grid_steps`` environment-step values that spans the
+    steps where every run has finished at least one episode."""
     from refimpl.train import read_progress
 
     curves = {}
     for algo, dirs in run_dirs.items():
-        logs = [read_progress(d / "progress.csv") for d in dirs]
-        logs = [p for p in logs if len(p["env_steps"])]
+        logs = []
+        for d in dirs:
+            p = read_progress(d / "progress.csv")
+            done = np.isfinite(p["ep_return"])
+            if done.any():
+                logs.append((p["env_steps"][done], p["ep_return"][done]))
         if not logs:
             continue
-        end = min(p["env_steps"][-1] for p in logs)
-        x = np.linspace(0, end, grid_steps)
-        ys = np.array([np.interp(x, p["env_steps"], np.nan_to_num(p["ep_return"], nan=np.nan))
-                       for p in logs])
-        curves[algo] = (x, np.nanmean(ys, axis=0), np.nanstd(ys, axis=0))
+        x = np.linspace(max(s[0] for s, _ in logs), min(s[-1] for s, _ in logs), grid_steps)
+        ys = np.array([np.interp(x, s, r) for s, r in logs])
+        curves[algo] = (x, ys.mean(axis=0), ys.std(axis=0))
     return curves
 
 
@@ -128,7 +131,7 @@ def plot_curves(curves: dict, path: Path, title: str, fmt: str = "png") -> None:
     for algo, (x, mean, std) in curves.items():
         ax.plot(x, mean, label=algo.upper())
         ax.fill_between(x, mean - std, mean + std, alpha=0.2)
-    ax.set(xlabel="environment steps", ylabel="episode return (mean +- std over seeds)",
+    ax.set(xlabel="environment steps", ylabel="episode return (mean ± std over seeds)",
            title=title)
     ax.grid(alpha=0.3)
     ax.legend()
@@ -173,5 +176,6 @@ def run(args) -> int:
         r = np.array([row["final_return"] for row in rows if row["algo"] == algo])
         print(f"{algo:>5}: final return {r.mean():.0f} +- {r.std():.0f} over {len(r)} seeds")
     dirs = {a: [Path(s.out) for s in specs if s.cfg["algo"] == a] for a in args.algo}
-    plot_curves(learning_curves(dirs), args.out / "learning_curves.png", f"{args.env}")
+    plot_curves(learning_curves(dirs), args.out / "learning_curves.png",
+                f"{args.env}, preset {args.preset!r}")
     return 0
