@@ -21,6 +21,8 @@ FIGURES: dict[str, tuple[str, bool]] = {
     "kl_example": ("refimpl.figures.kl_example", False),
     "ppo_clip": ("refimpl.figures.ppo_clip", False),
     "ppo_interpolation": ("refimpl.figures.ppo_interpolation", True),
+    "halfcheetah_results": ("refimpl.figures.halfcheetah_results", True),
+    "half_cheetah": ("refimpl.figures.half_cheetah", True),
 }
 """Figure name -> (module, needs_training). Modules are imported only when built."""
 

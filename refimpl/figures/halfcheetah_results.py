@@ -1,0 +1,74 @@
+"""Lecture figures "Results with TRPO" (``half_cheetah_trpo.svg``) and "Results: TRPO vs. PPO"
+(``trpo_vs_ppo.svg``): episode return on HalfCheetah-v5 against environment steps, mean +- std
+over seeds, drawn from the committed run logs ``results/halfcheetah-v5*/ALGO-sSEED/progress.csv``
+written by ``refimpl sweep``, one line style per preset (solid: the paper defaults; dashed: the
+``tianshou`` preset). The return plotted is each run's mean over its last 20 finished training
+episodes, with the stochastic policy. The curves' numbers go to ``halfcheetah_curves.csv``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from refimpl.checkpoint import atomic_write
+from refimpl.figures.output import plt, save_csv
+from refimpl.sweep import learning_curves
+
+RESULTS = {"paper": Path("results") / "halfcheetah-v5",
+           "tianshou": Path("results") / "halfcheetah-v5-tianshou"}
+"""Preset -> directory where ``refimpl sweep`` wrote its runs (relative to the working dir)."""
+ALGOS = ("trpo", "ppo", "npg")
+STYLE = {"paper": "-", "tianshou": "--"}
+COLOR = {"trpo": "C0", "ppo": "C1", "npg": "C2"}
+
+
+def curves(results: dict[str, Path] | None = None) -> dict[tuple[str, str], tuple]:
+    """(preset, algo) -> (steps, mean, std) over the seeds found; ValueError if none are."""
+    results = RESULTS if results is None else results
+    out = {}
+    for preset, path in results.items():
+        dirs = {a: sorted(Path(path).glob(f"{a}-s*")) for a in ALGOS}
+        for algo, c in learning_curves({a: d for a, d in dirs.items() if d}).items():
+            out[(preset, algo)] = c
+    if not out:
+        raise ValueError(f"no run logs under {', '.join(map(str, results.values()))}; "
+                         "run 'refimpl sweep' there first")
+    return out
+
+
+def _figure(c, algos, title) -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for (preset, algo), (x, mean, std) in c.items():
+        if algo in algos:
+            ax.plot(x / 1e6, mean, STYLE.get(preset, ":"), color=COLOR[algo],
+                    label=f"{algo.upper()} ({preset})")
+            ax.fill_between(x / 1e6, mean - std, mean + std, color=COLOR[algo], alpha=0.15)
+    ax.set(xlabel="environment steps (millions)", ylabel="episode return (mean ± std over seeds)",
+           title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _save_svg(fig, path: Path) -> Path:
+    atomic_write(path, lambda f: fig.savefig(f, format="svg"))
+    plt.close(fig)
+    return path
+
+
+def make(out_dir: Path) -> list[Path]:
+    c = curves()
+    out_dir = Path(out_dir)
+    written = [
+        _save_svg(_figure(c, ["trpo"], "TRPO on HalfCheetah-v5"), out_dir / "half_cheetah_trpo.svg"),
+        _save_svg(_figure(c, ALGOS, "HalfCheetah-v5: TRPO vs. PPO (and NPG)"),
+                  out_dir / "trpo_vs_ppo.svg")]
+    grid = next(iter(c.values()))[0]
+    columns = {"env_steps": grid}
+    for (preset, algo), (x, mean, std) in c.items():
+        columns[f"{preset}_{algo}_mean"] = np.interp(grid, x, mean)
+        columns[f"{preset}_{algo}_std"] = np.interp(grid, x, std)
+    written.append(save_csv(out_dir / "halfcheetah_curves.csv", columns))
+    return written
