@@ -86,13 +86,9 @@ def gae(rewards: np.ndarray, values: np.ndarray, next_values: np.ndarray,
                               terminated=terminated, ends=ends))
     _check_discount("gamma", gamma)
     _check_discount("lam", lam)
-    delta = td_errors(rewards, values, next_values, terminated, gamma)
-    carry = gamma * lam * (1.0 - np.asarray(ends, dtype=np.float64))
-    adv = np.empty_like(delta)
-    next_adv = np.zeros(delta.shape[1])
-    for t in reversed(range(T)):
-        next_adv = delta[t] + carry[t] * next_adv
-        adv[t] = next_adv
+    # A_t = delta_t + gamma lam (1 - ends_t) A_{t+1}: a discounted sum of TD errors
+    adv = discounted_sum(td_errors(rewards, values, next_values, terminated, gamma), ends,
+                         gamma * lam)
     return adv, adv + values
 
 
