@@ -8,9 +8,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from refimpl import distributions as dist
 from refimpl.config import Config
 from refimpl.nn import MLP
-from refimpl.objectives import value_loss
+from refimpl.objectives import surrogate, value_loss
 from refimpl.optim import Adam, clip_grad_norm
 from refimpl.policy import GaussianPolicy
 
@@ -34,10 +35,6 @@ class Agent:
         theta_v = critic.init(rng, output_gain=1.0)
         return cls(policy, phi, critic, theta_v, Adam(phi.size, cfg.lr), Adam(theta_v.size, cfg.vf_lr))
 
-    def value(self, obs: np.ndarray) -> np.ndarray:
-        """V_theta_v(s) for a batch (N, obs_dim) -> (N,)."""
-        return self.critic.forward(self.theta_v, obs)[0][:, 0]
-
 
 @dataclass
 class FlatBatch:
@@ -58,6 +55,15 @@ class FlatBatch:
 
     def __len__(self) -> int:
         return len(self.adv)
+
+
+def surrogate_and_kl(agent, data, adv, phi):
+    """(L_TRPO(phi), mean KL(pi_old || pi_phi)) on the batch (lecture eq. Adv_TRPO_Opt): the
+    objective and constraint of TRPO, and every algorithm's logged ``kl``."""
+    mean, log_std, _ = agent.policy.forward(phi, data.obs)
+    logp = dist.log_prob(mean, log_std, data.actions)
+    kl = np.mean(dist.kl(data.mean_old, data.log_std_old, mean, log_std))
+    return surrogate(logp, data.logp_old, adv)[0], float(kl)
 
 
 ADV_EPS = 1e-8

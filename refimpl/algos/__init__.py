@@ -1,10 +1,11 @@
 """The lecture's algorithms, each an ``update(agent, data, cfg, rng, lr_scale) -> metrics``
 that performs the steps after data collection and advantage estimation.
 
-Metrics every update returns: ``policy_loss`` (the negated objective the policy step ascended,
-evaluated before the step), ``value_loss`` (critic's last-epoch loss), ``entropy`` (of pi after
-the step), ``kl`` (exact mean KL(pi_old || pi_new) over the batch states); plus the algorithm's
-own keys, documented in its module.
+Metrics every update returns: ``policy_loss`` (the negated policy objective: PPO's -L_CLIP over
+its last epoch, without the entropy bonus; for NPG, TRPO and VPG the negated surrogate
+improvement -(L_TRPO(phi_new) - L_TRPO(phi_old))), ``value_loss`` (critic's last-epoch loss),
+``entropy`` (of pi after the step), ``kl`` (exact mean KL(pi_old || pi_new) over the batch
+states); plus the algorithm's own keys, documented in its module.
 """
 from refimpl.algos import npg, ppo, trpo, vpg
 

@@ -14,22 +14,13 @@ from __future__ import annotations
 import numpy as np
 
 from refimpl import distributions as dist
-from refimpl.agent import fit_critic, standardize
+from refimpl.agent import fit_critic, standardize, surrogate_and_kl
 from refimpl.fisher import make_fvp
 from refimpl.linesearch import backtracking
 from refimpl.natural import natural_step, npg_step
-from refimpl.objectives import surrogate
 
 
-def surrogate_and_kl(agent, data, adv, phi):
-    """(L_TRPO(phi), mean KL(pi_old || pi_phi)) on the batch (lecture eq. Adv_TRPO_Opt)."""
-    mean, log_std, _ = agent.policy.forward(phi, data.obs)
-    logp = dist.log_prob(mean, log_std, data.actions)
-    kl = np.mean(dist.kl(data.mean_old, data.log_std_old, mean, log_std))
-    return surrogate(logp, data.logp_old, adv)[0], float(kl)
-
-
-def natural_update(agent, data, cfg, rng, line_search: bool):
+def natural_update(agent, data, cfg, rng, line_search: bool, lr_scale: float = 1.0):
     """Lecture "TRPO: Final algorithm", steps 3-7 (steps 6-7 only when ``line_search``)."""
     policy, phi_old = agent.policy, agent.phi
     adv = standardize(data.adv) if cfg.norm_adv else data.adv
@@ -59,7 +50,7 @@ def natural_update(agent, data, cfg, rng, line_search: bool):
             phi_new = phi_old + step.step
     L_new, kl = surrogate_and_kl(agent, data, adv, phi_new)
     agent.phi = phi_new
-    value_loss = fit_critic(agent, data, cfg, rng, cfg.vf_lr)
+    value_loss = fit_critic(agent, data, cfg, rng, cfg.vf_lr * lr_scale)
     return {**metrics, "policy_loss": -(L_new - L_old), "improvement": L_new - L_old,
             "value_loss": value_loss, "kl": kl,
             "entropy": float(dist.entropy(policy.split(phi_new)[1]))}
@@ -67,4 +58,4 @@ def natural_update(agent, data, cfg, rng, line_search: bool):
 
 def update(agent, data, cfg, rng, lr_scale=1.0):
     """NPG: steps 3-5 of the TRPO algorithm and phi <- phi + Delta phi, no line search."""
-    return natural_update(agent, data, cfg, rng, line_search=False)
+    return natural_update(agent, data, cfg, rng, line_search=False, lr_scale=lr_scale)

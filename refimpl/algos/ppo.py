@@ -13,8 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from refimpl import distributions as dist
-from refimpl.agent import fit_critic, minibatches, standardize
-from refimpl.fisher import kl_mean
+from refimpl.agent import fit_critic, minibatches, standardize, surrogate_and_kl
 from refimpl.objectives import clip_objective, ratio
 from refimpl.optim import clip_grad_norm
 
@@ -22,24 +21,24 @@ from refimpl.optim import clip_grad_norm
 def policy_step(agent, data, idx, cfg, lr):
     """One Adam ascent step on L_CLIP + ent_coef * H over the minibatch ``idx``."""
     policy, phi = agent.policy, agent.phi
+    actions, logp_old, adv = data.actions[idx], data.logp_old[idx], data.adv[idx]
     mean, log_std, cache = policy.forward(phi, data.obs[idx])
-    logp = dist.log_prob(mean, log_std, data.actions[idx])
-    adv = standardize(data.adv[idx]) if cfg.norm_adv and len(idx) > 1 else data.adv[idx]
-    objective, dlogp, clipped = clip_objective(logp, data.logp_old[idx], adv, cfg.clip_eps)
-    dmean, dlog_std = dist.log_prob_grad(mean, log_std, data.actions[idx])
+    logp = dist.log_prob(mean, log_std, actions)
+    adv = standardize(adv) if cfg.norm_adv and len(idx) > 1 else adv
+    objective, dlogp, clipped = clip_objective(logp, logp_old, adv, cfg.clip_eps)
+    dmean, dlog_std = dist.log_prob_grad(mean, log_std, actions)
     w = dlogp[:, None]
     grad = policy.vjp(phi, cache, dmean * w, dlog_std * w)
     grad[policy.net.n_params:] += cfg.ent_coef  # dH/dlog_std = 1 per action dimension
     grad, _ = clip_grad_norm(grad, cfg.max_grad_norm)
     agent.pi_opt.step(phi, -grad, lr)  # Adam descends; ascend the objective
-    kappa = ratio(logp, data.logp_old[idx])
+    kappa = ratio(logp, logp_old)
     return objective, clipped, np.mean((kappa - 1.0) - np.log(kappa))
 
 
 def update(agent, data, cfg, rng, lr_scale=1.0):
     """Lecture "PPO: Final algorithm", step 3: phi_{k+1} = argmax L_CLIP by minibatch Adam
     (the slide's argmin of L_clip is a slip), then the critic's regression."""
-    phi_old = agent.phi.copy()
     lr = cfg.lr * lr_scale
     for epochs in range(1, cfg.epochs + 1):
         stats = [policy_step(agent, data, idx, cfg, lr)
@@ -51,5 +50,5 @@ def update(agent, data, cfg, rng, lr_scale=1.0):
     log_std = agent.policy.split(agent.phi)[1]
     return {"policy_loss": -float(objective), "value_loss": value_loss,
             "entropy": float(dist.entropy(log_std)),
-            "kl": kl_mean(agent.policy, phi_old, agent.phi, data.obs),
+            "kl": surrogate_and_kl(agent, data, data.adv, agent.phi)[1],
             "approx_kl": float(approx_kl), "clip_fraction": float(clipped), "epochs": epochs}

@@ -7,5 +7,5 @@ from refimpl.algos.npg import natural_update
 
 
 def update(agent, data, cfg, rng, lr_scale=1.0):
-    """TRPO: lecture steps 3-7 (``lr_scale`` is unused: TRPO has no learning rate)."""
-    return natural_update(agent, data, cfg, rng, line_search=True)
+    """TRPO: lecture steps 3-7 (``lr_scale`` anneals only the critic's Adam step size)."""
+    return natural_update(agent, data, cfg, rng, line_search=True, lr_scale=lr_scale)

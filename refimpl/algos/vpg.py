@@ -6,8 +6,7 @@ Metrics: ``policy_loss`` = -(L_TRPO(phi_new) - L_TRPO(phi_old)) as in ``npg.py``
 from __future__ import annotations
 
 from refimpl import distributions as dist
-from refimpl.agent import fit_critic, standardize
-from refimpl.algos.npg import surrogate_and_kl
+from refimpl.agent import fit_critic, standardize, surrogate_and_kl
 from refimpl.optim import clip_grad_norm
 
 
