@@ -46,7 +46,7 @@ class Config:
     norm_reward: bool = True
     """Implementation detail: divide rewards by a running std of the discounted return."""
     norm_adv: bool = True
-    """Implementation detail: standardise advantages per batch (PPO) / per minibatch."""
+    """Implementation detail: standardise advantages per minibatch (PPO) / per batch (others)."""
     clip_actions: bool = True
     """Implementation detail: clip sampled actions to the action bounds before env.step
     (the log-probability is that of the unclipped sample)."""
@@ -131,7 +131,7 @@ class Config:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Config":
-        return cls(**{**d, "hidden": tuple(d["hidden"])})
+        return cls(**d)
 
 
 ALGO_DEFAULTS: dict[str, dict] = {
@@ -142,7 +142,7 @@ ALGO_DEFAULTS: dict[str, dict] = {
     "trpo": dict(horizon=1024, vf_lr=1e-3, anneal_lr=False),
     "npg": dict(horizon=1024, vf_lr=1e-3, anneal_lr=False),
     # Spinning Up VPG: one policy-gradient Adam step per batch of 4000 steps.
-    "vpg": dict(horizon=4000, lr=3e-4, vf_lr=1e-3, anneal_lr=False),
+    "vpg": dict(horizon=4000, vf_lr=1e-3, anneal_lr=False),
 }
 
 

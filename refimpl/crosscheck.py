@@ -29,7 +29,7 @@ from refimpl import distributions as dist
 from refimpl import objectives
 from refimpl.cg import cg
 from refimpl.checkpoint import atomic_write
-from refimpl.fisher import kl_mean, kl_mean_grad, make_fvp
+from refimpl.fisher import fisher_vector_product, kl_mean, kl_mean_grad, make_fvp
 from refimpl.nn import ACTIVATIONS
 from refimpl.policy import GaussianPolicy
 
@@ -182,7 +182,7 @@ def compute(d: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     out = {"format_version": np.int64(FORMAT_VERSION), "mean": mean, "logp": logp,
            "entropy": np.float64(dist.entropy(log_std)),
            "kl": np.float64(kl_mean(policy, theta, d["theta_new"], obs)), "grad": g,
-           "fvp": make_fvp(policy, theta, obs)(d["v"]),
+           "fvp": fisher_vector_product(policy, theta, obs, d["v"]),
            **_trpo(policy, d, g), **_ppo(policy, d, logp)}
     assert set(out) == set(OUTPUT_KEYS), f"outputs {sorted(out)} differ from OUTPUT_KEYS"
     return {k: np.asarray(out[k]) for k in OUTPUT_KEYS}

@@ -21,7 +21,7 @@ def log_prob(mean: np.ndarray, log_std: np.ndarray, a: np.ndarray) -> np.ndarray
     Tested in ``tests/test_distributions.py::test_log_prob_matches_scipy``.
     """
     z = (a - mean) * np.exp(-log_std)
-    return -0.5 * np.sum(z * z, axis=-1) - np.sum(log_std * np.ones_like(mean), axis=-1) \
+    return -0.5 * np.sum(z * z, axis=-1) - np.sum(np.broadcast_to(log_std, mean.shape), axis=-1) \
         - 0.5 * mean.shape[-1] * LOG_2PI
 
 
@@ -58,7 +58,7 @@ def kl(mean_p: np.ndarray, log_std_p: np.ndarray,
     var_ratio = np.exp(2.0 * (log_std_p - log_std_q))
     dmu = (mean_p - mean_q) * np.exp(-log_std_q)
     per_dim = (log_std_q - log_std_p) + 0.5 * (var_ratio + dmu * dmu - 1.0)
-    return np.sum(per_dim * np.ones_like(mean_p), axis=-1)
+    return np.sum(np.broadcast_to(per_dim, mean_p.shape), axis=-1)
 
 
 def kl_grad_q(mean_p: np.ndarray, log_std_p: np.ndarray,

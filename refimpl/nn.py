@@ -77,10 +77,6 @@ class MLP:
         object.__setattr__(self, "_n_params", k)
 
     @property
-    def n_layers(self) -> int:
-        return len(self.sizes) - 1
-
-    @property
     def n_params(self) -> int:
         return self._n_params
 

@@ -91,7 +91,10 @@ class Run:
     def _truncate_progress(self, update: int) -> None:
         """Keep progress.csv rows up to the checkpoint's update (later ones are redone)."""
         path = self.out / "progress.csv"
-        rows = list(csv.DictReader(path.open())) if path.exists() else []
+        rows = []
+        if path.exists():
+            with path.open() as f:
+                rows = list(csv.DictReader(f))
         buf = io.StringIO()
         w = csv.DictWriter(buf, COLUMNS, lineterminator="\n")
         w.writeheader()
@@ -162,8 +165,9 @@ class Run:
 
 
 def train(cfg: Config, out: Path, resume: bool = False, progress: bool = True) -> Run:
-    """Train to ``cfg.steps`` environment steps. Ctrl-C stops after saving; a NaN or infinity
-    raises NonFiniteError, leaving ``checkpoints/latest.npz`` at the last good update."""
+    """Train to ``cfg.steps`` environment steps. ``checkpoints/latest.npz`` is written after every
+    update, so Ctrl-C (KeyboardInterrupt) and a NaN or infinity (NonFiniteError) both leave it at
+    the last finished, good update."""
     from tqdm import tqdm
 
     run = Run(cfg, out, resume)

@@ -21,9 +21,7 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
-from refimpl.exact.lq import PRESETS, LQPreset, get_preset, optimal_gain
-
-__all__ = ["LinearQuadraticEnv", "LQPreset", "PRESETS", "optimal_gain"]
+from refimpl.exact.lq import LQPreset, get_preset
 
 
 class LinearQuadraticEnv(gymnasium.Env):

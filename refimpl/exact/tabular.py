@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.linalg
 
 ROW_SUM_TOL = 1e-10
 """Tolerance on sum_s' P(s'|s,a) = 1, sum_a pi(a|s) = 1 and sum_s p0(s) = 1 in input validation."""
@@ -222,15 +223,7 @@ def fisher(mdp: FiniteMDP, theta: np.ndarray, normalized: bool = True) -> np.nda
     pi = softmax_policy(theta)
     d = discounted_visitation(mdp, pi, normalized=normalized)
     blocks = [d_s * (np.diag(p) - np.outer(p, p)) for d_s, p in zip(d, pi)]
-    return _block_diag(blocks)
-
-
-def _block_diag(blocks):
-    n = blocks[0].shape[0]
-    F = np.zeros((len(blocks) * n, len(blocks) * n))
-    for i, b in enumerate(blocks):
-        F[i * n:(i + 1) * n, i * n:(i + 1) * n] = b
-    return F
+    return scipy.linalg.block_diag(*blocks)
 
 
 def natural_gradient(mdp: FiniteMDP, theta: np.ndarray) -> np.ndarray:
