@@ -1,7 +1,8 @@
 """``refimpl figures``: regenerate the lecture's figures from refimpl's own code.
 
-Every figure is one module with ``make(out_dir) -> list of written paths`` (the PNG plus a JSON or
-CSV of the numbers it plots), seeded, its docstring naming the lecture figure it regenerates.
+Every figure is one module with ``make(out_dir) -> list of written paths`` (the image, PNG or
+SVG, and a JSON or CSV of the numbers it plots; the rendered cheetah is a PNG and a GIF), seeded,
+its docstring naming the lecture figure it regenerates.
 
     refimpl figures [--out figures/] [--only NAME] [--quick]
 

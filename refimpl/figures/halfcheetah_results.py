@@ -53,7 +53,7 @@ def _figure(c, algos, title) -> plt.Figure:
 
 
 def _save_svg(fig, path: Path) -> Path:
-    atomic_write(path, lambda f: fig.savefig(f, format="svg"))
+    atomic_write(path, lambda f: fig.savefig(f, format="svg", metadata={"Date": None}))
     plt.close(fig)
     return path
 
@@ -65,10 +65,11 @@ def make(out_dir: Path) -> list[Path]:
         _save_svg(_figure(c, ["trpo"], "TRPO on HalfCheetah-v5"), out_dir / "half_cheetah_trpo.svg"),
         _save_svg(_figure(c, ALGOS, "HalfCheetah-v5: TRPO vs. PPO (and NPG)"),
                   out_dir / "trpo_vs_ppo.svg")]
-    grid = next(iter(c.values()))[0]
-    columns = {"env_steps": grid}
-    for (preset, algo), (x, mean, std) in c.items():
-        columns[f"{preset}_{algo}_mean"] = np.interp(grid, x, mean)
-        columns[f"{preset}_{algo}_std"] = np.interp(grid, x, std)
+    # one row per plotted point, each curve on its own step grid (no resampling)
+    keys = list(c)
+    columns = {"preset": [p for p, a in keys for _ in c[(p, a)][0]],
+               "algo": [a for p, a in keys for _ in c[(p, a)][0]],
+               **{name: np.concatenate([c[k][i] for k in keys])
+                  for i, name in enumerate(("env_steps", "mean", "std"))}}
     written.append(save_csv(out_dir / "halfcheetah_curves.csv", columns))
     return written

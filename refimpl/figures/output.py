@@ -18,6 +18,8 @@ import numpy as np  # noqa: E402
 
 from refimpl.checkpoint import atomic_write  # noqa: E402
 
+plt.rcParams["svg.hashsalt"] = "refimpl"  # fixed SVG element ids: identical bytes on every rebuild
+
 DPI = 150
 """Resolution of every PNG (dots per inch)."""
 
