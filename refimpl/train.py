@@ -127,14 +127,19 @@ class Run:
         self.wall_time = float(d["wall_time"])
         self._truncate_progress(self.update)
 
+    def collect_batch(self) -> FlatBatch:
+        """Lecture steps 1-2: a batch from pi_phi_k with GAE advantages, flattened."""
+        cfg, agent = self.cfg, self.agent
+        batch = self.collector.collect(agent.policy, agent.phi, cfg.horizon, self.rng)  # step 1
+        adv, ret, values = estimate_advantages(agent.critic, agent.theta_v, batch,      # step 2
+                                               cfg.gamma, cfg.lam)
+        return flatten(agent, batch, adv, ret, values)
+
     def step(self) -> dict:
         """One iteration of the lecture's loop; returns the progress.csv row."""
         cfg, agent, t0 = self.cfg, self.agent, time.perf_counter()
         lr_scale = 1.0 - self.update / self.num_updates if cfg.anneal_lr else 1.0
-        batch = self.collector.collect(agent.policy, agent.phi, cfg.horizon, self.rng)  # step 1
-        adv, ret, values = estimate_advantages(agent.critic, agent.theta_v, batch,      # step 2
-                                               cfg.gamma, cfg.lam)
-        data = flatten(agent, batch, adv, ret, values)
+        data = self.collect_batch()                                                     # steps 1-2
         metrics = UPDATES[cfg.algo](agent, data, cfg, self.rng, lr_scale)               # steps 3-7
         where = f"after update {self.update + 1} ({cfg.algo})"
         check_finite(where, **{"policy parameters": agent.phi, "critic parameters": agent.theta_v,

@@ -33,9 +33,8 @@ from refimpl.agent import standardize
 from refimpl.algos import ppo
 from refimpl.config import Config
 from refimpl.figures.output import plt, save_csv, save_json, save_png
-from refimpl.objectives import clip_objective, surrogate
-from refimpl.rollout import estimate_advantages
-from refimpl.train import Run, flatten
+from refimpl.objectives import clip_objective, ratio, surrogate
+from refimpl.train import Run
 
 ENV = "Hopper-v5"
 SEED = 0
@@ -44,15 +43,13 @@ ALPHA = np.linspace(0.0, 2.0, 81)
 
 
 def one_ppo_update(cfg: Config):
-    """Replicates the first lines of ``Run.step`` to keep the batch: returns (agent, data,
-    phi_old, phi_new, metrics of ppo.update)."""
+    """The first iteration of ``Run.step``, keeping its batch: returns (agent, data, phi_old,
+    phi_new, metrics of ppo.update)."""
     with tempfile.TemporaryDirectory() as tmp:
         run = Run(cfg, Path(tmp) / "run")
         try:
             agent = run.agent
-            batch = run.collector.collect(agent.policy, agent.phi, cfg.horizon, run.rng)
-            adv, ret, values = estimate_advantages(agent.critic, agent.theta_v, batch, cfg.gamma, cfg.lam)
-            data = flatten(agent, batch, adv, ret, values)
+            data = run.collect_batch()
             phi_old = agent.phi.copy()
             metrics = ppo.update(agent, data, cfg, run.rng, 1.0)
         finally:
@@ -67,7 +64,7 @@ def interpolation_curves(policy, data, phi_old, phi_new, clip_eps: float) -> dic
     for alpha in ALPHA:
         mean, log_std, _ = policy.forward(phi_old + alpha * (phi_new - phi_old), data.obs)
         logp = dist.log_prob(mean, log_std, data.actions)
-        kappa = np.exp(logp - data.logp_old)
+        kappa = ratio(logp, data.logp_old)
         rows.append((np.mean(dist.kl(data.mean_old, data.log_std_old, mean, log_std)),
                      surrogate(logp, data.logp_old, adv)[0],
                      np.mean(np.clip(kappa, 1 - clip_eps, 1 + clip_eps) * adv),
