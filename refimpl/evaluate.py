@@ -69,6 +69,8 @@ def play(path: Path, episodes: int, deterministic: bool, seed: int, render: bool
     if episodes <= 0:
         raise ValueError(f"episodes must be positive, got {episodes}")
     saved = SavedPolicy.load(path)
+    if render:  # headless by default: EGL renders on the CPU without a display
+        os.environ.setdefault("MUJOCO_GL", "egl")
     try:
         env = gym.make(saved.cfg.env, **({"render_mode": "rgb_array"} if render else {}))
     except (gym.error.Error, TypeError) as e:

@@ -3,12 +3,11 @@ frames of a trained refimpl policy on HalfCheetah-v5, rendered by MuJoCo's offsc
 on the CPU. The policy is the committed final checkpoint of the PPO run with the best final
 evaluation among the sweeps' ``summary.csv`` files (``halfcheetah_results.RESULTS``); the
 episode is deterministic (mean action), seed 10000. Headless machines need an OpenGL back end: ``MUJOCO_GL=egl`` (package
-libegl1; the default here when MUJOCO_GL is unset) or ``MUJOCO_GL=osmesa`` (libosmesa6).
+libegl1; what ``refimpl.evaluate`` uses when MUJOCO_GL is unset) or ``MUJOCO_GL=osmesa`` (libosmesa6).
 """
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 from refimpl.figures.halfcheetah_results import RESULTS
@@ -35,7 +34,6 @@ def best_checkpoint(results: list[Path] | None = None, algo: str = "ppo") -> Pat
 
 
 def make(out_dir: Path) -> list[Path]:
-    os.environ.setdefault("MUJOCO_GL", "egl")
     from refimpl.evaluate import play, write_gif
 
     returns, frames = play(best_checkpoint(), 1, deterministic=True, seed=10_000, render=True,
