@@ -60,6 +60,13 @@ class RunningMeanStd:
         B = x.shape[0]
         if B == 0:
             return
+        if B == 1:  # one environment step: the batch's own variance is exactly 0
+            delta = x[0] - self.mean
+            total = self.count + 1
+            self.var = (self.count * self.var + delta * delta * (self.count / total)) / total
+            self.mean = self.mean + delta * (1 / total)
+            self.count = total
+            return
         # batch moments by plain reductions: np.mean/np.var cost ~10 us of Python per call,
         # and this runs at every environment step
         mean_b = np.add.reduce(x, axis=0) / B

@@ -111,7 +111,7 @@ class Collector:
             if self.low is not None:
                 a = np.clip(a, self.low, self.high)
             raw, r, term, trunc, info = self.envs.step(a)
-            raw = raw.reshape(E, self.obs_dim).astype(np.float64)
+            raw = np.asarray(raw, dtype=np.float64).reshape(E, self.obs_dim)
             end = term | trunc
             self._record_episodes(r, end)
             if self.obs_rms is not None:
@@ -130,10 +130,11 @@ class Collector:
     def _record_episodes(self, r: np.ndarray, end: np.ndarray) -> None:
         self.ep_return += r
         self.ep_length += 1
-        for i in np.flatnonzero(end):
-            self.recent.append((self.ep_return[i], self.ep_length[i]))
-        self.ep_return[end] = 0.0
-        self.ep_length[end] = 0
+        if end.any():
+            for i in np.flatnonzero(end):
+                self.recent.append((self.ep_return[i], self.ep_length[i]))
+            self.ep_return[end] = 0.0
+            self.ep_length[end] = 0
 
     def episode_stats(self) -> tuple[float, float]:
         """Mean return and length of the last (up to 20) finished episodes; NaN if none yet."""
