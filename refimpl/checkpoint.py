@@ -11,6 +11,7 @@ current observation, ``collector/obs_rms/...`` normaliser, reward scaler, episod
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
 import zipfile
 from pathlib import Path
@@ -44,15 +45,29 @@ def save(path: Path, arrays: dict[str, np.ndarray]) -> None:
     atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
+def read_npz(path: Path) -> dict[str, np.ndarray]:
+    """All arrays of an .npz archive, loaded without pickles. A missing file raises
+    FileNotFoundError; anything else unreadable a ValueError whose message is the reason."""
+    try:
+        f = np.load(path, allow_pickle=False)
+        if not isinstance(f, np.lib.npyio.NpzFile):
+            raise ValueError("a single array, not an .npz archive of named arrays")
+        with f:
+            return {k: f[k] for k in f.files}
+    except FileNotFoundError:
+        raise
+    except (OSError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError) as e:
+        raise ValueError(str(e)) from None
+
+
 def load(path: Path) -> dict[str, np.ndarray]:
     """Read a checkpoint; ValueError with a one-line reason for anything that is not one."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"no checkpoint at {path}")
     try:
-        with np.load(path, allow_pickle=False) as f:
-            d = {k: f[k] for k in f.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+        d = read_npz(path)
+    except ValueError as e:
         raise ValueError(f"{path} is not a readable refimpl checkpoint ({e})") from None
     missing = [k for k in REQUIRED if k not in d]
     if missing:

@@ -18,9 +18,7 @@ and no output file is written.
 from __future__ import annotations
 
 import argparse
-import pickle
 import sys
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +26,7 @@ import numpy as np
 from refimpl import distributions as dist
 from refimpl import objectives
 from refimpl.cg import cg
-from refimpl.checkpoint import atomic_write
+from refimpl.checkpoint import atomic_write, read_npz
 from refimpl.fisher import fisher_vector_product, kl_mean, kl_mean_grad, make_fvp
 from refimpl.nn import ACTIVATIONS
 from refimpl.policy import GaussianPolicy
@@ -54,14 +52,10 @@ OUTPUT_KEYS = ("format_version", "mean", "logp", "entropy", "kl", "grad", "fvp",
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
     """All arrays of an .npz file (no pickles); ValueError with a one-line reason otherwise."""
     try:
-        f = np.load(path, allow_pickle=False)
-        if not isinstance(f, np.lib.npyio.NpzFile):
-            raise ValueError("a single array, not an .npz archive of named arrays")
-        with f:
-            return {k: f[k] for k in f.files}
+        return read_npz(path)
     except FileNotFoundError:
         raise ValueError(f"{path}: no such file") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError) as e:
+    except ValueError as e:
         raise ValueError(f"{path} is not a readable .npz file of plain arrays ({e})") from None
 
 

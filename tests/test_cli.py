@@ -85,12 +85,16 @@ def test_existing_run_is_not_overwritten(capsys, tmp_path):
 
 @pytest.mark.parametrize("content, match", [
     (b"not a zip file", "not a readable refimpl checkpoint"),
+    ("npy", "a single array, not an .npz archive"),
     (None, "missing"),
 ])
 def test_corrupt_checkpoint_is_a_one_line_error(capsys, tmp_path, content, match):
     path = tmp_path / "bad.npz"
     if content is None:
         np.savez(path, phi=np.zeros(3))
+    elif content == "npy":  # np.load returns a bare array for .npy bytes, whatever the name
+        with path.open("wb") as f:
+            np.save(f, np.zeros(3))
     else:
         path.write_bytes(content)
     _fails_with(capsys, ["eval", str(path)], match)
