@@ -21,8 +21,7 @@ def log_prob(mean: np.ndarray, log_std: np.ndarray, a: np.ndarray) -> np.ndarray
     Tested in ``tests/test_distributions.py::test_log_prob_matches_scipy``.
     """
     z = (a - mean) * np.exp(-log_std)
-    return -0.5 * np.sum(z * z, axis=-1) - np.sum(np.broadcast_to(log_std, mean.shape), axis=-1) \
-        - 0.5 * mean.shape[-1] * LOG_2PI
+    return -0.5 * np.sum(z * z, axis=-1) - np.sum(log_std, axis=-1) - 0.5 * mean.shape[-1] * LOG_2PI
 
 
 def log_prob_grad(mean: np.ndarray, log_std: np.ndarray,
