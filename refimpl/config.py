@@ -86,6 +86,11 @@ class Config:
     """TRPO/NPG: conjugate-gradient iterations (lecture: 10 to 20)."""
     damping: float = 0.1
     """TRPO/NPG: Tikhonov damping lambda, CG solves (F + lambda I) x = g."""
+    fvp_fraction: float = 1.0
+    """TRPO/NPG: share of the batch's states, drawn at random each update, over which the Fisher
+    matrix of the CG solve averages; 1 uses them all (the lecture's F). The TRPO paper computed
+    Fisher-vector products on 10% of the data (Schulman et al. 2015, appendix C): F only sets
+    the metric of the step, and the CG solve costs in proportion."""
     backtrack_alpha: float = 0.8
     """TRPO: backtracking factor alpha in gamma = alpha^j (lecture: alpha in (0, 1))."""
     backtrack_iters: int = 10
@@ -122,6 +127,8 @@ class Config:
             raise ValueError("num_envs and horizon must be positive")
         if not 0.0 <= self.gamma <= 1.0 or not 0.0 <= self.lam <= 1.0:
             raise ValueError("gamma and lam must lie in [0, 1]")
+        if not 0.0 < self.fvp_fraction <= 1.0:
+            raise ValueError(f"fvp_fraction must lie in (0, 1], got {self.fvp_fraction}")
         if self.npg_step not in ("normalized", "fixed"):
             raise ValueError(f"npg_step must be 'normalized' or 'fixed', got {self.npg_step!r}")
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))

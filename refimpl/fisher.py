@@ -122,6 +122,23 @@ def _jacobian(policy: GaussianPolicy, phi: np.ndarray, obs: np.ndarray):
     return jac, mean, log_std
 
 
+def subsample_states(obs: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """A uniformly random subset of round(fraction * N) >= 1 rows of ``obs`` (N, obs_dim),
+    without replacement; ``obs`` itself when fraction = 1 (no random numbers are drawn).
+
+    Implementation detail (TRPO paper, appendix C): Fisher-vector products on a subsample. The
+    subsample's F is an unbiased estimate of the batch's: averaged over all subsets of one size
+    it equals the full-batch F exactly
+    (``tests/test_fisher.py::test_subsampled_fisher_is_unbiased``).
+    """
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"fraction must lie in (0, 1], got {fraction}")
+    if fraction == 1.0:
+        return obs
+    n = len(obs)
+    return obs[np.sort(rng.choice(n, size=max(1, round(fraction * n)), replace=False))]
+
+
 def dense_fisher(policy: GaussianPolicy, phi: np.ndarray, obs: np.ndarray) -> np.ndarray:
     """F = (1/N) sum_s J_s^T M J_s as an explicit (P, P) matrix (for tests and small P).
 

@@ -1,14 +1,17 @@
 """refimpl/fisher.py: the matrix-free FVP against a dense Fisher from explicit Jacobians, the
 finite-difference Hessian of the mean KL, the score-outer-product definition (Monte Carlo), and
 the lecture's expansion KL ~ 1/2 dphi^T F dphi."""
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from gradcheck import assert_directional_derivative
 from refimpl import distributions as dist
 from refimpl.fisher import (dense_fisher, empirical_fisher, fisher_vector_product, kl_mean,
-                            kl_mean_grad, make_fvp)
+                            kl_mean_grad, make_fvp, subsample_states)
 from refimpl.policy import GaussianPolicy
 from strategies import policy_problems, random_phi
 
@@ -239,3 +242,39 @@ def test_fvp_runs_forward_once_then_one_jvp_and_one_vjp_per_call(monkeypatch):
     for _ in range(3):
         fvp(np.ones(POLICY.n_params))
     assert calls == {"forward": 1, "jvp": 3, "vjp": 3}
+
+
+@given(policy_problems(), st.integers(1, 9))
+def test_subsampled_fisher_is_unbiased(problem, m):
+    """Fisher-vector products on a random subset of m of the N states (``fvp_fraction``):
+    every state lies in C(N-1, m-1) of the C(N, m) subsets, so the mean of the subsets' F over
+    all of them weights each state's J^T M J by (1/m) C(N-1, m-1) / C(N, m) = 1/N: exactly the
+    batch's F."""
+    policy, phi, obs, _ = problem
+    assume(m <= len(obs))
+    subsets = list(itertools.combinations(range(len(obs)), m))
+    F = dense_fisher(policy, phi, obs)
+    mean_F = sum(dense_fisher(policy, phi, obs[list(s)]) for s in subsets) / len(subsets)
+    # the two sides sum the same per-state terms in different orders, at most C(9, 4) = 126
+    # matrices: rounding < 126 * 2 eps relative to the largest entry; 1e-12 leaves ~15x margin
+    np.testing.assert_allclose(mean_F, F, rtol=0, atol=1e-12 * (1.0 + np.max(np.abs(F))))
+
+
+@given(st.integers(1, 300), st.floats(1e-3, 1.0), st.integers(0, 2**32 - 1))
+def test_subsample_states_draws_distinct_rows_of_the_requested_share(n, fraction, seed):
+    obs = np.arange(n, dtype=np.float64)[:, None] * np.ones((1, 3))
+    rng = np.random.default_rng(seed)
+    before = rng.bit_generator.state
+    sub = subsample_states(obs, fraction, rng)
+    if fraction == 1.0:
+        assert sub is obs and rng.bit_generator.state == before  # no random numbers drawn
+    rows = sub[:, 0].astype(int)
+    assert len(rows) == max(1, round(fraction * n))
+    assert len(set(rows)) == len(rows) and np.all((0 <= rows) & (rows < n))
+    np.testing.assert_array_equal(sub, obs[rows])
+
+
+@pytest.mark.parametrize("fraction", [0.0, -0.1, 1.5])
+def test_subsample_states_rejects_fractions_outside_0_1(fraction):
+    with pytest.raises(ValueError, match="fraction must lie in"):
+        subsample_states(np.zeros((4, 2)), fraction, np.random.default_rng(0))

@@ -8,6 +8,7 @@ episodes of H = 200) per update; the update counts are what each algorithm needs
 with margin. The tolerance 0.05 is the issue's; the remaining error is Monte-Carlo noise in k,
 which grows as sigma shrinks (the k-gradient scales with E[s^2])."""
 import numpy as np
+import pytest
 from refimpl.config import Config
 from refimpl.exact.lq import PRESETS, optimal_gain
 from refimpl.train import Run
@@ -31,8 +32,8 @@ def _k_sigma(phi):
     return phi[0], np.exp(phi[2])
 
 
-def _assert_reaches_riccati_gain(algo, updates, tmp_path):
-    phi0, phi = _learn(algo, updates, tmp_path)
+def _assert_reaches_riccati_gain(algo, updates, tmp_path, **overrides):
+    phi0, phi = _learn(algo, updates, tmp_path, **overrides)
     k0, sigma0 = _k_sigma(phi0)
     k, sigma = _k_sigma(phi)
     assert abs(k0) < 0.05 and sigma0 == 1.0
@@ -45,9 +46,11 @@ def test_npg_reaches_riccati_gain(tmp_path):
     _assert_reaches_riccati_gain("npg", 40, tmp_path)
 
 
-def test_trpo_reaches_riccati_gain(tmp_path):
-    """TRPO: Final algorithm, default delta = 0.01."""
-    _assert_reaches_riccati_gain("trpo", 40, tmp_path)
+@pytest.mark.parametrize("fvp_fraction", [1.0, 0.1])
+def test_trpo_reaches_riccati_gain(tmp_path, fvp_fraction):
+    """TRPO: Final algorithm, default delta = 0.01; also with the TRPO paper's Fisher-vector
+    products on 10% of the states."""
+    _assert_reaches_riccati_gain("trpo", 40, tmp_path, fvp_fraction=fvp_fraction)
 
 
 def test_ppo_reaches_riccati_gain(tmp_path):
@@ -62,3 +65,16 @@ def test_vpg_moves_toward_riccati_gain(tmp_path):
     (k0, sigma0), (k, sigma) = _k_sigma(phi0), _k_sigma(phi)
     assert K_STAR < k < k0 - 0.05
     assert sigma < sigma0
+
+
+def test_fvp_fraction_sets_how_many_states_the_fisher_averages(tmp_path, monkeypatch):
+    from refimpl.algos import npg
+    seen, make_fvp = [], npg.make_fvp
+
+    def recording(policy, phi, obs, damping):
+        seen.append(len(obs))
+        return make_fvp(policy, phi, obs, damping)
+    monkeypatch.setattr(npg, "make_fvp", recording)
+    _learn("trpo", 1, tmp_path, fvp_fraction=0.1)
+    _learn("npg", 1, tmp_path)
+    assert seen == [LQ["horizon"] // 10, LQ["horizon"]]

@@ -15,7 +15,7 @@ import numpy as np
 
 from refimpl import distributions as dist
 from refimpl.agent import fit_critic, standardize, surrogate_and_kl
-from refimpl.fisher import make_fvp
+from refimpl.fisher import make_fvp, subsample_states
 from refimpl.linesearch import backtracking
 from refimpl.natural import natural_step, npg_step
 
@@ -30,8 +30,10 @@ def natural_update(agent, data, cfg, rng, line_search: bool, lr_scale: float = 1
     metrics = {"cg_iters": 0, "cg_residual": 0.0, "step_norm": 0.0}
     phi_new = phi_old
     if g.any():
-        # steps 4-5: x ~ F^-1 g by truncated CG, Delta phi = beta x
-        fvp = make_fvp(policy, phi_old, data.obs, cfg.damping)
+        # steps 4-5: x ~ F^-1 g by truncated CG, Delta phi = beta x (F on cfg.fvp_fraction
+        # of the states)
+        fisher_obs = subsample_states(data.obs, cfg.fvp_fraction, rng)
+        fvp = make_fvp(policy, phi_old, fisher_obs, cfg.damping)
         if cfg.algo == "npg" and cfg.npg_step == "fixed":
             step = npg_step(g, fvp, cfg.npg_alpha, cfg.cg_iters)
         else:
