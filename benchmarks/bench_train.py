@@ -1,11 +1,20 @@
 """Training throughput as a ratio to raw environment stepping, measured in one process.
 
     python benchmarks/bench_train.py [--steps 20480] [--env HalfCheetah-v5] [--preset paper]
+                                     [--num-envs K] [--fvp-fraction F] [--algos ppo trpo ...]
 
 First steps the raw environment (``gymnasium.make``, random actions, reset at episode ends) to
-get raw SPS, then trains each algorithm with its defaults for the same number of steps and
-prints its SPS and the ratio training/raw. Ratios, not absolute SPS, are comparable across
-machines and loads. Also prints the peak resident memory of the process.
+get raw SPS, then the vector environment the collector uses (K copies, same-step autoreset, no
+policy) for the ceiling that collection cannot pass, then trains each algorithm for the same
+number of steps and prints its SPS, the ratio training/raw, and where the time went: collection
+(steps 1-2 of the lecture's loop) and the update (steps 3-7), in microseconds per environment
+step. Ratios, not absolute SPS, are comparable across machines and loads.
+
+``--num-envs K`` runs every algorithm with K environments and horizon = (its default batch) / K,
+so each update sees as many steps as with the defaults. Also printed: this core's float64
+matrix-product rate at the update's shapes, and an estimate of the update's arithmetic per
+environment step (multiply-adds of the forward and backward passes it runs), which bounds how
+fast an update can be. Last, the peak resident memory of the process.
 """
 import argparse
 import resource
@@ -19,6 +28,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from refimpl.config import ALGOS, PRESETS, Config
+from refimpl.rollout import make_envs
 from refimpl.train import Run
 
 
@@ -35,16 +45,83 @@ def raw_sps(env_id: str, steps: int, seed: int = 0) -> float:
     return steps / (time.perf_counter() - t0)
 
 
-def train_sps(algo: str, env_id: str, steps: int, preset: str) -> float:
+def vector_env_sps(env_id: str, num_envs: int, steps: int, seed: int = 0) -> float:
+    """The collector's vector env alone (autoreset included), random actions, no policy."""
+    envs = make_envs(env_id, num_envs)
+    envs.reset(seed=seed)
+    envs.action_space.seed(seed)
+    actions = [envs.action_space.sample() for _ in range(steps // num_envs)]
+    t0 = time.perf_counter()
+    for a in actions:
+        envs.step(a)
+    elapsed = time.perf_counter() - t0
+    envs.close()
+    return len(actions) * num_envs / elapsed
+
+
+def matmul_gflops(rows: int = 64, width: int = 64, repeats: int = 20000) -> float:
+    """float64 rate of (rows x width) @ (width x width), the update's dominant product."""
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((rows, width)), rng.standard_normal((width, width))
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * rows * width * width * repeats / (time.perf_counter() - t0) / 1e9
+
+
+def update_flops_per_step(cfg: Config, obs_dim: int, act_dim: int) -> float:
+    """Multiply-adds x 2 of the update's network passes, per environment step (an estimate:
+    matrix products only). A pass over one row costs 2 W for the forward pass, 2 W for the
+    weight gradient and 2 (W - W_1) for the input gradients below the top layer, with W the
+    network's weight count and W_1 its first layer's; a Fisher-vector product is a JVP (4 W)
+    and a VJP."""
+    def weights(sizes):
+        return sum(a * b for a, b in zip(sizes[:-1], sizes[1:])), sizes[0] * sizes[1]
+
+    pw, pw1 = weights((obs_dim, *cfg.hidden, act_dim))
+    vw, vw1 = weights((obs_dim, *cfg.hidden, 1))
+    train_pi, train_v = 2 * pw + 2 * pw + 2 * (pw - pw1), 2 * vw + 2 * vw + 2 * (vw - vw1)
+    critic = cfg.vf_epochs * train_v
+    if cfg.algo in ("ppo",):
+        return cfg.epochs * train_pi + critic
+    if cfg.algo == "vpg":
+        return train_pi + critic
+    fvp = 4 * pw + 2 * pw + 2 * (pw - pw1)
+    return train_pi + cfg.cg_iters * cfg.fvp_fraction * fvp + critic
+
+
+def train_timings(cfg: Config) -> tuple[float, float, float]:
+    """(SPS, collection us/step, update us/step) of one training run of ``cfg.steps``; the
+    update's share is everything ``Run.step`` does besides collecting."""
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = Config.for_algo(algo, preset, env=env_id, steps=steps)
-        run = Run(cfg, Path(tmp) / algo)
+        run = Run(cfg, Path(tmp) / cfg.algo)
+        collect, collect_batch = 0.0, run.collect_batch
+
+        def timed_collect():
+            nonlocal collect
+            t0 = time.perf_counter()
+            data = collect_batch()
+            collect += time.perf_counter() - t0
+            return data
+        run.collect_batch = timed_collect
         t0 = time.perf_counter()
         while run.update < run.num_updates:
             run.step()
-        elapsed = time.perf_counter() - t0
+        total = time.perf_counter() - t0
         run.close()
-        return run.env_steps / elapsed
+        n = run.env_steps
+        return n / total, collect / n * 1e6, (total - collect) / n * 1e6
+
+
+def bench_config(algo: str, args) -> Config:
+    cfg = Config.for_algo(algo, args.preset, env=args.env, steps=args.steps)
+    overrides = {}
+    if args.num_envs is not None:
+        batch = cfg.horizon * cfg.num_envs
+        overrides.update(num_envs=args.num_envs, horizon=max(1, batch // args.num_envs))
+    if args.fvp_fraction is not None and algo in ("trpo", "npg"):
+        overrides.update(fvp_fraction=args.fvp_fraction)
+    return Config.for_algo(algo, args.preset, env=args.env, steps=args.steps, **overrides)
 
 
 def main(argv=None):
@@ -52,15 +129,28 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=20480)
     p.add_argument("--env", default="HalfCheetah-v5")
     p.add_argument("--preset", choices=PRESETS, default="paper")
-    p.add_argument("--algos", nargs="+", default=list(ALGOS))
+    p.add_argument("--num-envs", type=int, default=None)
+    p.add_argument("--fvp-fraction", type=float, default=None)
+    p.add_argument("--algos", nargs="+", choices=ALGOS, default=list(ALGOS))
     args = p.parse_args(argv)
     threadpool_limits(1, user_api="blas")
     raw = raw_sps(args.env, args.steps)
     print(f"{args.env}, {args.steps} steps, preset {args.preset}, numpy {np.__version__}")
     print(f"{'raw env':>8}: {raw:8.0f} SPS")
-    for algo in args.algos:
-        sps = train_sps(algo, args.env, args.steps, args.preset)
-        print(f"{algo:>8}: {sps:8.0f} SPS   ratio to raw {sps / raw:.2f}")
+    print(f"float64 (64x64)@(64x64): {matmul_gflops():.0f} GFLOPS")
+    configs = [bench_config(algo, args) for algo in args.algos]
+    for k in sorted({c.num_envs for c in configs}):
+        sps = vector_env_sps(args.env, k, args.steps)
+        print(f"vector env, {k:2d} envs: {sps:8.0f} SPS   ratio to raw {sps / raw:.2f} "
+              "(the ceiling of collection)")
+    for cfg in configs:
+        sps, collect, update = train_timings(cfg)
+        obs_dim = gym.make(args.env).observation_space.shape[0]
+        act_dim = gym.make(args.env).action_space.shape[0]
+        mflop = update_flops_per_step(cfg, obs_dim, act_dim) / 1e6
+        print(f"{cfg.algo:>8}: {sps:8.0f} SPS   ratio to raw {sps / raw:.2f}   "
+              f"({cfg.num_envs} envs x {cfg.horizon}; per step: collection {collect:5.1f} us, "
+              f"update {update:5.1f} us, ~{mflop:.2f} MFLOP)")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak resident memory: {peak_mb:.0f} MB")
     return 0

@@ -35,9 +35,9 @@ def check_finite(where: str, **arrays) -> None:
 
 class DropInfo(gym.Wrapper):
     """Returns an empty ``info`` from ``step``. Training reads no per-step info, and
-    ``SyncVectorEnv`` spends about 10 us per environment step merging HalfCheetah's four info
-    entries into arrays (``benchmarks/bench_train.py --envs-only`` measures it). The vector env
-    still puts ``final_obs`` into its own info at an episode end."""
+    ``SyncVectorEnv`` spends several microseconds per environment step merging HalfCheetah's
+    four info entries into arrays. The vector env still puts ``final_obs`` into its own info at
+    an episode end."""
 
     def step(self, action):
         obs, reward, terminated, truncated, _ = self.env.step(action)
