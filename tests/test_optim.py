@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from refimpl.optim import CLIP_NORM_EPS, Adam, clip_grad_norm
@@ -57,15 +57,21 @@ def test_adam_first_step_moves_every_coordinate_by_lr_times_sign_of_g(n, seed):
 
 
 @given(st.integers(2, 6), seeds)
+@example(n=2, seed=2_775_869_390)
 def test_adam_minimises_a_convex_quadratic(n, seed):
-    """f(theta) = 1/2 (theta - c)^T H (theta - c) with H SPD (condition number <= 100); Adam with
-    a step size annealed from 0.1 to 0 drives f from O(n) to below 1e-6 of its start."""
+    """f(theta) = 1/2 (theta - c)^T H (theta - c) with H SPD (condition number 100); Adam with
+    a step size annealed from 0.1 to 0 drives f from O(n) to below 1e-6 of its start.
+
+    The slow part is the flat eigendirection when H is rotated: Adam scales each coordinate by
+    the gradient's size, which the steep direction sets. Over 300 random problems the worst
+    f_end / f_0 was 2.6e-7 after 2,000 steps (the example above, found by hypothesis, 2.0e-6)
+    and 6e-19 after 4,000, so 4,000 steps leave a wide margin under the 1e-6 claimed."""
     rng = np.random.default_rng(seed)
     Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
     H = Q @ np.diag(np.geomspace(0.1, 10.0, n)) @ Q.T
     c, theta = rng.standard_normal(n), rng.standard_normal(n)
     f = lambda th: 0.5 * (th - c) @ H @ (th - c)  # noqa: E731
-    f0, opt, steps = f(theta), Adam(n), 2000
+    f0, opt, steps = f(theta), Adam(n), 4000
     for k in range(steps):
         opt.step(theta, H @ (theta - c), lr=0.1 * (1.0 - k / steps))
     assert f(theta) <= 1e-6 * f0
