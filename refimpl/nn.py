@@ -146,7 +146,7 @@ class MLP:
             dz = dh if i == len(layers) - 1 else dh * _act_grad(self.activation, h_out)
             dw, db = grads[i]
             np.matmul(h_in.T, dz, out=dw)
-            db[:] = dz.sum(axis=0)
+            np.add.reduce(dz, axis=0, out=db)
             if i > 0 or need_dx:
                 dh = dz @ layers[i][0].T
         return dtheta, (dh if need_dx else None)

@@ -18,8 +18,10 @@ from refimpl.objectives import clip_objective, ratio
 from refimpl.optim import clip_grad_norm
 
 
-def policy_step(agent, data, idx, cfg, lr):
-    """One Adam ascent step on L_CLIP + ent_coef * H over the minibatch ``idx``."""
+def policy_step(agent, data, idx, cfg, lr, want_kl=True):
+    """One Adam ascent step on L_CLIP + ent_coef * H over the minibatch ``idx``.
+
+    Returns (L_CLIP, clip fraction, approximate KL), the last NaN unless ``want_kl``."""
     policy, phi = agent.policy, agent.phi
     actions, logp_old, adv = data.actions[idx], data.logp_old[idx], data.adv[idx]
     mean, log_std, cache = policy.forward(phi, data.obs[idx])
@@ -32,6 +34,8 @@ def policy_step(agent, data, idx, cfg, lr):
     grad[policy.net.n_params:] += cfg.ent_coef  # dH/dlog_std = 1 per action dimension
     grad, _ = clip_grad_norm(grad, cfg.max_grad_norm)
     agent.pi_opt.step(phi, -grad, lr)  # Adam descends; ascend the objective
+    if not want_kl:
+        return objective, clipped, np.nan
     kappa = ratio(logp, logp_old)
     return objective, clipped, np.mean((kappa - 1.0) - np.log(kappa))
 
@@ -41,7 +45,9 @@ def update(agent, data, cfg, rng, lr_scale=1.0):
     (the slide's argmin of L_clip is a slip), then the critic's regression."""
     lr = cfg.lr * lr_scale
     for epochs in range(1, cfg.epochs + 1):
-        stats = [policy_step(agent, data, idx, cfg, lr)
+        # the approximate KL is logged for the last epoch; a target-KL stop reads it every epoch
+        want_kl = cfg.target_kl is not None or epochs == cfg.epochs
+        stats = [policy_step(agent, data, idx, cfg, lr, want_kl)
                  for idx in minibatches(len(data), cfg.minibatch, rng)]
         objective, clipped, approx_kl = np.mean(stats, axis=0)
         if cfg.target_kl is not None and approx_kl > cfg.target_kl:
