@@ -256,7 +256,7 @@ def test_subsampled_fisher_is_unbiased(problem, m):
     F = dense_fisher(policy, phi, obs)
     mean_F = sum(dense_fisher(policy, phi, obs[list(s)]) for s in subsets) / len(subsets)
     # the two sides sum the same per-state terms in different orders, at most C(9, 4) = 126
-    # matrices: rounding < 126 * 2 eps relative to the largest entry; 1e-12 leaves ~15x margin
+    # matrices: rounding < 126 * 2 eps relative to the largest entry; 1e-12 leaves ~18x margin
     np.testing.assert_allclose(mean_F, F, rtol=0, atol=1e-12 * (1.0 + np.max(np.abs(F))))
 
 
