@@ -82,7 +82,7 @@ def update_flops_per_step(cfg: Config, obs_dim: int, act_dim: int) -> float:
     vw, vw1 = weights((obs_dim, *cfg.hidden, 1))
     train_pi, train_v = 2 * pw + 2 * pw + 2 * (pw - pw1), 2 * vw + 2 * vw + 2 * (vw - vw1)
     critic = cfg.vf_epochs * train_v
-    if cfg.algo in ("ppo",):
+    if cfg.algo == "ppo":
         return cfg.epochs * train_pi + critic
     if cfg.algo == "vpg":
         return train_pi + critic
@@ -143,10 +143,11 @@ def main(argv=None):
         sps = vector_env_sps(args.env, k, args.steps)
         print(f"vector env, {k:2d} envs: {sps:8.0f} SPS   ratio to raw {sps / raw:.2f} "
               "(the ceiling of collection)")
+    env = gym.make(args.env)
+    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    env.close()
     for cfg in configs:
         sps, collect, update = train_timings(cfg)
-        obs_dim = gym.make(args.env).observation_space.shape[0]
-        act_dim = gym.make(args.env).action_space.shape[0]
         mflop = update_flops_per_step(cfg, obs_dim, act_dim) / 1e6
         print(f"{cfg.algo:>8}: {sps:8.0f} SPS   ratio to raw {sps / raw:.2f}   "
               f"({cfg.num_envs} envs x {cfg.horizon}; per step: collection {collect:5.1f} us, "
