@@ -11,26 +11,12 @@ and its ratio to raw.
 """
 import argparse
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 from threadpoolctl import threadpool_limits
 
-from bench_train import raw_sps
+from bench_train import raw_sps, train_timings
 from refimpl.config import Config
-from refimpl.train import Run
-
-
-def refimpl_sps(env_id: str, steps: int) -> float:
-    with tempfile.TemporaryDirectory() as tmp:
-        run = Run(Config.for_algo("ppo", env=env_id, steps=steps), Path(tmp) / "ppo")
-        t0 = time.perf_counter()
-        while run.update < run.num_updates:
-            run.step()
-        elapsed = time.perf_counter() - t0
-        run.close()
-        return run.env_steps / elapsed
 
 
 def sb3_sps(env_id: str, steps: int, torch_threads: int) -> float:
@@ -66,7 +52,8 @@ def main(argv=None):
     print(f"{args.env}, {args.steps} steps, PPO, 1 environment; torch {torch.__version__} "
           f"({args.torch_threads} thread(s)), stable-baselines3 {stable_baselines3.__version__}")
     print(f"{'raw env':>17}: {raw:8.0f} SPS")
-    for name, sps in (("refimpl", refimpl_sps(args.env, args.steps)),
+    refimpl_sps = train_timings(Config.for_algo("ppo", env=args.env, steps=args.steps))[0]
+    for name, sps in (("refimpl", refimpl_sps),
                       ("stable-baselines3", sb3_sps(args.env, args.steps, args.torch_threads))):
         print(f"{name:>17}: {sps:8.0f} SPS   ratio to raw {sps / raw:.2f}")
     return 0
