@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_train(args) -> int:
-    from refimpl.rollout import NonFiniteError
+    from refimpl.errors import NumericalError
     from refimpl.train import train
 
     if args.resume is not None:
@@ -110,7 +110,7 @@ def cmd_train(args) -> int:
         out = args.out or Path("runs") / f"{cfg.algo}-{cfg.env.replace('/', '_')}-s{cfg.seed}"
     try:
         run = train(cfg, out, resume=args.resume is not None, progress=not args.no_progress)
-    except NonFiniteError as err:
+    except NumericalError as err:
         print(f"refimpl: stopped: {err}; the last good checkpoint is "
               f"{Path(out) / 'checkpoints' / 'latest.npz'}", file=sys.stderr)
         return 1

@@ -18,12 +18,13 @@ import refimpl.envs  # noqa: F401  (registers the lecture's environments with gy
 
 from refimpl import distributions as dist
 from refimpl import checkpoint, envstate
+from refimpl.errors import NumericalError
 from refimpl.normalize import RewardScaler, RunningMeanStd
 from refimpl.returns import gae
 
 
-class NonFiniteError(RuntimeError):
-    """A NaN or infinity appeared; the message says where."""
+class NonFiniteError(NumericalError):
+    """A NaN or infinity appeared in training data or parameters; the message says where."""
 
 
 def check_finite(where: str, **arrays) -> None:
