@@ -7,9 +7,12 @@ settings, and writes the log-probabilities, entropy, KL, policy gradient g, a Fi
 product, the CG solution x, TRPO's step, the importance ratios and the clipped objective with
 its gradient. ``refimpl crosscheck --make-example IN.npz [--seed S]`` writes a random valid
 input. The file format (fixed; keys may be added, none renamed), every equation and the
-suggested tolerances are in ``docs/crosscheck.md``. Every quantity comes from refimpl's own
-functions (nothing is reimplemented here); ``tests/test_crosscheck.py`` checks the outputs
-against independent oracles, and ``tests/data/`` holds golden vectors.
+suggested tolerances are in ``docs/crosscheck.md``. Every quantity comes from the functions
+refimpl trains with (nothing is reimplemented here: the TRPO step is ``natural.natural_step``
+with training's CG tolerance, the KL ``fisher.kl_mean``); ``tests/test_crosscheck.py`` checks
+the outputs against independent oracles and against a TRPO update of training,
+``tests/test_torch_oracle.py`` against PyTorch autograd, and ``tests/data/`` holds golden
+vectors.
 
 A bad input file (missing key, wrong dtype or shape, sizes that do not fit together,
 non-finite values, unreadable file) is reported as one line naming the key, exit status 2,
@@ -25,9 +28,10 @@ import numpy as np
 
 from refimpl import distributions as dist
 from refimpl import objectives
-from refimpl.cg import cg
 from refimpl.checkpoint import atomic_write, read_npz
+from refimpl.errors import NumericalError
 from refimpl.fisher import fisher_vector_product, kl_mean, kl_mean_grad, make_fvp
+from refimpl.natural import natural_step
 from refimpl.nn import ACTIVATIONS
 from refimpl.policy import GaussianPolicy
 
@@ -129,16 +133,21 @@ def validate(d: dict[str, np.ndarray]) -> GaussianPolicy:
 
 
 def _trpo(policy: GaussianPolicy, d: dict[str, np.ndarray], g: np.ndarray) -> dict:
-    """Lecture, "TRPO: Avoiding matrix inversion" and "TRPO: Final algorithm", steps 4 and 5:
-    x ~ (F + damping I)^-1 g by exactly cg_iters CG iterations (tol = 0), then
-    step = beta x with beta = sqrt(2 delta / x^T (F + damping I) x) (0 if that is <= 0)."""
+    """Lecture, "TRPO: Avoiding matrix inversion" and "TRPO: Final algorithm", steps 4 and 5,
+    computed as training computes them: ``natural.natural_step`` with its default CG tolerance,
+    x ~ (F + damping I)^-1 g by truncated CG, nu = x^T g, beta = sqrt(2 delta / nu),
+    step = beta x. For g = 0 training takes no step (``algos/npg.py``): no CG iteration,
+    x = step = 0 and beta = 0."""
+    if not g.any():
+        zero = np.zeros_like(g)
+        return {"cg_x": zero, "cg_iterations_run": np.int64(0),
+                "cg_nonpositive_curvature": np.bool_(False), "beta": np.float64(0.0),
+                "step": zero}
     A = make_fvp(policy, d["theta"], d["obs"], float(d["damping"]))
-    x, info = cg(A, g, int(d["cg_iters"]), tol=0.0)
-    xAx = float(x @ A(x))
-    beta = np.sqrt(2.0 * float(d["delta"]) / xAx) if xAx > 0.0 else 0.0
-    return {"cg_x": x, "cg_iterations_run": np.int64(info.iterations),
-            "cg_nonpositive_curvature": np.bool_(info.nonpositive_curvature),
-            "beta": np.float64(beta), "step": beta * x}
+    s = natural_step(g, A, float(d["delta"]), int(d["cg_iters"]))
+    return {"cg_x": s.x, "cg_iterations_run": np.int64(s.cg.iterations),
+            "cg_nonpositive_curvature": np.bool_(s.cg.nonpositive_curvature),
+            "beta": np.float64(s.beta), "step": s.step}
 
 
 def _ppo(policy: GaussianPolicy, d: dict[str, np.ndarray], logp: np.ndarray) -> dict:
@@ -243,7 +252,10 @@ def _run(args) -> str:
     if args.output is None:
         raise ValueError("give IN.npz and OUT.npz (or --make-example IN.npz)")
     with np.errstate(all="ignore"):
-        out = compute(_read_npz(args.input))
+        try:
+            out = compute(_read_npz(args.input))
+        except NumericalError as err:
+            raise ValueError(f"{err} for this input; nothing written") from None
     bad = [k for k, a in out.items() if a.dtype.kind == "f" and not np.all(np.isfinite(a))]
     if bad:
         raise ValueError(f"output '{bad[0]}' is not finite for this input (is theta_new too far "
