@@ -235,6 +235,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="activation of --make-example (default: tanh)")
 
 
+def _refuse_same_file(src: Path, dst: Path) -> None:
+    """ValueError if writing ``dst`` would replace ``src`` (the same file under any spelling:
+    relative or absolute path, ``..``, a symbolic or hard link)."""
+    if src.exists() and dst.exists() and src.samefile(dst):
+        raise ValueError(f"OUT.npz {dst} is the input file {src}; choose another output file")
+
+
 def _run(args) -> str:
     """Do what ``args`` ask; return the line to print. ValueError for user mistakes."""
     example_flags = [f for f in ("seed", "hidden", "activation") if getattr(args, f) is not None]
@@ -251,6 +258,7 @@ def _run(args) -> str:
         raise ValueError(f"--{example_flags[0]} only applies with --make-example")
     if args.output is None:
         raise ValueError("give IN.npz and OUT.npz (or --make-example IN.npz)")
+    _refuse_same_file(args.input, args.output)
     with np.errstate(all="ignore"):
         try:
             out = compute(_read_npz(args.input))

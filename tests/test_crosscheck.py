@@ -337,6 +337,27 @@ def test_argument_mistakes_exit_2(tmp_path, capsys, argv):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("spelling", ["same", "dotdot", "symlink", "hardlink"])
+def test_output_that_is_the_input_file_is_refused(tmp_path, capsys, monkeypatch, spelling):
+    """`refimpl crosscheck in.npz in.npz` (or another path to the same file) would overwrite the
+    input: one line, exit status 2, the input untouched."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    crosscheck.main(["--make-example", "in.npz"])
+    before = (tmp_path / "in.npz").read_bytes()
+    out = {"same": "in.npz", "dotdot": "sub/../in.npz", "symlink": "link.npz",
+           "hardlink": "hard.npz"}[spelling]
+    if spelling == "symlink":
+        (tmp_path / "link.npz").symlink_to(tmp_path / "in.npz")
+    elif spelling == "hardlink":
+        (tmp_path / "hard.npz").hardlink_to(tmp_path / "in.npz")
+    capsys.readouterr()
+    assert crosscheck.main(["in.npz", out]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("refimpl: error: ") and "input file" in err
+    assert (tmp_path / "in.npz").read_bytes() == before
+
+
 def _load(path):
     with np.load(path, allow_pickle=False) as f:
         return {k: f[k] for k in f.files}
