@@ -12,8 +12,9 @@ README.md lists them with their switches.
 
 Every field is validated when a Config is made (``__post_init__``), so no entry point (command
 line, sweep, a stored config.json) can start a run with a value the algorithms cannot use; the
-ValueError is one line naming the command-line flag. Each field's documentation is its
-``metadata["doc"]``, which ``refimpl train --help`` prints.
+ValueError is one line naming the command-line flag (tests/test_bad_input.py holds an invalid
+value for every field and fails for a field without one). Each field's documentation is its
+``metadata["doc"]``, which ``refimpl train --help`` prints (tests/test_cli.py).
 """
 from __future__ import annotations
 

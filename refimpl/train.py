@@ -27,6 +27,10 @@ Resuming keeps the stored configuration: a requested field that differs is refus
 is not annealed (with ``anneal_lr`` the schedule depends on the run's length, so the updates done
 would not be those of a run of the new length). ``config.json`` must agree with the checkpoint's
 stored configuration field for field.
+
+Tests: tests/test_bad_input.py (failures in update 1, a full disk, kill -9 leftovers, resume
+conflicts), tests/test_faults.py (SIGKILL and SIGINT at a seeded random point, then continued:
+equal to an uninterrupted run bit for bit), tests/test_train.py (exact resume and extension).
 """
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ import pytest
 from refimpl import checkpoint
 from refimpl.algos import UPDATES
 from refimpl.cli import main
-from refimpl.config import Config, flag
+from refimpl.config import Config
 from refimpl.train import Run
 
 SMALL = ["--horizon", "128", "--epochs", "1", "--vf-epochs", "1", "--no-progress"]
@@ -292,3 +292,68 @@ def test_stale_temporaries_are_removed_on_resume(capsys, tmp_path):
     (out / "keep.tmp").write_bytes(b"not ours")
     assert main(["train", "--resume", str(out), "--no-progress"]) == 0
     assert [p.name for p in out.glob("**/*.tmp")] == ["keep.tmp"]
+
+
+@pytest.fixture
+def small_disk(tmp_path, request):
+    """A tmpfs of ``request.param`` bytes mounted for the test (needs root); skipped, with
+    mount's own message, where it cannot be mounted."""
+    import subprocess
+
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={request.param}", "tmpfs",
+                           str(mnt)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs for the full-disk case: {proc.stderr.strip()}")
+    yield mnt
+    subprocess.run(["umount", str(mnt)], check=True)
+
+
+CHECKPOINT_BYTES = 282_314
+"""Size of one checkpoint of this test's PPO run (HalfCheetah, 64-64 networks)."""
+
+
+@pytest.mark.parametrize("small_disk", [64 * 1024], indirect=True)
+def test_disk_too_small_for_the_first_checkpoint_is_one_line_and_leaves_nothing(
+        capsys, small_disk):
+    """config.json and progress.csv fit, the first checkpoint does not."""
+    out = small_disk / "run"
+    err = _one_line(capsys, ["train", "--out", str(out), "--steps", "256", *SMALL],
+                    "No space left on device")
+    assert f"cannot write {out / 'checkpoints' / 'latest.npz'}" in err
+    assert "no checkpoint was kept" in err
+    assert list(small_disk.iterdir()) == []
+
+
+@pytest.mark.parametrize("small_disk", [CHECKPOINT_BYTES * 3 // 2], indirect=True)
+def test_disk_full_after_update_1_keeps_it_and_the_run_continues_elsewhere(
+        capsys, tmp_path, small_disk):
+    """One checkpoint fits, its atomic replacement (a second copy) does not: update 1 stays
+    the last good checkpoint, and the run copied to a disk with room resumes to the very
+    numbers of an uninterrupted run."""
+    import shutil
+
+    from refimpl.train import read_progress
+
+    out, argv = small_disk / "run", ["--steps", "384", *SMALL]
+    err = _one_line(capsys, ["train", "--out", str(out), *argv], "No space left on device")
+    latest = out / "checkpoints" / "latest.npz"
+    assert f"the last good checkpoint is {latest} (update 1)" in err
+    assert int(checkpoint.load(latest)["update"]) == 1
+    shutil.copytree(out, tmp_path / "moved")
+    assert main(["train", "--resume", str(tmp_path / "moved"), "--no-progress"]) == 0
+    assert main(["train", "--out", str(tmp_path / "full"), *argv]) == 0
+    moved, full = (read_progress(tmp_path / d / "progress.csv") for d in ("moved", "full"))
+    for col in moved:
+        if col not in ("wall_time", "sps"):
+            np.testing.assert_array_equal(moved[col], full[col])
+    np.testing.assert_array_equal(
+        checkpoint.load(tmp_path / "moved" / "checkpoints" / "final.npz")["phi"],
+        checkpoint.load(tmp_path / "full" / "checkpoints" / "final.npz")["phi"])
+
+
+def test_resume_refuses_steps_below_those_already_done(capsys, tmp_path):
+    out = _finished(tmp_path, capsys, "--algo", "trpo")  # TRPO: anneal_lr off, 2 updates done
+    _one_line(capsys, ["train", "--resume", str(out), "--steps", "128", "--no-progress"],
+              "--steps 128 is fewer than the 256 steps the run has already done")

@@ -150,3 +150,15 @@ def test_lr_scale_zero_freezes_the_critic(algo, tmp_path):
         UPDATES[algo](run.agent, run.collect_batch(), run.cfg, run.rng, scale)
         run.close()
         assert np.array_equal(run.agent.theta_v, theta_v) != moves
+
+
+def test_progress_row_cut_short_is_dropped_on_resume(tmp_path):
+    """A crash or a full disk while update 12's row is appended can leave just "1" of it; that
+    must not pass for a row of update 1 when the run resumes."""
+    cfg = Config.for_algo("trpo", steps=2 * 128, **SMALL)
+    train(cfg, tmp_path / "run", progress=False)
+    rows = _rows(tmp_path / "run")
+    with (tmp_path / "run" / "progress.csv").open("a") as f:
+        f.write("1")
+    train(None, tmp_path / "run", resume=True, progress=False)
+    assert _rows(tmp_path / "run") == rows
