@@ -191,9 +191,9 @@ class Run:
             self._restore(state)
             if self.cfg != stored:  # a new length: the checkpoint first, config.json second
                 self.save()
-                self._write_config()
+                self._write_config(ours=False)
         else:
-            self._create_directory(write_config=self.cfg != stored)
+            self._create_directory(stored)
 
     def has_checkpoint(self) -> bool:
         """True once the first update has finished (from then on the directory holds a run)."""
@@ -206,35 +206,39 @@ class Run:
                 with writing(tmp):
                     tmp.unlink(missing_ok=True)
 
-    def _create_directory(self, write_config: bool = True) -> None:
-        """Start a run directory: config.json (unless it is the run's own, kept for a resume
-        from update 0) and the progress.csv header. Removes what it made if it fails."""
+    def _create_directory(self, stored: Config | None = None) -> None:
+        """Start a run directory: the directories missing, config.json and the progress.csv
+        header. For a run resumed from update 0, ``stored`` is its configuration, whose
+        config.json stays (rewritten only for a new length) and is not removed by
+        ``discard``. Removes what it made if it fails."""
         try:
             for d in (self.out, self.ckpt_dir):
-                if not d.is_dir():
-                    try:
-                        d.mkdir(parents=True)
-                    except OSError as e:
-                        raise RunError(f"cannot create run directory {self.out}: "
-                                       f"{e.strerror}") from None
-                    self.created.append(d)
+                missing = [p for p in (d, *d.parents) if not p.exists()]
+                try:
+                    d.mkdir(parents=True, exist_ok=True)
+                except OSError as e:
+                    raise RunError(f"cannot create run directory {self.out}: "
+                                   f"{e.strerror}") from None
+                self.created.extend(reversed(missing))  # outermost first
             if not os.access(self.out, os.W_OK):
                 raise RunError(f"cannot write to run directory {self.out}")
-            if write_config:
-                self._write_config()
+            if stored is None or self.cfg != stored:
+                self._write_config(ours=stored is None)
             self._write(self.out / "progress.csv", (",".join(COLUMNS) + "\n").encode())
         except BaseException:
             self.discard()
             raise
 
-    def _write_config(self) -> None:
-        self._write(self.out / "config.json", json.dumps(self.cfg.to_dict(), indent=2).encode())
+    def _write_config(self, ours: bool = True) -> None:
+        self._write(self.out / "config.json", json.dumps(self.cfg.to_dict(), indent=2).encode(),
+                    ours)
 
-    def _write(self, path: Path, data: bytes) -> None:
-        """Write ``data`` to ``path`` atomically, remembering it for ``discard``."""
+    def _write(self, path: Path, data: bytes, ours: bool = True) -> None:
+        """Write ``data`` to ``path`` atomically; ``ours``: remember it for ``discard``."""
         with writing(path):
             checkpoint.atomic_write(path, lambda f: f.write(data))
-        self.created.append(path)
+        if ours:
+            self.created.append(path)
 
     def discard(self) -> None:
         """Remove the files and (now empty) directories this Run created, newest first; for a

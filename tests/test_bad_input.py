@@ -357,3 +357,25 @@ def test_resume_refuses_steps_below_those_already_done(capsys, tmp_path):
     out = _finished(tmp_path, capsys, "--algo", "trpo")  # TRPO: anneal_lr off, 2 updates done
     _one_line(capsys, ["train", "--resume", str(out), "--steps", "128", "--no-progress"],
               "--steps 128 is fewer than the 256 steps the run has already done")
+
+
+def test_failure_in_update_1_removes_the_parent_directories_it_made(capsys, tmp_path,
+                                                                    monkeypatch):
+    _with_nan_after_update(monkeypatch)
+    _one_line(capsys, ["train", "--out", str(tmp_path / "a" / "b" / "run"), "--steps", "256",
+                       *SMALL], "non-finite", status=1)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failure_in_update_1_of_a_resumed_leftover_keeps_its_config_json(capsys, tmp_path,
+                                                                         monkeypatch):
+    """A kill -9 leftover resumed from update 0 with a new length, failing again in update 1,
+    stays resumable: its config.json (with the new length) is the run's own and stays."""
+    out = tmp_path / "run"
+    _killed_before_first_checkpoint(out, Config.for_algo("trpo", steps=256, horizon=128))
+    _with_nan_after_update(monkeypatch, "trpo")
+    _one_line(capsys, ["train", "--resume", str(out), "--steps", "384", "--no-progress"],
+              "non-finite", status=1)
+    assert json.loads((out / "config.json").read_text())["steps"] == 384
+    monkeypatch.undo()
+    assert main(["train", "--resume", str(out), "--no-progress"]) == 0
