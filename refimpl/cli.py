@@ -80,7 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train NPG/TRPO/PPO/VPG (default: PPO, HalfCheetah-v5, 1M steps)")
     _add_config_flags(t)
     t.add_argument("--out", type=Path, help="run directory (default: runs/ALGO-ENV-sSEED)")
-    t.add_argument("--resume", type=Path, metavar="DIR", help="continue the run in DIR exactly")
+    t.add_argument("--resume", type=Path, metavar="DIR",
+                   help="continue the run in DIR exactly, with its stored configuration: a flag "
+                        "that differs from it is refused, except --steps (a new length; not "
+                        "with anneal_lr)")
     t.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     e = sub.add_parser("eval", help="run a saved policy and print its mean return")
     e.add_argument("checkpoint", type=Path)

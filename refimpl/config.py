@@ -105,6 +105,9 @@ PRESET_ALIASES = {"paper": "default"}
 
 @dataclass(frozen=True)
 class Config:
+    """Every hyperparameter of a run, validated on construction (one-line ValueError naming
+    the flag); ``to_dict``/``from_dict`` are config.json's format."""
+
     algo: str = field("ppo", "Algorithm: ppo | trpo | npg | vpg.", one_of(ALGOS))
     env: str = field("HalfCheetah-v5",
                      "Gymnasium id of an environment with a continuous (Box) action space.")

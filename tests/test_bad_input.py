@@ -314,14 +314,16 @@ CHECKPOINT_BYTES = 282_314
 """Size of one checkpoint of this test's PPO run (HalfCheetah, 64-64 networks)."""
 
 
-@pytest.mark.parametrize("small_disk", [64 * 1024], indirect=True)
+@pytest.mark.parametrize("small_disk, unwritable", [
+    (4096, "progress.csv"),  # one page: config.json fits, progress.csv does not
+    (64 * 1024, "checkpoints/latest.npz"),  # config.json and progress.csv fit, a checkpoint not
+], indirect=["small_disk"])
 def test_disk_too_small_for_the_first_checkpoint_is_one_line_and_leaves_nothing(
-        capsys, small_disk):
-    """config.json and progress.csv fit, the first checkpoint does not."""
+        capsys, small_disk, unwritable):
     out = small_disk / "run"
     err = _one_line(capsys, ["train", "--out", str(out), "--steps", "256", *SMALL],
                     "No space left on device")
-    assert f"cannot write {out / 'checkpoints' / 'latest.npz'}" in err
+    assert f"cannot write {out / unwritable}" in err
     assert "no checkpoint was kept" in err
     assert list(small_disk.iterdir()) == []
 
