@@ -204,8 +204,11 @@ class Config:
     checkpoint_every: int = field(50, "Updates between periodic checkpoints update_NNNNNN.npz "
                                   "(latest.npz is written after every update, final.npz at the "
                                   "end).", at_least(1))
-    preset: str = field("default", "Name of the preset (PRESETS) the configuration started "
-                        "from, for the record; the old name 'paper' reads as 'default'.",
+    preset: str = field("default", "Named settings applied over the algorithm's defaults "
+                        "(PRESETS), recorded in config.json: 'default' changes nothing (each "
+                        "field's default and its source are listed here), 'tianshou' takes "
+                        "Tianshou's MuJoCo benchmark settings. The former name 'paper' reads "
+                        "as 'default'.",
                         one_of(tuple(PRESETS)))
 
     @classmethod
