@@ -1,9 +1,17 @@
 """Command line: ``refimpl train | eval | sweep | figures | crosscheck``.
 
 User mistakes (bad flags, unknown algorithm or environment, unusable run directory, corrupt or
-mismatched checkpoint) print one line and exit with status 2. A NaN or infinity during training
-prints where it appeared and exits with status 1, keeping the last good checkpoint. Ctrl-C
-saves nothing new (the checkpoint of the last finished update is already on disk) and exits 130.
+mismatched checkpoint) and files that cannot be written print one line and exit with status 2;
+every flag is validated before anything is written. A NaN or infinity during training prints
+where it appeared and exits with status 1, keeping the last good checkpoint. Ctrl-C saves
+nothing new (the checkpoint of the last finished update is already on disk) and exits 130.
+Before the first update has finished there is no checkpoint, and a failure removes the run
+directory this command created (refimpl/train.py describes the run directory's lifecycle).
+
+``train --resume DIR`` continues the run in DIR with its stored configuration. A flag that
+differs from it is refused, except ``--steps``, which changes the run's length (refused for a
+run with ``anneal_lr``, whose schedule depends on it). The train flags are the fields of
+``refimpl.config.Config``, their help texts the fields' documentation.
 """
 from __future__ import annotations
 
@@ -12,9 +20,8 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from refimpl.config import ALGOS, PRESETS, Config
+from refimpl.config import ALGO_DEFAULTS, ALGOS, PRESETS, Config, flag
 
-MAIN_FLAGS = ("algo", "env", "steps", "seed", "num_envs")
 EXTRA_COMMANDS = (
     ("sweep", "refimpl.sweep", "train a grid of algorithms x seeds on local processes or Dask"),
     ("figures", "refimpl.figures", "regenerate the lecture's figures into figures/"),
@@ -35,36 +42,29 @@ def _optional(kind):
 def _add_config_flags(p: argparse.ArgumentParser) -> None:
     """One flag per Config field, its help the field's documentation; defaults stay None so
     that only the flags given override the algorithm's defaults."""
-    docs = _field_docs()
-    p.add_argument("--algo", choices=ALGOS, help=docs["algo"])
-    p.add_argument("--preset", choices=PRESETS, help=docs["preset"])
     for f in dataclasses.fields(Config):
+        kw = dict(default=None, help=_help(f).replace("%", "%%"))
         if f.name in ("algo", "preset"):
-            continue
-        flag, default = "--" + f.name.replace("_", "-"), f.default
-        kw = dict(default=None, help=f"{docs.get(f.name, '')} (default: {default})")
-        if f.type == "bool":
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
+            p.add_argument(flag(f.name), choices={"algo": ALGOS, "preset": PRESETS}[f.name], **kw)
+        elif f.type == "bool":
+            p.add_argument(flag(f.name), action=argparse.BooleanOptionalAction, **kw)
         elif f.name == "hidden":
-            p.add_argument(flag, type=int, nargs="*", **kw)
+            p.add_argument(flag(f.name), type=int, nargs="*", **kw)
         elif "None" in f.type:
-            p.add_argument(flag, type=_optional(float), **kw)
+            p.add_argument(flag(f.name), type=_optional(float), **kw)
         else:
-            p.add_argument(flag, type={"int": int, "float": float, "str": str}[f.type], **kw)
+            p.add_argument(flag(f.name), type={"int": int, "float": float, "str": str}[f.type], **kw)
 
 
-def _field_docs() -> dict[str, str]:
-    """Config field docstrings, read from the source (they are attribute docstrings)."""
-    import ast
-    import inspect
-
-    tree = ast.parse(inspect.getsource(Config))
-    body, docs = tree.body[0].body, {}
-    for node, nxt in zip(body, body[1:]):
-        if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) \
-                and isinstance(nxt.value, ast.Constant):
-            docs[node.target.id] = " ".join(nxt.value.value.split()).replace("%", "%%")
-    return docs
+def _help(f: dataclasses.Field) -> str:
+    """A field's documentation and its default, with the algorithms whose default differs."""
+    by_algo: dict[object, list[str]] = {}
+    for algo in ALGOS:
+        value = ALGO_DEFAULTS[algo].get(f.name, f.default)
+        if value != f.default:
+            by_algo.setdefault(value, []).append(algo)
+    others = "".join(f"; {', '.join(a)}: {v}" for v, a in by_algo.items())
+    return f"{f.metadata['doc']} (default: {f.default}{others})"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -80,7 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train NPG/TRPO/PPO/VPG (default: PPO, HalfCheetah-v5, 1M steps)")
     _add_config_flags(t)
     t.add_argument("--out", type=Path, help="run directory (default: runs/ALGO-ENV-sSEED)")
-    t.add_argument("--resume", type=Path, metavar="DIR", help="continue the run in DIR exactly")
+    t.add_argument("--resume", type=Path, metavar="DIR",
+                   help="continue the run in DIR exactly, with its stored configuration: a flag "
+                        "that differs from it is refused, except --steps (a new length; not "
+                        "with anneal_lr)")
     t.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     e = sub.add_parser("eval", help="run a saved policy and print its mean return")
     e.add_argument("checkpoint", type=Path)
@@ -95,27 +98,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_train(args) -> int:
     from refimpl.errors import NumericalError
-    from refimpl.train import train
+    from refimpl.train import WriteError, kept, train
 
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config)
+             if getattr(args, f.name) is not None}
     if args.resume is not None:
-        given = [f for f in MAIN_FLAGS if getattr(args, f) is not None]
-        if given:
-            raise ValueError("--resume continues a run with its saved configuration; "
-                             f"drop --{given[0].replace('_', '-')}")
-        out, cfg = args.resume, None
+        if args.out is not None and args.out.resolve() != args.resume.resolve():
+            raise ValueError(f"--out {args.out} conflicts with --resume {args.resume}: a resumed "
+                             "run stays in its directory")
+        out, cfg = args.resume, given  # checked against the stored configuration
     else:
-        overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config)
-                     if f.name not in ("algo", "preset") and getattr(args, f.name) is not None}
-        cfg = Config.for_algo(args.algo or "ppo", args.preset or "paper", **overrides)
+        cfg = Config.for_algo(given.pop("algo", "ppo"), given.pop("preset", "default"), **given)
         out = args.out or Path("runs") / f"{cfg.algo}-{cfg.env.replace('/', '_')}-s{cfg.seed}"
     try:
         run = train(cfg, out, resume=args.resume is not None, progress=not args.no_progress)
     except NumericalError as err:
-        print(f"refimpl: stopped: {err}; the last good checkpoint is "
-              f"{Path(out) / 'checkpoints' / 'latest.npz'}", file=sys.stderr)
+        print(f"refimpl: stopped: {err}; {kept(out)}", file=sys.stderr)
         return 1
+    except WriteError as err:
+        print(f"refimpl: error: {err}; {kept(out)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
-        print(f"\nrefimpl: interrupted; continue with: refimpl train --resume {out}", file=sys.stderr)
+        then = (f"continue with: refimpl train --resume {out}" if (Path(out) / "checkpoints" /
+                "latest.npz").exists() else "nothing was kept; run the command again")
+        print(f"\nrefimpl: interrupted; {then}", file=sys.stderr)
         return 130
     print(f"done: {run.env_steps} steps in {run.wall_time:.0f} s; run directory {run.out}")
     return 0

@@ -8,15 +8,40 @@
 Run directory: ``config.json``, ``progress.csv`` (one row per update, columns ``COLUMNS``),
 ``checkpoints/latest.npz`` (after every update), ``checkpoints/update_NNNNNN.npz`` (every
 ``cfg.checkpoint_every`` updates), ``checkpoints/final.npz`` and ``learning_curve.png``.
+
+Lifecycle of a run directory. It holds a run once ``checkpoints/latest.npz`` exists, that is once
+the first update has finished; a new run refuses such a directory, and ``resume`` continues it.
+Before that the directory is disposable:
+
+* every Config field is validated, and the environment made, before anything is written;
+* a failure before the first checkpoint (a NaN, Ctrl-C, a full disk) removes what this call
+  created (``Run.discard``), so the corrected command starts cleanly;
+* what a killed process (``kill -9``) left before its first checkpoint (``config.json``,
+  ``progress.csv``, an empty ``checkpoints/``) is overwritten by a new run, and ``resume``
+  starts it from update 0 with its ``config.json``;
+* stale temporary files of interrupted atomic writes (``.NAME.*.tmp``) are removed on every
+  start and resume.
+
+Resuming keeps the stored configuration: a requested field that differs is refused
+(``resumed_config``), except ``steps``, which may lengthen or shorten a run whose learning rate
+is not annealed (with ``anneal_lr`` the schedule depends on the run's length, so the updates done
+would not be those of a run of the new length). ``config.json`` must agree with the checkpoint's
+stored configuration field for field.
+
+Tests: tests/test_bad_input.py (failures in update 1, a full disk, kill -9 leftovers, resume
+conflicts), tests/test_faults.py (SIGKILL and SIGINT at a seeded random point, then continued:
+equal to an uninterrupted run bit for bit), tests/test_train.py (exact resume and extension).
 """
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import math
 import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +50,7 @@ from refimpl import checkpoint
 from refimpl import distributions as dist
 from refimpl.agent import Agent, FlatBatch
 from refimpl.algos import UPDATES
-from refimpl.config import Config
+from refimpl.config import Config, flag
 from refimpl.objectives import explained_variance
 from refimpl.optim import Adam
 from refimpl.rollout import Collector, check_finite, estimate_advantages
@@ -37,10 +62,94 @@ COLUMNS = ("update", "env_steps", "wall_time", "sps", "ep_return", "ep_length", 
 """progress.csv columns; a metric an algorithm does not produce is left empty."""
 TIMING_COLUMNS = ("wall_time", "sps")
 """Columns that differ between two runs of one seed; every other column is reproducible."""
+TEMPORARIES = (".config.json.*.tmp", ".progress.csv.*.tmp", ".learning_curve.png.*.tmp",
+               "checkpoints/.*.npz.*.tmp")
+"""Names of the temporary files of ``checkpoint.atomic_write`` in a run directory."""
 
 
 class RunError(ValueError):
     """A user mistake about the run directory or checkpoint (reported as one line)."""
+
+
+class WriteError(RunError):
+    """A file of the run directory could not be written (full disk, read-only, removed)."""
+
+
+@contextmanager
+def writing(path: Path):
+    """Turn an OSError raised inside the block into a one-line WriteError naming ``path``."""
+    try:
+        yield
+    except OSError as e:
+        raise WriteError(f"cannot write {path}: {e.strerror or e}") from None
+
+
+def _read_config(path: Path, text: str) -> Config:
+    """The Config stored as JSON ``text`` in ``path``; RunError naming the file otherwise."""
+    try:
+        return Config.from_dict(json.loads(text))
+    except json.JSONDecodeError as e:
+        raise RunError(f"{path} does not hold a JSON configuration ({e})") from None
+    except ValueError as e:
+        raise RunError(f"{path}: {e}") from None
+
+
+def stored_run(out: Path) -> tuple[Config, dict | None]:
+    """The configuration and latest checkpoint (None before the first update finished) of the
+    run in ``out``; RunError if there is none, if config.json is missing, or if it disagrees
+    with the configuration stored in the checkpoint."""
+    cfg_path, latest = out / "config.json", out / "checkpoints" / "latest.npz"
+    if not cfg_path.is_file():
+        if latest.exists():
+            raise RunError(f"{cfg_path} is missing; a run directory needs it beside its "
+                           "checkpoints")
+        raise RunError(f"{out} holds no run to resume (no config.json)")
+    written = _read_config(cfg_path, cfg_path.read_text())
+    if not latest.exists():
+        return written, None
+    state = checkpoint.load(latest)
+    trained = _read_config(latest, str(state["config"]))
+    for f in dataclasses.fields(Config):
+        a, b = getattr(written, f.name), getattr(trained, f.name)
+        if a != b:
+            raise RunError(f"{cfg_path} says {f.name} = {a!r}, but {latest} was trained with "
+                           f"{b!r}; restore config.json to continue the run")
+    return trained, state
+
+
+def resumed_config(stored: Config, requested: dict | None, done: int) -> Config:
+    """``stored`` with the ``requested`` field values, refusing any that differs except
+    ``steps``; ``done`` is the number of updates already finished."""
+    if not requested:
+        return stored
+    cfg = Config.from_dict({**stored.to_dict(), **requested})
+    for name in requested:
+        if name != "steps" and getattr(cfg, name) != getattr(stored, name):
+            raise RunError(f"{flag(name)} {getattr(cfg, name)!r} conflicts with the run's stored "
+                           f"{name} = {getattr(stored, name)!r}; a resumed run keeps its "
+                           "configuration, only --steps may change")
+    batch = stored.horizon * stored.num_envs
+    before, after = math.ceil(stored.steps / batch), math.ceil(cfg.steps / batch)
+    if after < done:
+        raise RunError(f"--steps {cfg.steps} is fewer than the {done * batch} steps the run has "
+                       "already done")
+    if stored.anneal_lr and after != before:
+        raise RunError(f"--steps cannot change the length of a run with anneal_lr: its learning "
+                       f"rates decay linearly to 0 over its {before} updates, so the updates done "
+                       "would differ from those of a run of the new length")
+    return cfg
+
+
+def kept(out: Path) -> str:
+    """What a stopped run left: its last good checkpoint, or that there is none."""
+    latest = Path(out) / "checkpoints" / "latest.npz"
+    if not latest.exists():
+        return "no update had finished, so no checkpoint was kept"
+    try:
+        update = f" (update {int(checkpoint.load(latest)['update'])})"
+    except ValueError:
+        update = ""
+    return f"the last good checkpoint is {latest}{update}"
 
 
 def flatten(agent: Agent, batch, adv, ret, values) -> FlatBatch:
@@ -55,11 +164,21 @@ def flatten(agent: Agent, batch, adv, ret, values) -> FlatBatch:
 class Run:
     """One training run: its directory, collector, agent and random generator."""
 
-    def __init__(self, cfg: Config, out: Path, resume: bool = False):
+    def __init__(self, cfg: Config | dict | None, out: Path, resume: bool = False):
+        """A new run of ``cfg`` in ``out``, or with ``resume`` the run in ``out`` continued
+        (``cfg``: None, or a dict of field values, each of which must equal the stored one
+        except ``steps``; see ``resumed_config``)."""
         self.out = Path(out)
         self.ckpt_dir = self.out / "checkpoints"
-        state = checkpoint.load(self.ckpt_dir / "latest.npz") if resume else None
-        self.cfg = cfg = Config.from_dict(json.loads(str(state["config"]))) if resume else cfg
+        self.created: list[Path] = []
+        stored, state = None, None
+        if resume:
+            stored, state = stored_run(self.out)
+            cfg = resumed_config(stored, cfg, 0 if state is None else int(state["update"]))
+        elif self.has_checkpoint():
+            raise RunError(f"{self.out} already holds a run; pass --resume {self.out} to continue "
+                           "it or choose another --out")
+        self.cfg = cfg
         self.collector = Collector(cfg.env, cfg.num_envs, cfg.seed, cfg.gamma, cfg.norm_obs,
                                    cfg.obs_clip, cfg.norm_reward, cfg.clip_actions)
         self.rng = np.random.default_rng(cfg.seed)
@@ -67,39 +186,84 @@ class Run:
         self.batch_size = cfg.horizon * cfg.num_envs
         self.num_updates = math.ceil(cfg.steps / self.batch_size)
         self.update, self.env_steps, self.wall_time = 0, 0, 0.0
-        if resume:
+        self._remove_stale_temporaries()
+        if state is not None:
             self._restore(state)
+            if self.cfg != stored:  # a new length: the checkpoint first, config.json second
+                self.save()
+                self._write_config(ours=False)
         else:
-            self._create_directory()
+            self._create_directory(stored)
 
-    def _create_directory(self) -> None:
-        """Start a new run directory: config.json and the progress.csv header."""
-        if (self.out / "config.json").exists():
-            raise RunError(f"{self.out} already holds a run; pass --resume {self.out} to continue "
-                           "it or choose another --out")
+    def has_checkpoint(self) -> bool:
+        """True once the first update has finished (from then on the directory holds a run)."""
+        return (self.ckpt_dir / "latest.npz").exists()
+
+    def _remove_stale_temporaries(self) -> None:
+        """Delete the temporary files that interrupted atomic writes (kill -9) left behind."""
+        for pattern in TEMPORARIES:
+            for tmp in self.out.glob(pattern):
+                with writing(tmp):
+                    tmp.unlink(missing_ok=True)
+
+    def _create_directory(self, stored: Config | None = None) -> None:
+        """Start a run directory: the directories missing, config.json and the progress.csv
+        header. For a run resumed from update 0, ``stored`` is its configuration, whose
+        config.json stays (rewritten only for a new length) and is not removed by
+        ``discard``. Removes what it made if it fails."""
         try:
-            self.ckpt_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise RunError(f"cannot create run directory {self.out}: {e.strerror}") from None
-        if not os.access(self.out, os.W_OK):
-            raise RunError(f"cannot write to run directory {self.out}")
-        checkpoint.atomic_write(self.out / "config.json",
-                                lambda f: f.write(json.dumps(self.cfg.to_dict(), indent=2).encode()))
-        checkpoint.atomic_write(self.out / "progress.csv",
-                                lambda f: f.write((",".join(COLUMNS) + "\n").encode()))
+            for d in (self.out, self.ckpt_dir):
+                missing = [p for p in (d, *d.parents) if not p.exists()]
+                try:
+                    d.mkdir(parents=True, exist_ok=True)
+                except OSError as e:
+                    raise RunError(f"cannot create run directory {self.out}: "
+                                   f"{e.strerror}") from None
+                self.created.extend(reversed(missing))  # outermost first
+            if not os.access(self.out, os.W_OK):
+                raise RunError(f"cannot write to run directory {self.out}")
+            if stored is None or self.cfg != stored:
+                self._write_config(ours=stored is None)
+            self._write(self.out / "progress.csv", (",".join(COLUMNS) + "\n").encode())
+        except BaseException:
+            self.discard()
+            raise
+
+    def _write_config(self, ours: bool = True) -> None:
+        self._write(self.out / "config.json", json.dumps(self.cfg.to_dict(), indent=2).encode(),
+                    ours)
+
+    def _write(self, path: Path, data: bytes, ours: bool = True) -> None:
+        """Write ``data`` to ``path`` atomically; ``ours``: remember it for ``discard``."""
+        with writing(path):
+            checkpoint.atomic_write(path, lambda f: f.write(data))
+        if ours:
+            self.created.append(path)
+
+    def discard(self) -> None:
+        """Remove the files and (now empty) directories this Run created, newest first; for a
+        failure before the first checkpoint, when the directory holds nothing worth keeping."""
+        for path in reversed(self.created):
+            try:
+                path.rmdir() if path.is_dir() else path.unlink(missing_ok=True)
+            except OSError:
+                pass  # a directory that is not empty holds what someone else put there
+        self.created.clear()
 
     def _truncate_progress(self, update: int) -> None:
-        """Keep progress.csv rows up to the checkpoint's update (later ones are redone)."""
+        """Keep progress.csv rows up to the checkpoint's update (later ones are redone). A row
+        cut short by a crash or a full disk lacks its last columns and is dropped."""
         path = self.out / "progress.csv"
         rows = []
         if path.exists():
             with path.open() as f:
-                rows = list(csv.DictReader(f))
+                rows = [r for r in csv.DictReader(f) if None not in r.values() and None not in r]
         buf = io.StringIO()
         w = csv.DictWriter(buf, COLUMNS, lineterminator="\n")
         w.writeheader()
         w.writerows(r for r in rows if int(r["update"]) <= update)
-        checkpoint.atomic_write(path, lambda f: f.write(buf.getvalue().encode()))
+        with writing(path):
+            checkpoint.atomic_write(path, lambda f: f.write(buf.getvalue().encode()))
 
     def state(self) -> dict[str, np.ndarray]:
         a = self.agent
@@ -158,21 +322,26 @@ class Run:
 
     def save(self, name: str = "latest.npz") -> Path:
         path = self.ckpt_dir / name
-        checkpoint.save(path, self.state())
+        with writing(path):
+            checkpoint.save(path, self.state())
         return path
 
     def append_progress(self, row: dict) -> None:
-        with (self.out / "progress.csv").open("a", newline="") as f:
+        path = self.out / "progress.csv"
+        with writing(path), path.open("a", newline="") as f:
             csv.DictWriter(f, COLUMNS, lineterminator="\n").writerow(row)
 
     def close(self) -> None:
         self.collector.close()
 
 
-def train(cfg: Config, out: Path, resume: bool = False, progress: bool = True) -> Run:
-    """Train to ``cfg.steps`` environment steps. ``checkpoints/latest.npz`` is written after every
-    update, so Ctrl-C (KeyboardInterrupt) and a NaN or infinity (NonFiniteError) both leave it at
-    the last finished, good update."""
+def train(cfg: Config | dict | None, out: Path, resume: bool = False,
+          progress: bool = True) -> Run:
+    """Train to ``cfg.steps`` environment steps (with ``resume``, ``cfg`` is None or the field
+    values requested, see ``Run``). ``checkpoints/latest.npz`` is written after every update,
+    so Ctrl-C (KeyboardInterrupt), a NaN or infinity (NumericalError) and a file that cannot
+    be written (WriteError) all leave it at the last finished, good update; before the first
+    one they remove what this call created (see the module docstring)."""
     from tqdm import tqdm
 
     run = Run(cfg, out, resume)
@@ -188,7 +357,12 @@ def train(cfg: Config, out: Path, resume: bool = False, progress: bool = True) -
             bar.update(run.batch_size)
             bar.set_postfix(sps=row["sps"], ret=f"{row['ep_return']:.0f}")
         run.save("final.npz")
-        plot_learning_curve(run.out)
+        with writing(run.out / "learning_curve.png"):
+            plot_learning_curve(run.out)
+    except BaseException:
+        if not run.has_checkpoint():
+            run.discard()
+        raise
     finally:
         bar.close()
         run.close()

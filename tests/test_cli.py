@@ -57,30 +57,11 @@ def test_bad_flags_are_one_line_errors(capsys, argv, match):
     assert len(err.splitlines()) == 1 and match in err, err
 
 
-@pytest.mark.parametrize("extra, match", [
-    (["--env", "NoSuchEnv-v9"], "cannot make environment"),
-    (["--env", "CartPole-v1"], "continuous (Box) action space"),
-    (["--steps", "0"], "steps must be positive"),
-    (["--steps", "-5"], "steps must be positive"),
-])
-def test_bad_training_input_exits_2_and_leaves_no_run_directory(capsys, tmp_path, extra, match):
-    out = tmp_path / "run"
-    _fails_with(capsys, ["train", "--out", str(out), *extra, *SMALL], match)
-    assert not out.exists()
-
-
 def test_unwritable_run_directory_is_a_one_line_error(capsys, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
     _fails_with(capsys, ["train", "--out", str(blocker / "run"), "--steps", "128", *SMALL],
                 "cannot create run directory")
-
-
-def test_existing_run_is_not_overwritten(capsys, tmp_path):
-    out = tmp_path / "run"
-    assert main(["train", "--out", str(out), "--steps", "128", *SMALL]) == 0
-    capsys.readouterr()
-    _fails_with(capsys, ["train", "--out", str(out), "--steps", "128", *SMALL], "already holds a run")
 
 
 @pytest.mark.parametrize("content, match", [
@@ -130,7 +111,7 @@ def test_non_finite_observation_stops_and_keeps_last_good_checkpoint(capsys, tmp
     err = _fails_with(capsys, ["train", "--env", "test/NaNAfter-v0", "--out", str(out),
                                "--steps", "512", "--no-norm-obs", *SMALL],
                       "non-finite observations from the environment", status=1)
-    assert "latest.npz" in err
+    assert f"the last good checkpoint is {out / 'checkpoints' / 'latest.npz'} (update 1)" in err
     assert int(checkpoint.load(out / "checkpoints" / "latest.npz")["update"]) == 1
 
 
@@ -181,3 +162,40 @@ def test_eval_renders_a_gif_with_the_tracking_camera(tmp_path, capsys):
     assert proc.returncode == 0, proc.stderr
     with Image.open(gif) as im:
         assert im.n_frames == 300 and im.size == (480, 480)
+
+
+def test_train_help_lists_every_config_field_with_its_documentation(capsys, monkeypatch):
+    """The flags come from the dataclass fields' metadata, not from the source text: the parser
+    builds with inspect.getsource broken (as where only .pyc files are installed)."""
+    import dataclasses
+    import inspect
+
+    from refimpl.config import Config
+
+    def no_source(obj):
+        raise OSError("could not get source code")
+    monkeypatch.setattr(inspect, "getsource", no_source)
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = "".join(capsys.readouterr().out.split())  # argparse rewraps the help text
+    for f in dataclasses.fields(Config):
+        assert "--" + f.name.replace("_", "-") in text, f.name
+        assert "".join(f.metadata["doc"].split()) in text, f.name
+
+
+def test_train_flag_names_are_unchanged(capsys):
+    """Scripts and the numerics check call these flags; renaming one breaks them."""
+    import re
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    flags = set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", capsys.readouterr().out))
+    assert flags == {
+        "--help", "--algo", "--env", "--steps", "--seed", "--num-envs", "--horizon", "--hidden",
+        "--activation", "--log-std-init", "--gamma", "--lam", "--norm-obs", "--no-norm-obs",
+        "--obs-clip", "--norm-reward", "--no-norm-reward", "--norm-adv", "--no-norm-adv",
+        "--clip-actions", "--no-clip-actions", "--vf-lr", "--vf-epochs", "--vf-minibatch",
+        "--vf-clip", "--max-grad-norm", "--lr", "--anneal-lr", "--no-anneal-lr", "--epochs",
+        "--minibatch", "--clip-eps", "--ent-coef", "--target-kl", "--delta", "--cg-iters",
+        "--damping", "--fvp-fraction", "--backtrack-alpha", "--backtrack-iters", "--npg-step",
+        "--npg-alpha", "--checkpoint-every", "--preset", "--out", "--resume", "--no-progress"}

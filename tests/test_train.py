@@ -1,6 +1,7 @@
 """refimpl/train.py, checkpoint.py, evaluate.py: smoke tests on HalfCheetah-v5, bitwise
 determinism, exact resume, and checkpoint round trips."""
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -96,9 +97,45 @@ def test_presets_apply_between_algorithm_defaults_and_overrides():
     cfg = Config.for_algo("trpo", "tianshou", seed=3, vf_epochs=5)
     assert (cfg.preset, cfg.num_envs, cfg.horizon, cfg.log_std_init) == ("tianshou", 16, 64, -0.5)
     assert (cfg.seed, cfg.vf_epochs, cfg.delta) == (3, 5, 0.01)  # override wins; default kept
-    assert Config.for_algo("ppo").preset == "paper"
+    assert Config.for_algo("ppo").preset == "default"
     with pytest.raises(ValueError, match="unknown preset"):
         Config.for_algo("ppo", "fast")
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_former_preset_name_paper_still_reads_as_default(algo):
+    """config.json files of runs made before the rename say "preset": "paper"."""
+    old = {**Config.for_algo(algo).to_dict(), "preset": "paper"}
+    assert Config.from_dict(old) == Config.for_algo(algo) == Config.for_algo(algo, "paper")
+
+
+def test_run_stored_with_preset_paper_resumes_and_evaluates(tmp_path):
+    """A finished run whose config.json and checkpoint say "paper" (as earlier runs do) is
+    continued to a longer length and its checkpoint evaluated."""
+    out = tmp_path / "run"
+    train(Config.for_algo("trpo", steps=128, **SMALL), out, progress=False)
+    for name in ("latest.npz", "final.npz"):
+        d = checkpoint.load(out / "checkpoints" / name)
+        cfg = {**json.loads(str(d["config"])), "preset": "paper"}
+        checkpoint.save(out / "checkpoints" / name, {**d, "config": np.array(json.dumps(cfg))})
+    (out / "config.json").write_text(json.dumps(cfg))
+    run = train({"steps": 256}, out, resume=True, progress=False)
+    assert (run.update, run.cfg.preset) == (2, "default")
+    assert evaluate(out / "checkpoints" / "final.npz", episodes=1).shape == (1,)
+
+
+def test_extended_run_equals_a_run_trained_to_the_longer_length(tmp_path):
+    """--steps on resume (anneal_lr off: TRPO's default) lengthens a finished run; its rows
+    and parameters equal those of a run given the longer length from the start, bit for bit,
+    and config.json records the new length."""
+    full = train(Config.for_algo("trpo", steps=3 * 128, **SMALL), tmp_path / "full",
+                 progress=False)
+    train(Config.for_algo("trpo", steps=128, **SMALL), tmp_path / "ext", progress=False)
+    ext = train({"steps": 3 * 128}, tmp_path / "ext", resume=True, progress=False)
+    assert _rows(tmp_path / "ext") == _rows(tmp_path / "full")
+    np.testing.assert_array_equal(ext.agent.phi, full.agent.phi)
+    np.testing.assert_array_equal(ext.agent.theta_v, full.agent.theta_v)
+    assert json.loads((tmp_path / "ext" / "config.json").read_text())["steps"] == 3 * 128
 
 
 @pytest.mark.parametrize("algo", ALGOS)
@@ -113,3 +150,15 @@ def test_lr_scale_zero_freezes_the_critic(algo, tmp_path):
         UPDATES[algo](run.agent, run.collect_batch(), run.cfg, run.rng, scale)
         run.close()
         assert np.array_equal(run.agent.theta_v, theta_v) != moves
+
+
+def test_progress_row_cut_short_is_dropped_on_resume(tmp_path):
+    """A crash or a full disk while update 12's row is appended can leave just "1" of it; that
+    must not pass for a row of update 1 when the run resumes."""
+    cfg = Config.for_algo("trpo", steps=2 * 128, **SMALL)
+    train(cfg, tmp_path / "run", progress=False)
+    rows = _rows(tmp_path / "run")
+    with (tmp_path / "run" / "progress.csv").open("a") as f:
+        f.write("1")
+    train(None, tmp_path / "run", resume=True, progress=False)
+    assert _rows(tmp_path / "run") == rows
