@@ -1,6 +1,6 @@
 """Training throughput as a ratio to raw environment stepping, measured in one process.
 
-    python benchmarks/bench_train.py [--steps 20480] [--env HalfCheetah-v5] [--preset paper]
+    python benchmarks/bench_train.py [--steps 20480] [--env HalfCheetah-v5] [--preset default]
                                      [--num-envs K] [--fvp-fraction F] [--algos ppo trpo ...]
 
 First steps the raw environment (``gymnasium.make``, random actions, reset at episode ends) to
@@ -128,7 +128,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=20480)
     p.add_argument("--env", default="HalfCheetah-v5")
-    p.add_argument("--preset", choices=PRESETS, default="paper")
+    p.add_argument("--preset", choices=PRESETS, default="default")
     p.add_argument("--num-envs", type=int, default=None)
     p.add_argument("--fvp-fraction", type=float, default=None)
     p.add_argument("--algos", nargs="+", choices=ALGOS, default=list(ALGOS))

@@ -1,6 +1,6 @@
 """The README's HalfCheetah results table, computed from the sweeps' summary.csv files.
 
-    python benchmarks/halfcheetah_table.py results/halfcheetah-v5 results/halfcheetah-v5-paper
+    python benchmarks/halfcheetah_table.py results/halfcheetah-v5-tianshou results/halfcheetah-v5
 
 For each directory (one preset) and algorithm: final deterministic return (mean over 10
 evaluation episodes per run), its mean +- std over seeds, the min and max seed, and the mean
@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from refimpl.config import Config
+
 
 def rows(results: Path) -> list[dict]:
     with (results / "summary.csv").open() as f:
@@ -20,8 +22,9 @@ def rows(results: Path) -> list[dict]:
 
 
 def preset_of(results: Path, algo: str, seed: str) -> str:
+    """The run's preset under its current name (runs stored as 'paper' read as 'default')."""
     cfg = json.loads((results / f"{algo}-s{seed}" / "config.json").read_text())
-    return cfg.get("preset", "paper")
+    return Config.from_dict(cfg).preset
 
 
 def main(dirs: list[str]) -> int:
