@@ -149,21 +149,13 @@ def learning_curves(run_dirs: dict[str, list[Path]], grid_steps: int = 100):
 
 
 def plot_curves(curves: dict, path: Path, title: str, fmt: str = "png") -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """The sweep's learning curves (``learning_curves``' output) as one figure at ``path``."""
+    from refimpl.figures.output import Curve, learning_curve_figure, save_figure
 
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    for algo, (x, mean, std) in curves.items():
-        ax.plot(x, mean, label=algo.upper())
-        ax.fill_between(x, mean - std, mean + std, alpha=0.2)
-    ax.set(xlabel="environment steps", ylabel="episode return (mean ± std over seeds)",
-           title=title)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    checkpoint.atomic_write(path, lambda f: fig.savefig(f, format=fmt, dpi=120))
-    plt.close(fig)
+    fig = learning_curve_figure([Curve(x, mean, std, algo.upper())
+                                 for algo, (x, mean, std) in curves.items()],
+                                title, "episode return (mean ± std over seeds)", legend={})
+    save_figure(fig, path, fmt, dpi=120)
 
 
 def add_arguments(p) -> None:
