@@ -180,8 +180,8 @@ def schema(cfg: Config, obs_dim: int, act_dim: int) -> dict[str, tuple[str, tupl
         keys.update({f"{c}env{i}/sim": (FLOAT, (None,)), f"{c}env{i}/rng": (JSON, ()),
                      f"{c}env{i}/elapsed": (INT, ())})
     if cfg.norm_obs:  # normalize.RunningMeanStd.state
-        keys.update({c + "obs_rms/mean": (FLOAT, (obs_dim,)), c + "obs_rms/var": (FLOAT, (obs_dim,)),
-                     c + "obs_rms/count": scalar})
+        keys.update({c + "obs_rms/mean": (FLOAT, (obs_dim,)),
+                     c + "obs_rms/var": (FLOAT, (obs_dim,)), c + "obs_rms/count": scalar})
     if cfg.norm_reward:  # normalize.RewardScaler.state
         keys.update({c + "rew_scaler/R": (FLOAT, (E,)),
                      **{c + f"rew_scaler/{k}": scalar for k in ("gamma", "epsilon", "rms_mean",

@@ -85,8 +85,9 @@ CORRUPTIONS = {
     "NaN in phi": (lambda d: {**d, "phi": np.r_[np.nan, d["phi"][1:]]},
                    "key 'phi' holds NaN or infinity"),
     "phi of shape (1, P)": (lambda d: {**d, "phi": d["phi"][None]},
-                            f"key 'phi' (policy parameters) has shape (1, "),
-    "short obs_rms mean": (lambda d: {**d, "collector/obs_rms/mean": d["collector/obs_rms/mean"][:-1]},
+                            "key 'phi' (policy parameters) has shape (1, "),
+    "short obs_rms mean": (lambda d: {**d, "collector/obs_rms/mean":
+                                      d["collector/obs_rms/mean"][:-1]},
                            "key 'collector/obs_rms/mean' has shape (16,), expected (17,)"),
     "float32 phi": (lambda d: {**d, "phi": d["phi"].astype(np.float32)},
                     "key 'phi' has dtype float32, expected float64"),
@@ -157,15 +158,26 @@ def test_schema_is_exactly_what_training_writes(flags, tmp_path):
     expected = checkpoint.schema(cfg, int(d["obs_dim"]), int(d["act_dim"]))
     assert set(expected) == set(d)
     for key, (kind, shape) in expected.items():
-        assert len(shape) == d[key].ndim and all(n in (None, m) for n, m in zip(shape, d[key].shape))
+        assert len(shape) == d[key].ndim, key
+        assert all(n in (None, m) for n, m in zip(shape, d[key].shape)), key
 
 
 # ---- outputs that cannot be written: refused before any work is done
 
+def _mount_tmpfs(directory: Path, options: str) -> None:
+    """Mount a tmpfs with ``options`` on ``directory``, or skip the test saying why not."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(directory)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs ({options}): {proc.stderr.strip()}")
+
+
 @pytest.fixture
 def read_only_dir(tmp_path):
     """An existing directory that refuses new files. root ignores permission bits, so there it
-    is a read-only tmpfs mount; skipped (with the reason) where that mount is not allowed."""
+    is a read-only tmpfs mount."""
     d = tmp_path / "ro"
     d.mkdir()
     if os.geteuid() != 0:
@@ -173,11 +185,29 @@ def read_only_dir(tmp_path):
         yield d
         d.chmod(0o755)
         return
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(d)],
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a read-only tmpfs: {proc.stderr.strip()}")
+    _mount_tmpfs(d, "ro,size=64k")
     try:
+        yield d
+    finally:
+        subprocess.run(["umount", str(d)], check=True)
+
+
+@pytest.fixture
+def full_dir(tmp_path):
+    """A directory on a 64 KiB tmpfs filled to the last block: a new empty file still fits
+    (an inode, no block), any content does not."""
+    d = tmp_path / "full"
+    d.mkdir()
+    _mount_tmpfs(d, "size=64k")
+    try:
+        fd = os.open(d / "filler", os.O_WRONLY | os.O_CREAT)
+        try:
+            while True:
+                os.write(fd, b"\0" * 4096)
+        except OSError:  # ENOSPC: full
+            pass
+        finally:
+            os.close(fd)
         yield d
     finally:
         subprocess.run(["umount", str(d)], check=True)
@@ -204,6 +234,17 @@ def test_unwritable_gif_is_refused_before_any_episode(target, match, run_dir, tm
     _fails(capsys, ["eval", str(run_dir / "checkpoints" / "final.npz"), "--render", target], match)
     assert _files(tmp_path) == before
     assert not [p for p in Path("/").iterdir() if p.name.startswith(".x.gif.")]
+
+
+def test_gif_the_disk_cannot_hold_is_one_line_and_leaves_no_partial_file(run_dir, full_dir,
+                                                                         monkeypatch, capsys):
+    frames = [np.full((64, 64, 3), i, dtype=np.uint8) for i in range(50)]  # > 64 KiB as GIF
+    monkeypatch.setattr(evaluate, "play", lambda *args: (np.zeros(1), frames))
+    before = sorted(p.name for p in full_dir.iterdir())
+    _fails(capsys, ["eval", str(run_dir / "checkpoints" / "final.npz"), "--render",
+                    str(full_dir / "x.gif")], f"cannot write the GIF {full_dir / 'x.gif'}",
+           "No space left on device")
+    assert sorted(p.name for p in full_dir.iterdir()) == before
 
 
 def test_figures_into_a_read_only_directory_is_one_line(read_only_dir, capsys):

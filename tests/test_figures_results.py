@@ -86,4 +86,5 @@ def test_committed_sweep_and_run_curves_regenerate_byte_for_byte(preset, tmp_pat
     for name in ("config.json", "progress.csv"):
         shutil.copy(run / name, tmp_path / name)
     train.plot_learning_curve(tmp_path)
-    assert (tmp_path / "learning_curve.png").read_bytes() == (run / "learning_curve.png").read_bytes()
+    assert (tmp_path / "learning_curve.png").read_bytes() == \
+        (run / "learning_curve.png").read_bytes()

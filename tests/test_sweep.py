@@ -133,4 +133,5 @@ def test_set_bools_optionals_and_text():
     assert parse_override("target_kl=0.02") == ("target_kl", 0.02)
     assert parse_override("activation=relu") == ("activation", "relu")
     assert parse_override('activation="relu"') == ("activation", "relu")
-    assert parse_override("gamma=1") == ("gamma", 1.0) and type(parse_override("gamma=1")[1]) is float
+    field, value = parse_override("gamma=1")
+    assert (field, value) == ("gamma", 1.0) and type(value) is float

@@ -19,8 +19,6 @@ from contextlib import contextmanager
 
 import gymnasium as gym
 
-import refimpl.envs  # noqa: F401  (registers the lecture's environments with gymnasium)
-
 KNOWN_MUJOCO_WARNINGS = ("compiler attribute 'settotalmass' is deprecated",)
 """MuJoCo warnings that are not the user's to act on: gymnasium's HalfCheetah model file uses
 ``settotalmass``, which MuJoCo reports as deprecated each time it compiles the model."""
