@@ -162,6 +162,15 @@ def test_schema_is_exactly_what_training_writes(flags, tmp_path):
         assert all(n in (None, m) for n, m in zip(shape, d[key].shape)), key
 
 
+@pytest.mark.parametrize("path", sorted(ROOT.glob("results/*/*/checkpoints/final.npz")),
+                         ids=lambda p: f"{p.parts[-4]}/{p.parts[-3]}")
+def test_every_committed_checkpoint_validates(path):
+    """The committed 1M-step runs: finished episodes, 8 and 16 environments (tianshou preset)."""
+    d = checkpoint.load(path)
+    cfg = checkpoint.validate(d, path)
+    assert set(checkpoint.schema(cfg, int(d["obs_dim"]), int(d["act_dim"]))) == set(d)
+
+
 # ---- outputs that cannot be written: refused before any work is done
 
 def _mount_tmpfs(directory: Path, options: str) -> None:
