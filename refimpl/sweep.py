@@ -6,10 +6,11 @@ on local worker processes (one per core by default) or on a Dask distributed clu
 Resumable: a finished run (``checkpoints/final.npz`` present) is skipped, an interrupted one
 continues from its latest checkpoint; either counts only if its stored config is the one the
 sweep asks for (otherwise the sweep refuses, naming the differing field). Every flag and
-``--set`` value is checked, and every run's Config built, before any directory is created. At the end every final policy is evaluated
-deterministically (``--eval-episodes``, default 10) and ``summary.csv`` gets one row per run:
-``algo,seed,steps,final_return,final_return_std,wall_s``; ``learning_curves.png`` shows the
-mean +- std over seeds of each algorithm's episode return against environment steps.
+``--set`` value is checked, and every run's Config built, before any directory is created.
+At the end every final policy is evaluated deterministically (``--eval-episodes``, default 10)
+and ``summary.csv`` gets one row per run: ``algo,seed,steps,final_return,final_return_std,
+wall_s``; ``learning_curves.png`` shows the mean +- std over seeds of each algorithm's episode
+return against environment steps. Tested in ``tests/test_sweep.py``.
 """
 from __future__ import annotations
 
@@ -169,7 +170,8 @@ def add_arguments(p) -> None:
     p.add_argument("--scheduler", default=None, help="address of a Dask distributed scheduler")
     p.add_argument("--eval-episodes", type=int, default=10)
     p.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE",
-                   help="config overrides applied to every run, e.g. --set horizon=512")
+                   help="config overrides applied to every run, each of its field's type, "
+                        "e.g. --set horizon=512 hidden=64,64 norm_obs=false target_kl=none")
 
 
 def parse_override(pair: str) -> tuple[str, object]:
