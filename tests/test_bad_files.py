@@ -263,6 +263,16 @@ def test_figures_into_a_read_only_directory_is_one_line(read_only_dir, capsys):
     assert list(read_only_dir.iterdir()) == []
 
 
+@pytest.mark.parametrize("sub, match", [("", "cannot write the sweep's summary into"),
+                                        ("sweep", "cannot create")])
+def test_sweep_into_a_read_only_directory_is_one_line_before_any_run(sub, match, read_only_dir,
+                                                                    capsys):
+    _fails(capsys, ["sweep", "--algo", "ppo", "--seeds", "0", "--out", str(read_only_dir / sub),
+                    "--env", "refimpl/LQ-Lecture-v0", "--steps", "200", "--set", "horizon=200"],
+           match, str(read_only_dir))
+    assert list(read_only_dir.iterdir()) == []
+
+
 # ---- environments that cannot be made: one line, before any run directory exists
 
 @pytest.mark.parametrize("gl", ["nosuch", "osmesa"])
