@@ -8,18 +8,16 @@ renderer (headless: set ``MUJOCO_GL=egl`` or ``MUJOCO_GL=osmesa``, see README).
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 
-import refimpl.envs  # noqa: F401  (registers the lecture's environments with gymnasium)
-
 from refimpl import checkpoint
 from refimpl import distributions as dist
 from refimpl.config import Config
+from refimpl.envs.make import gl_failure, make_env
 from refimpl.normalize import RunningMeanStd
 from refimpl.policy import GaussianPolicy
 
@@ -35,13 +33,10 @@ class SavedPolicy:
 
     @classmethod
     def load(cls, path: Path) -> "SavedPolicy":
-        d = checkpoint.load(path)
+        d = checkpoint.load(path)  # validated: every key, dtype, shape and value
         cfg = Config.from_dict(json.loads(str(d["config"])))
         policy = GaussianPolicy.build(int(d["obs_dim"]), int(d["act_dim"]), cfg.hidden,
                                       cfg.activation)
-        if d["phi"].shape != (policy.n_params,):
-            raise ValueError(f"{path}: policy has {d['phi'].size} parameters, its config implies "
-                             f"{policy.n_params}")
         rms = checkpoint.subdict(d, "collector/obs_rms/")
         return cls(cfg, policy, d["phi"], RunningMeanStd.from_state(rms) if rms else None)
 
@@ -55,7 +50,10 @@ class SavedPolicy:
 def evaluate(path: Path, episodes: int = 10, deterministic: bool = True, seed: int = 10_000,
              render: Path | None = None, max_frames: int = 300) -> np.ndarray:
     """Undiscounted returns of ``episodes`` episodes, shape (episodes,). Writes a GIF of the
-    first episode's first ``max_frames`` frames to ``render`` if given."""
+    first episode's first ``max_frames`` frames to ``render`` if given; that the GIF can be
+    written there is checked before any episode runs."""
+    if render:
+        checkpoint.check_writable(Path(render), "the GIF")
     returns, frames = play(path, episodes, deterministic, seed, bool(render), max_frames)
     if render:
         write_gif(Path(render), frames)
@@ -69,15 +67,7 @@ def play(path: Path, episodes: int, deterministic: bool, seed: int, render: bool
     if episodes <= 0:
         raise ValueError(f"episodes must be positive, got {episodes}")
     saved = SavedPolicy.load(path)
-    if render:  # headless by default: EGL renders on the CPU without a display
-        os.environ.setdefault("MUJOCO_GL", "egl")
-    try:
-        env = gym.make(saved.cfg.env, **({"render_mode": "rgb_array"} if render else {}))
-    except (gym.error.Error, TypeError) as e:
-        raise ValueError(f"cannot make environment {saved.cfg.env!r}"
-                         f"{' for rendering' if render else ''}: {e}") from None
-    except (ImportError, AttributeError) as e:  # an OpenGL back end that cannot load
-        raise ValueError(_NO_RENDERER.format(os.environ.get("MUJOCO_GL", "unset"), e)) from None
+    env = make_env(saved.cfg.env, render)
     if int(np.prod(env.observation_space.shape)) != saved.policy.obs_dim:
         raise ValueError(f"{path} was trained on observations of size {saved.policy.obs_dim}, "
                          f"{saved.cfg.env} gives {env.observation_space.shape}")
@@ -100,10 +90,6 @@ def play(path: Path, episodes: int, deterministic: bool, seed: int, render: bool
     return returns, frames
 
 
-_NO_RENDERER = ("MuJoCo offscreen rendering failed (MUJOCO_GL={}: {}); install libegl1 and set "
-                "MUJOCO_GL=egl, or libosmesa6 and MUJOCO_GL=osmesa")
-
-
 def _follow_with_tracking_camera(env: gym.Env) -> None:
     """Render through the model's camera named "track" where there is one (HalfCheetah, Hopper,
     Walker2d: it follows the body), instead of a fixed free camera it runs out of."""
@@ -120,13 +106,18 @@ def _render(env: gym.Env) -> np.ndarray:
     try:
         return env.render()
     except Exception as e:  # OpenGL back ends fail in many ways; all mean "no renderer"
-        raise ValueError(_NO_RENDERER.format(os.environ.get("MUJOCO_GL", "unset"), e)) from None
+        raise ValueError(gl_failure(e, render=True)) from None
 
 
 def write_gif(path: Path, frames: list[np.ndarray], fps: int = 30) -> None:
-    """Write RGB frames (H, W, 3) uint8 as an animated GIF, atomically."""
+    """Write RGB frames (H, W, 3) uint8 as an animated GIF, atomically; a one-line ValueError
+    if the file system refuses it."""
     from PIL import Image
 
     images = [Image.fromarray(f) for f in frames]
-    checkpoint.atomic_write(path, lambda f: images[0].save(
-        f, format="GIF", save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0))
+    try:
+        checkpoint.atomic_write(path, lambda f: images[0].save(
+            f, format="GIF", save_all=True, append_images=images[1:], duration=int(1000 / fps),
+            loop=0))
+    except OSError as e:
+        raise ValueError(f"cannot write the GIF {path}: {e.strerror or e}") from None

@@ -18,6 +18,7 @@ import refimpl.envs  # noqa: F401  (registers the lecture's environments with gy
 
 from refimpl import distributions as dist
 from refimpl import checkpoint, envstate
+from refimpl.envs.make import make_vector_env
 from refimpl.errors import NumericalError
 from refimpl.normalize import RewardScaler, RunningMeanStd
 from refimpl.returns import gae
@@ -46,18 +47,16 @@ class DropInfo(gym.Wrapper):
 
 
 def make_envs(env_id: str, num_envs: int) -> gym.vector.SyncVectorEnv:
-    """A synchronous vector env with same-step autoreset; one-line ValueError for bad ids.
+    """A synchronous vector env with same-step autoreset, for training; a one-line ValueError
+    for an environment that cannot be made (``refimpl.envs.make``) or has no continuous action
+    space.
 
     ``copy=False``: ``step`` returns the vector env's own observation buffer, which the next
     ``step`` overwrites; ``Collector.collect`` copies what it keeps.
     """
-    try:
-        envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync",
-                            wrappers=[DropInfo],
-                            vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP,
-                                           "copy": False})
-    except gym.error.Error as e:
-        raise ValueError(f"cannot make environment {env_id!r}: {e}") from None
+    envs = make_vector_env(env_id, num_envs, wrappers=[DropInfo],
+                           vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP,
+                                          "copy": False})
     if not isinstance(envs.single_action_space, gym.spaces.Box):
         envs.close()
         raise ValueError(f"{env_id} has a {type(envs.single_action_space).__name__} action space; "

@@ -4,18 +4,24 @@ on local worker processes (one per core by default) or on a Dask distributed clu
     refimpl sweep --algo ppo trpo npg --seeds 0-4 --steps 1000000 --out results/halfcheetah-v5
 
 Resumable: a finished run (``checkpoints/final.npz`` present) is skipped, an interrupted one
-continues from its latest checkpoint. At the end every final policy is evaluated
-deterministically (``--eval-episodes``, default 10) and ``summary.csv`` gets one row per run:
-``algo,seed,steps,final_return,final_return_std,wall_s``; ``learning_curves.png`` shows the
-mean +- std over seeds of each algorithm's episode return against environment steps.
+continues from its latest checkpoint; either counts only if its stored config is the one the
+sweep asks for (otherwise the sweep refuses, naming the differing field). Every flag and
+``--set`` value is checked, and every run's Config built, before any directory is created.
+At the end every final policy is evaluated deterministically (``--eval-episodes``, default 10)
+and ``summary.csv`` gets one row per run: ``algo,seed,steps,final_return,final_return_std,
+wall_s``; ``learning_curves.png`` shows the mean +- std over seeds of each algorithm's episode
+return against environment steps. Tested in ``tests/test_sweep.py``.
 """
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import re
+import typing
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +31,12 @@ from refimpl import checkpoint
 from refimpl.config import ALGOS, PRESETS, Config
 
 SUMMARY_COLUMNS = ("algo", "seed", "steps", "final_return", "final_return_std", "wall_s")
+SCHEDULER_TIMEOUT_S = 5
+"""Seconds to wait for a Dask scheduler to answer before the sweep gives up (Dask's own default
+is 30 s; a reachable scheduler answers within milliseconds)."""
+OWN_FLAGS = {"algo": "--algo", "seed": "--seeds", "preset": "--preset", "env": "--env",
+             "steps": "--steps"}
+"""Config fields the sweep sets from its own flags, which ``--set`` therefore refuses."""
 
 
 @dataclass(frozen=True)
@@ -78,16 +90,31 @@ def run_one(spec: RunSpec) -> dict:
 def execute(specs: list[RunSpec], workers: int | None = None,
             scheduler: str | None = None) -> list[dict]:
     """Run ``specs`` on local processes or, with ``scheduler``, on a Dask cluster."""
-    if scheduler is not None:
-        try:
-            from distributed import Client
-        except ImportError:
-            raise ValueError("--scheduler needs dask.distributed: pip install 'refimpl[cluster]'") \
-                from None
-        with Client(scheduler) as client:
-            return client.gather(client.map(run_one, specs, pure=False))
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(run_one, specs))
+    with runner(workers, scheduler) as run_all:
+        return run_all(specs)
+
+
+@contextmanager
+def runner(workers: int | None = None, scheduler: str | None = None):
+    """A function ``specs -> summary rows`` that runs ``run_one`` on ``workers`` local
+    processes or, with ``scheduler``, on the Dask cluster there; a one-line ValueError if that
+    cluster does not answer within ``SCHEDULER_TIMEOUT_S``."""
+    if scheduler is None:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            yield lambda specs: list(pool.map(run_one, specs))
+        return
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ValueError("--scheduler needs dask.distributed: pip install 'refimpl[cluster]'") \
+            from None
+    try:
+        client = Client(scheduler, timeout=SCHEDULER_TIMEOUT_S)
+    except (OSError, ValueError, TypeError) as e:
+        raise ValueError(f"cannot reach a Dask scheduler at {scheduler} ({e}); start one there "
+                         "(dask scheduler) or fix --scheduler") from None
+    with client:
+        yield lambda specs: client.gather(client.map(run_one, specs, pure=False))
 
 
 def write_summary(out: Path, rows: list[dict]) -> Path:
@@ -123,21 +150,13 @@ def learning_curves(run_dirs: dict[str, list[Path]], grid_steps: int = 100):
 
 
 def plot_curves(curves: dict, path: Path, title: str, fmt: str = "png") -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """The sweep's learning curves (``learning_curves``' output) as one figure at ``path``."""
+    from refimpl.figures.output import Curve, learning_curve_figure, save_figure
 
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    for algo, (x, mean, std) in curves.items():
-        ax.plot(x, mean, label=algo.upper())
-        ax.fill_between(x, mean - std, mean + std, alpha=0.2)
-    ax.set(xlabel="environment steps", ylabel="episode return (mean ± std over seeds)",
-           title=title)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    checkpoint.atomic_write(path, lambda f: fig.savefig(f, format=fmt, dpi=120))
-    plt.close(fig)
+    fig = learning_curve_figure([Curve(x, mean, std, algo.upper())
+                                 for algo, (x, mean, std) in curves.items()],
+                                title, "episode return (mean ± std over seeds)", legend={})
+    save_figure(fig, path, fmt, dpi=120)
 
 
 def add_arguments(p) -> None:
@@ -151,26 +170,104 @@ def add_arguments(p) -> None:
     p.add_argument("--scheduler", default=None, help="address of a Dask distributed scheduler")
     p.add_argument("--eval-episodes", type=int, default=10)
     p.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE",
-                   help="config overrides applied to every run, e.g. --set horizon=512")
+                   help="config overrides applied to every run, each of its field's type, "
+                        "e.g. --set horizon=512 hidden=64,64 norm_obs=false target_kl=none")
 
 
-def _overrides(pairs: list[str]) -> dict:
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise ValueError(f"--set takes FIELD=VALUE, got {pair!r}")
-        out[key] = json.loads(value) if value not in ("None", "none") else None
-    return out
+def parse_override(pair: str) -> tuple[str, object]:
+    """``FIELD=VALUE`` -> (field, value) with the value of the Config field's type: integers
+    for int fields (``512``, not ``512.5``), numbers for float, ``true``/``false`` for bool,
+    ``none`` for an optional field, integers separated by commas for ``hidden`` (``[]``,
+    ``64,64``, ``[64, 64]``), text for str. ValueError (one line) otherwise."""
+    field, sep, text = pair.partition("=")
+    if not sep:
+        raise ValueError(f"--set takes FIELD=VALUE, got {pair!r}")
+    types = typing.get_type_hints(Config)
+    if field not in types:
+        raise ValueError(f"--set {pair}: Config has no field {field!r}")
+    if field in OWN_FLAGS:
+        raise ValueError(f"--set {pair}: give {field} with {OWN_FLAGS[field]}")
+    try:
+        return field, _parse_as(types[field], text.strip())
+    except ValueError as e:
+        raise ValueError(f"--set {pair}: {field} takes {e}, got {text!r}") from None
+
+
+def _parse_as(kind, text: str):
+    """``text`` as a value of ``kind`` (int, float, bool, str, tuple[int, ...] or X | None);
+    ValueError whose message names what ``kind`` takes."""
+    args = typing.get_args(kind)
+    if type(None) in args:
+        if text.lower() in ("none", "null"):
+            return None
+        (kind,) = (a for a in args if a is not type(None))
+    if typing.get_origin(kind) is tuple:
+        items = text.strip().strip("[]()").replace(",", " ").split()
+        if not all(re.fullmatch(r"[+-]?\d+", t) for t in items):
+            raise ValueError("integers separated by commas")
+        return tuple(int(t) for t in items)
+    if kind is bool:
+        if text.lower() not in ("true", "false"):
+            raise ValueError("true or false")
+        return text.lower() == "true"
+    if kind is int:
+        if not re.fullmatch(r"[+-]?\d+", text):
+            raise ValueError("an integer")
+        return int(text)
+    if kind is float:
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError("a number") from None
+    assert kind is str, f"no --set parser for Config fields of type {kind}"
+    return json.loads(text) if text.startswith('"') and text.endswith('"') else text
+
+
+def check_existing_runs(specs: list[RunSpec]) -> None:
+    """ValueError (one line) unless every run directory that already holds a run (its
+    config.json, written when the run starts) holds the run that ``specs`` asks for."""
+    for spec in specs:
+        path = Path(spec.out) / "config.json"
+        if not path.exists():
+            continue
+        try:
+            stored = Config.from_dict(json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError) as e:
+            raise ValueError(f"{path} is not a refimpl config ({e})") from None
+        asked = Config.from_dict(spec.cfg)
+        for f in dataclasses.fields(Config):
+            old, new = getattr(stored, f.name), getattr(asked, f.name)
+            if old != new:
+                raise ValueError(f"{spec.out} holds a run with {f.name}={old!r}, but this sweep "
+                                 f"asks for {f.name}={new!r}; choose another --out")
+
+
+def plan(args) -> list[RunSpec]:
+    """Every run of the sweep, after checking every flag, building every run's Config, making
+    the environment once and comparing with the runs already there; writes nothing."""
+    from refimpl.rollout import make_envs
+
+    if args.eval_episodes <= 0:
+        raise ValueError(f"--eval-episodes must be positive, got {args.eval_episodes}")
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {args.workers}")
+    overrides = dict(parse_override(pair) for pair in args.set)
+    specs = grid(args.algo, args.seeds, args.out, args.eval_episodes, args.preset, env=args.env,
+                 steps=args.steps, **overrides)
+    make_envs(args.env, 1).close()  # one line now for an id or action space training refuses
+    check_existing_runs(specs)
+    return specs
 
 
 def run(args) -> int:
-    if args.steps <= 0 or args.eval_episodes <= 0:
-        raise ValueError("--steps and --eval-episodes must be positive")
-    args.out.mkdir(parents=True, exist_ok=True)
-    specs = grid(args.algo, args.seeds, args.out, args.eval_episodes, args.preset, env=args.env,
-                 steps=args.steps, **_overrides(args.set))
-    rows = execute(specs, args.workers, args.scheduler)
+    specs = plan(args)
+    with runner(args.workers, args.scheduler) as run_all:
+        try:
+            args.out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ValueError(f"cannot create {args.out}: {e.strerror or e}") from None
+        checkpoint.check_writable_directory(args.out, "the sweep's summary")
+        rows = run_all(specs)
     print(f"wrote {write_summary(args.out, rows)}")
     for algo in args.algo:
         r = np.array([row["final_return"] for row in rows if row["algo"] == algo])

@@ -378,18 +378,12 @@ def read_progress(path: Path) -> dict[str, np.ndarray]:
 
 
 def plot_learning_curve(out: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """learning_curve.png of the run in ``out``: its progress.csv's mean episode return."""
+    from refimpl.figures.output import Curve, learning_curve_figure, save_figure
 
     cfg = json.loads((Path(out) / "config.json").read_text())
     p = read_progress(Path(out) / "progress.csv")
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(p["env_steps"], p["ep_return"])
-    ax.set(xlabel="environment steps", ylabel="mean episode return (last 20)",
-           title=f"{cfg['algo'].upper()} on {cfg['env']}, seed {cfg['seed']}")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    checkpoint.atomic_write(Path(out) / "learning_curve.png",
-                            lambda f: fig.savefig(f, format="png", dpi=120))
-    plt.close(fig)
+    fig = learning_curve_figure([Curve(p["env_steps"], p["ep_return"])],
+                                f"{cfg['algo'].upper()} on {cfg['env']}, seed {cfg['seed']}",
+                                "mean episode return (last 20)", figsize=(6, 4))
+    save_figure(fig, Path(out) / "learning_curve.png", "png", dpi=120)

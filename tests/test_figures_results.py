@@ -1,10 +1,15 @@
 """refimpl/figures/halfcheetah_results.py and half_cheetah.py on synthetic run logs: the curves
-are the per-step mean and std over seeds; the rendered policy is the best PPO run's."""
+are the per-step mean and std over seeds; the rendered policy is the best PPO run's. The committed
+learning-curve images (results figures, sweep and run plots) regenerate byte for byte."""
 import csv
+import shutil
+from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pytest
 
+from refimpl import sweep, train
 from refimpl.figures import half_cheetah, halfcheetah_results
 from refimpl.train import COLUMNS
 
@@ -47,3 +52,39 @@ def test_rendered_policy_is_the_best_ppo_run_over_all_sweeps(tmp_path):
         (tmp_path / name / "summary.csv").write_text(header + rows)
     best = half_cheetah.best_checkpoint([tmp_path / "a", tmp_path / "b", tmp_path / "none"])
     assert best == tmp_path / "a" / "ppo-s1" / "checkpoints" / "final.npz"
+
+
+ROOT = Path(__file__).resolve().parent.parent
+MATPLOTLIB = "3.11.2"
+"""matplotlib version that rendered the committed images; another draws other bytes."""
+needs_same_matplotlib = pytest.mark.skipif(
+    matplotlib.__version__ != MATPLOTLIB,
+    reason=f"the committed images were drawn by matplotlib {MATPLOTLIB}, "
+           f"this is {matplotlib.__version__}")
+
+
+@needs_same_matplotlib
+def test_committed_results_figures_regenerate_byte_for_byte(tmp_path, monkeypatch):
+    """The three learning-curve plotters share figures.output.learning_curve_figure; each of its
+    outputs in the repository comes out with the same bytes from the committed logs."""
+    monkeypatch.setattr(halfcheetah_results, "RESULTS",
+                        {k: ROOT / v for k, v in halfcheetah_results.RESULTS.items()})
+    for path in halfcheetah_results.make(tmp_path):
+        assert path.read_bytes() == (ROOT / "figures" / path.name).read_bytes(), path.name
+
+
+@needs_same_matplotlib
+@pytest.mark.parametrize("preset", ["paper", "tianshou"])
+def test_committed_sweep_and_run_curves_regenerate_byte_for_byte(preset, tmp_path):
+    results = ROOT / halfcheetah_results.RESULTS[preset]
+    dirs = {a: sorted(results.glob(f"{a}-s*")) for a in ("ppo", "trpo", "npg")}
+    sweep.plot_curves(sweep.learning_curves(dirs), tmp_path / "learning_curves.png",
+                      f"HalfCheetah-v5, preset {preset!r}")
+    assert (tmp_path / "learning_curves.png").read_bytes() == \
+        (results / "learning_curves.png").read_bytes()
+    run = results / "trpo-s0"
+    for name in ("config.json", "progress.csv"):
+        shutil.copy(run / name, tmp_path / name)
+    train.plot_learning_curve(tmp_path)
+    assert (tmp_path / "learning_curve.png").read_bytes() == \
+        (run / "learning_curve.png").read_bytes()

@@ -1,12 +1,15 @@
 """refimpl/sweep.py: a grid of runs on local processes and (optional extra) on Dask; finished
-runs are skipped; the summary has one row per run with the documented columns."""
+runs are skipped, but only if they are the runs asked for; the summary has one row per run with
+the documented columns; bad flags and ``--set`` values are one line and leave nothing behind."""
 import csv
 import os
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from refimpl.cli import main
-from refimpl.sweep import SUMMARY_COLUMNS, execute, grid, parse_seeds
+from refimpl.sweep import SUMMARY_COLUMNS, execute, grid, parse_override, parse_seeds
 
 TINY = ["--env", "refimpl/LQ-Lecture-v0", "--steps", "400", "--eval-episodes", "2",
         "--set", "horizon=200", "hidden=[]", "norm_obs=false", "epochs=1", "vf_epochs=1"]
@@ -50,3 +53,85 @@ def test_dask_cluster_runs_the_same_grid(tmp_path):
                          vf_epochs=1), workers=1)
     assert [{k: v for k, v in r.items() if k != "wall_s"} for r in rows] == \
         [{k: v for k, v in r.items() if k != "wall_s"} for r in local]
+
+
+def _one_line(capsys, argv, *matches):
+    """main(argv) exits 2 with one stderr line ``refimpl: error: ...`` containing ``matches``."""
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("refimpl: error: ") and all(m in err for m in matches), err
+
+
+@pytest.mark.parametrize("extra, match", [
+    (["--set", "bogus=1"], "Config has no field 'bogus'"),
+    (["--set", "lr=abc"], "lr takes a number, got 'abc'"),
+    (["--set", "horizon=512.5"], "horizon takes an integer, got '512.5'"),
+    (["--set", "norm_obs=yes"], "norm_obs takes true or false"),
+    (["--set", "hidden=64,x"], "hidden takes integers separated by commas"),
+    (["--set", "seed=3"], "give seed with --seeds"),
+    (["--set", "horizon"], "--set takes FIELD=VALUE"),
+    (["--set", "gamma=2"], "gamma"),  # a value Config itself refuses
+    (["--env", "CartPole-v1"], "continuous (Box) action space"),
+    (["--env", "NoSuch-v1"], "cannot make environment 'NoSuch-v1'"),
+    (["--workers", "0"], "--workers must be at least 1"),
+    (["--eval-episodes", "0"], "--eval-episodes must be positive"),
+    (["--steps", "0"], "steps must be positive"),
+])
+def test_bad_sweep_input_is_one_line_and_creates_no_directory(extra, match, tmp_path, capsys):
+    out = tmp_path / "sweep"
+    _one_line(capsys, ["sweep", "--algo", "ppo", "--seeds", "0", "--out", str(out), *TINY,
+                       *extra], match)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unreachable_scheduler_fails_fast_in_one_line(tmp_path, capsys):
+    pytest.importorskip("distributed", reason="the 'cluster' extra is not installed")
+    import time
+
+    out = tmp_path / "sweep"
+    t0 = time.monotonic()
+    _one_line(capsys, ["sweep", "--algo", "ppo", "--seeds", "0", "--out", str(out), *TINY,
+                       "--scheduler", "tcp://127.0.0.1:1"],
+              "cannot reach a Dask scheduler at tcp://127.0.0.1:1")
+    # SCHEDULER_TIMEOUT_S = 5 plus importing distributed (about 2 s here); Dask's own 30 s
+    # default would exceed it
+    assert time.monotonic() - t0 < 15
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("state", ["finished", "partial"])
+def test_existing_runs_with_other_settings_are_refused_naming_the_field(state, tmp_path, capsys):
+    out = tmp_path / "sweep"
+    argv = ["sweep", "--algo", "ppo", "--seeds", "0", "--workers", "1", "--out", str(out), *TINY]
+    assert main(argv) == 0
+    if state == "partial":
+        (out / "ppo-s0" / "checkpoints" / "final.npz").unlink()
+    before = {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    _one_line(capsys, [*argv, "--steps", "800"], "ppo-s0 holds a run with steps=400",
+              "asks for steps=800")
+    _one_line(capsys, [*argv[:-1], "horizon=100", "epochs=1"],  # --set replaced: other horizon
+              "holds a run with horizon=200", "asks for horizon=100")
+    assert {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == before
+
+
+@given(n=st.integers(-10**12, 10**12), x=st.floats(allow_nan=False),
+       widths=st.lists(st.integers(1, 512), max_size=4))
+def test_set_values_parse_to_the_config_field_types(n, x, widths):
+    assert parse_override(f"horizon={n}") == ("horizon", n)
+    field, value = parse_override(f"lr={x!r}")
+    assert field == "lr" and type(value) is float and value == x  # repr round-trips a float
+    assert parse_override(f"hidden={','.join(map(str, widths))}") == ("hidden", tuple(widths))
+    assert parse_override(f"hidden={widths}") == ("hidden", tuple(widths))
+
+
+def test_set_bools_optionals_and_text():
+    assert parse_override("norm_obs=false") == ("norm_obs", False)
+    assert parse_override("norm_obs=True") == ("norm_obs", True)
+    assert parse_override("target_kl=none") == ("target_kl", None)
+    assert parse_override("target_kl=0.02") == ("target_kl", 0.02)
+    assert parse_override("activation=relu") == ("activation", "relu")
+    assert parse_override('activation="relu"') == ("activation", "relu")
+    field, value = parse_override("gamma=1")
+    assert (field, value) == ("gamma", 1.0) and type(value) is float

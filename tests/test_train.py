@@ -73,7 +73,7 @@ def test_checkpoint_is_plain_arrays_and_round_trips(tmp_path):
               "act_dim": np.array(1), "update": np.array(2), "env_steps": np.array(9),
               "phi": np.arange(4.0), "theta_v": np.ones(2)}
     checkpoint.save(tmp_path / "c.npz", arrays)
-    loaded = checkpoint.load(tmp_path / "c.npz")  # load uses allow_pickle=False
+    loaded = checkpoint.read_npz(tmp_path / "c.npz")  # allow_pickle=False
     for k, v in arrays.items():
         np.testing.assert_array_equal(loaded[k], v)
     assert int(loaded["format_version"]) == checkpoint.FORMAT_VERSION

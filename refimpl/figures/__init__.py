@@ -50,10 +50,16 @@ def selected(only: str | None, quick: bool) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     """Build the selected figures into ``args.out``; print one line per figure. Returns the exit
     status: 0, or 2 with a one-line ``refimpl: error: ...`` on stderr for a user mistake."""
+    from refimpl.checkpoint import check_writable_directory
+
     try:
         names = selected(args.only, args.quick)
-        args.out.mkdir(parents=True, exist_ok=True)
-    except (ValueError, OSError) as err:
+        try:
+            args.out.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise ValueError(f"cannot create {args.out}: {err.strerror or err}") from None
+        check_writable_directory(args.out, "the figures")
+    except ValueError as err:
         print(f"refimpl: error: {err}", file=sys.stderr)
         return 2
     for name in names:

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from refimpl.checkpoint import atomic_write
-from refimpl.figures.output import plt, save_csv
+from refimpl.figures.output import Curve, learning_curve_figure, save_csv, save_figure
 from refimpl.sweep import learning_curves
 
 RESULTS = {"paper": Path("results") / "halfcheetah-v5",
@@ -37,25 +36,17 @@ def curves(results: dict[str, Path] | None = None) -> dict[tuple[str, str], tupl
     return out
 
 
-def _figure(c, algos, title) -> plt.Figure:
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    for (preset, algo), (x, mean, std) in c.items():
-        if algo in algos:
-            ax.plot(x / 1e6, mean, STYLE.get(preset, ":"), color=COLOR[algo],
-                    label=f"{algo.upper()} ({preset})")
-            ax.fill_between(x / 1e6, mean - std, mean + std, color=COLOR[algo], alpha=0.15)
-    ax.set(xlabel="environment steps (millions)", ylabel="episode return (mean ± std over seeds)",
-           title=title)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="upper left", fontsize=8)
-    fig.tight_layout()
-    return fig
+def _figure(c, algos, title):
+    return learning_curve_figure(
+        [Curve(x, mean, std, f"{algo.upper()} ({preset})", STYLE.get(preset, ":"), COLOR[algo])
+         for (preset, algo), (x, mean, std) in c.items() if algo in algos],
+        title, "episode return (mean ± std over seeds)", "environment steps (millions)",
+        x_unit=1e6, figsize=(6.5, 4.2), band_alpha=0.15,
+        legend={"loc": "upper left", "fontsize": 8})
 
 
 def _save_svg(fig, path: Path) -> Path:
-    atomic_write(path, lambda f: fig.savefig(f, format="svg", metadata={"Date": None}))
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, "svg", metadata={"Date": None})
 
 
 def make(out_dir: Path) -> list[Path]:

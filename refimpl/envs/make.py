@@ -1,0 +1,87 @@
+"""Making gymnasium environments, every way that can fail reported as one line.
+
+``make_env`` (one environment, for ``refimpl eval``) and ``make_vector_env`` (training's vector
+env) turn a user's mistake into a ``ValueError`` that says what to do: an unknown id, an
+environment that needs a package that is not installed, or a ``MUJOCO_GL`` that MuJoCo cannot load
+(MuJoCo reads it when it is first imported, and fails then, even where nothing is rendered).
+Warnings raised while an environment is made are held back: they are shown once it exists, and
+dropped if making it fails, so that a mistake prints only its error line.
+
+MuJoCo's own warnings go to Python's ``warnings`` instead of to stderr and a ``MUJOCO_LOG.TXT`` in
+the working directory; the known deprecation notice of the model files that ship with gymnasium
+(``KNOWN_MUJOCO_WARNINGS``) is dropped. Tested in ``tests/test_bad_files.py``.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from contextlib import contextmanager
+
+import gymnasium as gym
+
+KNOWN_MUJOCO_WARNINGS = ("compiler attribute 'settotalmass' is deprecated",)
+"""MuJoCo warnings that are not the user's to act on: gymnasium's HalfCheetah model file uses
+``settotalmass``, which MuJoCo reports as deprecated each time it compiles the model."""
+
+RENDER_FIX = "install libegl1 and set MUJOCO_GL=egl, or libosmesa6 and MUJOCO_GL=osmesa"
+"""What a user does about an offscreen renderer that fails (README, "Rendering")."""
+
+
+def make_env(env_id: str, render: bool = False) -> gym.Env:
+    """``gym.make(env_id)``, with ``render_mode="rgb_array"`` if ``render``; one-line ValueError
+    if it cannot be made. Rendering defaults ``MUJOCO_GL`` to ``egl`` (headless: EGL renders
+    without a display)."""
+    if render:
+        os.environ.setdefault("MUJOCO_GL", "egl")
+    with _creating(env_id, render):
+        return gym.make(env_id, **({"render_mode": "rgb_array"} if render else {}))
+
+
+def make_vector_env(env_id: str, num_envs: int, **kwargs) -> gym.vector.VectorEnv:
+    """``gym.make_vec(env_id, num_envs, vectorization_mode="sync", **kwargs)``; one-line
+    ValueError if it cannot be made."""
+    with _creating(env_id, render=False):
+        return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync", **kwargs)
+
+
+def gl_failure(err: BaseException, render: bool) -> str:
+    """One line for an OpenGL back end that does not load: the variable, the error, the fix."""
+    value = os.environ.get("MUJOCO_GL")
+    cause = f"{'MUJOCO_GL unset' if value is None else 'MUJOCO_GL=' + value}: " \
+        f"{type(err).__name__}: {err}"
+    if render:
+        return f"MuJoCo offscreen rendering failed ({cause}); {RENDER_FIX}"
+    return (f"MuJoCo cannot load its OpenGL back end ({cause}); unset MUJOCO_GL (only --render "
+            f"needs OpenGL), or {RENDER_FIX}")
+
+
+@contextmanager
+def _creating(env_id: str, render: bool):
+    """Hold back warnings while making ``env_id``; map its failures to one-line ValueErrors."""
+    with warnings.catch_warnings(record=True) as held:
+        try:
+            spec = gym.spec(env_id)
+            if "mujoco" in str(spec.entry_point):
+                _prepare_mujoco(render)
+            yield
+        except (gym.error.Error, TypeError, ImportError) as e:
+            raise ValueError(f"cannot make environment {env_id!r}: {e}") from None
+    for w in held:
+        warnings.showwarning(w.message, w.category, w.filename, w.lineno, w.file, w.line)
+
+
+def _prepare_mujoco(render: bool) -> None:
+    """Import MuJoCo (which loads the back end ``MUJOCO_GL`` names) and route its warnings."""
+    try:
+        import mujoco
+    except (ImportError, AttributeError, RuntimeError, OSError) as e:
+        if "MUJOCO_GL" not in os.environ and isinstance(e, ImportError):
+            raise
+        raise ValueError(gl_failure(e, render)) from None
+    mujoco.set_mju_user_warning(_mujoco_warning)
+
+
+def _mujoco_warning(message: str) -> None:
+    """MuJoCo's warning callback: known notices dropped, the others as RuntimeWarnings."""
+    if not any(known in message for known in KNOWN_MUJOCO_WARNINGS):
+        warnings.warn(f"MuJoCo: {message}", RuntimeWarning, stacklevel=2)
