@@ -59,7 +59,7 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def grid(algos, seeds, out: Path, eval_episodes: int, preset: str = "paper",
+def grid(algos, seeds, out: Path, eval_episodes: int, preset: str = "default",
          **overrides) -> list[RunSpec]:
     return [RunSpec(Config.for_algo(a, preset, seed=s, **overrides).to_dict(),
                     str(out / f"{a}-s{s}"), eval_episodes) for a in algos for s in seeds]
@@ -164,7 +164,7 @@ def add_arguments(p) -> None:
     p.add_argument("--seeds", type=parse_seeds, default=parse_seeds("0-4"), help="e.g. 0-4")
     p.add_argument("--steps", type=int, default=1_000_000)
     p.add_argument("--env", default="HalfCheetah-v5")
-    p.add_argument("--preset", choices=PRESETS, default="paper", help="named settings (config.py)")
+    p.add_argument("--preset", choices=PRESETS, default="default", help="named settings (config.py)")
     p.add_argument("--out", type=Path, default=Path("results") / "halfcheetah-v5")
     p.add_argument("--workers", type=int, default=None, help="local processes (default: cores)")
     p.add_argument("--scheduler", default=None, help="address of a Dask distributed scheduler")

@@ -28,8 +28,8 @@ def test_curves_are_mean_and_std_over_seeds(tmp_path, monkeypatch):
     seeds = [np.linspace(0, 90, 10), np.linspace(10, 200, 10)]
     for i, r in enumerate(seeds):
         _write_log(tmp_path / f"trpo-s{i}", steps, r)
-    monkeypatch.setattr(halfcheetah_results, "RESULTS", {"paper": tmp_path})
-    x, mean, std = halfcheetah_results.curves()[("paper", "trpo")]
+    monkeypatch.setattr(halfcheetah_results, "RESULTS", {"default": tmp_path})
+    x, mean, std = halfcheetah_results.curves()[("default", "trpo")]
     expected = np.array([np.interp(x, steps, r) for r in seeds])
     # interpolation and mean of two numbers: a few roundings
     np.testing.assert_allclose(mean, expected.mean(axis=0), rtol=1e-12, atol=1e-9)
@@ -41,7 +41,7 @@ def test_curves_are_mean_and_std_over_seeds(tmp_path, monkeypatch):
 
 def test_missing_logs_are_a_one_line_error(tmp_path):
     with pytest.raises(ValueError, match="run 'refimpl sweep'"):
-        halfcheetah_results.curves({"paper": tmp_path})
+        halfcheetah_results.curves({"default": tmp_path})
 
 
 def test_rendered_policy_is_the_best_ppo_run_over_all_sweeps(tmp_path):
@@ -74,12 +74,13 @@ def test_committed_results_figures_regenerate_byte_for_byte(tmp_path, monkeypatc
 
 
 @needs_same_matplotlib
-@pytest.mark.parametrize("preset", ["paper", "tianshou"])
-def test_committed_sweep_and_run_curves_regenerate_byte_for_byte(preset, tmp_path):
+@pytest.mark.parametrize("preset, stored_name", [("default", "paper"), ("tianshou", "tianshou")])
+def test_committed_sweep_and_run_curves_regenerate_byte_for_byte(preset, stored_name, tmp_path):
+    """The committed sweep images carry the preset's name at the time ('paper' for 'default')."""
     results = ROOT / halfcheetah_results.RESULTS[preset]
     dirs = {a: sorted(results.glob(f"{a}-s*")) for a in ("ppo", "trpo", "npg")}
     sweep.plot_curves(sweep.learning_curves(dirs), tmp_path / "learning_curves.png",
-                      f"HalfCheetah-v5, preset {preset!r}")
+                      f"HalfCheetah-v5, preset {stored_name!r}")
     assert (tmp_path / "learning_curves.png").read_bytes() == \
         (results / "learning_curves.png").read_bytes()
     run = results / "trpo-s0"

@@ -1,7 +1,7 @@
 """Lecture figures "Results with TRPO" (``half_cheetah_trpo.svg``) and "Results: TRPO vs. PPO"
 (``trpo_vs_ppo.svg``): episode return on HalfCheetah-v5 against environment steps, mean +- std
 over seeds, drawn from the committed run logs ``results/halfcheetah-v5*/ALGO-sSEED/progress.csv``
-written by ``refimpl sweep``, one line style per preset (solid: the paper defaults; dashed: the
+written by ``refimpl sweep``, one line style per preset (solid: the `default` preset; dashed: the
 ``tianshou`` preset). The return plotted is each run's mean over its last 20 finished training
 episodes, with the stochastic policy. The curves' numbers go to ``halfcheetah_curves.csv``.
 """
@@ -14,11 +14,11 @@ import numpy as np
 from refimpl.figures.output import Curve, learning_curve_figure, save_csv, save_figure
 from refimpl.sweep import learning_curves
 
-RESULTS = {"paper": Path("results") / "halfcheetah-v5",
+RESULTS = {"default": Path("results") / "halfcheetah-v5",
            "tianshou": Path("results") / "halfcheetah-v5-tianshou"}
 """Preset -> directory where ``refimpl sweep`` wrote its runs (relative to the working dir)."""
 ALGOS = ("trpo", "ppo", "npg")
-STYLE = {"paper": "-", "tianshou": "--"}
+STYLE = {"default": "-", "tianshou": "--"}
 COLOR = {"trpo": "C0", "ppo": "C1", "npg": "C2"}
 
 
