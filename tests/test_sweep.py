@@ -77,7 +77,7 @@ def _one_line(capsys, argv, *matches):
     (["--env", "NoSuch-v1"], "cannot make environment 'NoSuch-v1'"),
     (["--workers", "0"], "--workers must be at least 1"),
     (["--eval-episodes", "0"], "--eval-episodes must be positive"),
-    (["--steps", "0"], "steps must be positive"),
+    (["--steps", "0"], "--steps must be an integer >= 1"),
 ])
 def test_bad_sweep_input_is_one_line_and_creates_no_directory(extra, match, tmp_path, capsys):
     out = tmp_path / "sweep"
