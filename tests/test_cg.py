@@ -8,6 +8,7 @@ from scipy.sparse.linalg import LinearOperator
 from scipy.sparse.linalg import cg as scipy_cg
 
 from refimpl.cg import cg
+from refimpl.errors import NumericalError
 from refimpl.fisher import make_fvp
 from strategies import policy_problems, seeds, spd_matrix as spd
 
@@ -136,7 +137,6 @@ def test_cg_zero_rhs_returns_zero_without_iterating():
 
 
 @pytest.mark.parametrize("b, kwargs, match", [
-    (np.array([1.0, np.nan]), {}, "b contains non-finite values"),
     (np.ones((2, 2)), {}, "b must be a non-empty 1-D array"),
     (np.ones(2), {"max_iters": 0}, "max_iters must be a positive integer"),
     (np.ones(2), {"max_iters": 2.5}, "max_iters must be a positive integer"),
@@ -147,8 +147,23 @@ def test_cg_rejects_bad_input_naming_the_argument(b, kwargs, match):
         cg(lambda p: p, b, **kwargs)
 
 
-def test_cg_rejects_avp_with_wrong_shape_or_nan():
-    with pytest.raises(ValueError, match="Avp must return a finite array"):
+def test_cg_rejects_avp_with_wrong_shape_as_a_value_error():
+    with pytest.raises(ValueError, match=r"Avp must return an array of shape \(3,\)"):
         cg(lambda p: p[:-1], np.ones(3))
-    with pytest.raises(ValueError, match="Avp must return a finite array"):
+
+
+def test_non_finite_b_or_product_is_a_numerical_error_not_a_user_mistake():
+    """A NaN met inside the math is NumericalError (exit 1 in training), which is not a
+    ValueError (the CLI's exit 2 for user mistakes)."""
+    assert not issubclass(NumericalError, ValueError)
+    with pytest.raises(NumericalError, match="right-hand side b contains non-finite values"):
+        cg(lambda p: p, np.array([1.0, np.nan]))
+    with pytest.raises(NumericalError, match="A p is not finite at iteration 1"):
         cg(lambda p: np.full_like(p, np.nan), np.ones(3))
+    calls = []
+
+    def nan_on_second(p):
+        calls.append(1)
+        return p * (np.nan if len(calls) == 2 else np.arange(1.0, 4.0))
+    with pytest.raises(NumericalError, match="at iteration 2"):
+        cg(nan_on_second, np.ones(3))

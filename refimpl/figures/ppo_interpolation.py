@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from refimpl import distributions as dist
-from refimpl.agent import standardize
+from refimpl.returns import standardize
 from refimpl.algos import ppo
 from refimpl.config import Config
 from refimpl.figures.output import plt, save_csv, save_json, save_png
