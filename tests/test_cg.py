@@ -167,3 +167,21 @@ def test_non_finite_b_or_product_is_a_numerical_error_not_a_user_mistake():
         return p * (np.nan if len(calls) == 2 else np.arange(1.0, 4.0))
     with pytest.raises(NumericalError, match="at iteration 2"):
         cg(nan_on_second, np.ones(3))
+
+
+@given(st.integers(2, 12), log10_conds, seeds, st.sampled_from([1e-8, 1e8]))
+def test_cg_tolerance_is_relative_so_scaling_b_scales_x(n, log10_cond, seed, s):
+    """CG is linear in b and its test ||r|| <= tol ||b|| scale-free: cg(A, s b) = s cg(A, b)
+    with the same iteration count, for s = 1e-8 and 1e8 (a test tol / ||r|| instead of
+    tol ||r|| would stop the small one at x = 0). With tol = 1e-6 and max_iters 10 n both solves
+    stop on the tolerance, far from a tie; s b rounds b by eps relative, and CG amplifies an
+    input perturbation by at most cond(A), so the iterates agree to cond * 1e-12 (about 5000
+    eps of margin)."""
+    rng = np.random.default_rng(seed)
+    A, b = spd(n, 10**log10_cond, rng), rng.standard_normal(n)
+    x, info = cg(_matvec(A), b, max_iters=10 * n, tol=1e-6)
+    x_s, info_s = cg(_matvec(A), s * b, max_iters=10 * n, tol=1e-6)
+    assert info.converged and info_s.converged
+    assert info_s.iterations == info.iterations
+    np.testing.assert_allclose(x_s, s * x, rtol=0,
+                               atol=np.linalg.cond(A) * 1e-12 * s * np.max(np.abs(x)))

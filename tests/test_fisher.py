@@ -287,3 +287,11 @@ def test_subsample_states_draws_distinct_rows_of_the_requested_share(n, fraction
 def test_subsample_states_rejects_fractions_outside_0_1(fraction):
     with pytest.raises(ValueError, match="fraction must lie in"):
         subsample_states(np.zeros((4, 2)), fraction, np.random.default_rng(0))
+
+
+def test_subsample_states_at_fraction_one_returns_obs_itself_and_draws_nothing():
+    obs = np.random.default_rng(0).standard_normal((7, 3))
+    rng = np.random.default_rng(5)
+    before = rng.bit_generator.state
+    assert subsample_states(obs, 1.0, rng) is obs
+    assert rng.bit_generator.state == before
