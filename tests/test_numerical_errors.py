@@ -11,31 +11,18 @@ from refimpl import checkpoint
 from refimpl.algos import npg
 from refimpl.cli import main
 from refimpl.policy import GaussianPolicy
+from test_cli import NaNAfterEnv
 
 SMALL = ["--horizon", "128", "--epochs", "1", "--vf-epochs", "1", "--no-progress"]
 
 
-class NaNRewardAfterEnv(gym.Env):
+class NaNRewardAfterEnv(NaNAfterEnv):
     """Finite observations always; reward 1 for 150 steps, then NaN (inside update 2 at a
     horizon of 128)."""
 
-    observation_space = gym.spaces.Box(-np.inf, np.inf, (2,), np.float64)
-    action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float64)
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.t = 0
-        return np.zeros(2), {}
-
     def step(self, action):
         self.t += 1
-        return np.full(2, 0.1 * self.t), np.nan if self.t > 150 else 1.0, False, False, {}
-
-    def get_state(self):
-        return np.array([self.t], dtype=float)
-
-    def set_state(self, state):
-        self.t = int(state[0])
+        return np.full(2, 0.1), np.nan if self.t > 150 else 1.0, False, False, {}
 
 
 gym.register("test/NaNRewardAfter-v0", entry_point=NaNRewardAfterEnv)
