@@ -50,8 +50,12 @@ def test_update_metrics_recomputed_from_returned_phi(algo, norm_adv):
     if algo == "npg":
         assert metrics["step_norm"] == pytest.approx(np.linalg.norm(phi_new - phi_old),
                                                      rel=1e-14)
-        # the normalised step lies on the damped quadratic KL boundary; kl is the exact KL
-        assert metrics["kl"] == pytest.approx(cfg.delta, rel=0.3)
+        # the normalised step lies on the damped quadratic KL boundary 1/2 D^T (F + lam I) D =
+        # delta, F from the closed form below; P = 10 = cg_iters, so CG is exact up to rounding
+        _, F = _linear_policy_g_and_F(phi_old, data, adv)
+        D = phi_new - phi_old
+        assert 0.5 * D @ (F + cfg.damping * np.eye(D.size)) @ D == pytest.approx(cfg.delta,
+                                                                                 rel=1e-9)
     if algo == "trpo":
         assert metrics["accepted"] == 1
         assert metrics["step_norm"] * metrics["step_fraction"] == pytest.approx(
