@@ -27,6 +27,40 @@ def gaussian_logp(phi, obs, actions):
     return np.sum(-0.5 * z ** 2 - log_std - 0.5 * LOG_2PI, axis=1)
 
 
+def linear_scores(phi, obs, actions):
+    """grad_phi log pi_phi(a_n|s_n) per sample, shape (N, P), from the closed forms: with
+    u = (a - mean) / sigma^2,  d/dW = s u^T (row-major),  d/db = u,
+    d/dlog sigma = (a - mean)^2 / sigma^2 - 1."""
+    n, d = obs.shape
+    k = actions.shape[1]
+    mean, log_std = linear_mean(phi, obs, k)
+    inv_var = np.exp(-2 * log_std)
+    u = (actions - mean) * inv_var
+    return np.column_stack([(obs[:, :, None] * u[:, None, :]).reshape(n, d * k), u,
+                            (actions - mean) ** 2 * inv_var - 1])
+
+
+def clip_by_norm(g, max_norm):
+    """PyTorch's clip_grad_norm_ rule: g * c with c = max_norm / (||g|| + 1e-6), if c < 1."""
+    c = max_norm / (np.linalg.norm(g) + 1e-6)
+    return g * c if c < 1 else g
+
+
+class TextbookAdam:
+    """Kingma & Ba (2015), Algorithm 1, descending on the gradients it is given."""
+
+    def __init__(self, theta, lr, b1=0.9, b2=0.999, eps=1e-8):
+        self.theta, self.lr, self.b1, self.b2, self.eps = theta.copy(), lr, b1, b2, eps
+        self.m, self.v, self.t = np.zeros_like(theta), np.zeros_like(theta), 0
+
+    def step(self, g):
+        self.t += 1
+        self.m = self.b1 * self.m + (1 - self.b1) * g
+        self.v = self.b2 * self.v + (1 - self.b2) * g * g
+        mhat, vhat = self.m / (1 - self.b1 ** self.t), self.v / (1 - self.b2 ** self.t)
+        self.theta = self.theta - self.lr * mhat / (np.sqrt(vhat) + self.eps)
+
+
 def gaussian_kl(phi_p, phi_q, obs, act_dim):
     """mean_s KL(N_p(.|s) || N_q(.|s)) of two linear Gaussian policies, closed form."""
     mp, lp = linear_mean(phi_p, obs, act_dim)

@@ -5,8 +5,8 @@ without advantage standardisation (where L_TRPO(phi_old) = mean A is far from 0)
 import numpy as np
 import pytest
 
-from batches import (agent_and_batch, gaussian_entropy, gaussian_kl, gaussian_logp,
-                     linear_mean, linear_values, standardised)
+from batches import (TextbookAdam, agent_and_batch, clip_by_norm, gaussian_entropy, gaussian_kl,
+                     gaussian_logp, linear_scores, linear_values, standardised)
 from refimpl.algos import UPDATES
 
 
@@ -82,20 +82,14 @@ def test_update_on_a_batch_with_zero_gradient(algo):
 
 
 def _linear_policy_g_and_F(phi, data, adv):
-    """g = (1/N) sum_n score_n A_n and F = (1/N) sum_s J_s^T M J_s for the linear Gaussian
-    policy, from the closed forms: with u = (a - mean) / sigma^2,
-        d log pi / dW = s u^T,  d log pi / db = u,  d log pi / dlog sigma = (a - mean)^2 / sigma^2 - 1;
-    J_s = [kron(s^T, I), I] maps (W row-major, b) to the mean, M = diag(1/sigma^2) there, and
-    the log-std block of F is 2 I."""
-    obs, act = data.obs, data.actions
+    """g = (1/N) sum_n score_n A_n (``batches.linear_scores``) and F = (1/N) sum_s J_s^T M J_s
+    for the linear Gaussian policy: J_s = [kron(s^T, I), I] maps (W row-major, b) to the mean,
+    M = diag(1/sigma^2) there, and the log-std block of F is 2 I."""
+    obs = data.obs
     n, d = obs.shape
-    k = act.shape[1]
-    mean, log_std = linear_mean(phi, obs, k)
-    inv_var = np.exp(-2 * log_std)
-    u = (act - mean) * inv_var
-    scores = np.column_stack([(obs[:, :, None] * u[:, None, :]).reshape(n, d * k), u,
-                              (act - mean) ** 2 * inv_var - 1])
-    g = scores.T @ adv / n
+    k = data.actions.shape[1]
+    g = linear_scores(phi, obs, data.actions).T @ adv / n
+    inv_var = np.exp(-2 * phi[-k:])
     P = d * k + 2 * k
     F = np.zeros((P, P))
     for s in obs:
@@ -103,6 +97,24 @@ def _linear_policy_g_and_F(phi, data, adv):
         F[:d * k + k, :d * k + k] += J.T @ (inv_var[:, None] * J) / n
     F[d * k + k:, d * k + k:] = 2 * np.eye(k)
     return g, F
+
+
+@pytest.mark.parametrize("lr_scale", [None, 0.5])
+def test_vpg_updates_are_clipped_adam_ascent_steps_on_the_policy_gradient(lr_scale):
+    """Two VPG updates on one batch: each is one Adam ascent step (lr * lr_scale, default 1) on
+    g = (1/N) sum_n score_n(phi) A'_n, clipped to norm 0.05 (active: ||g|| is about 1), with the
+    scores in closed form and a textbook Adam. Adam's first step is lr g / (|g| + eps), blind
+    to the clipping factor; the second is not. Tolerance: the two sides round differently,
+    relative 1e-12 of the O(1) parameters."""
+    cfg, agent, data = agent_and_batch("vpg", max_grad_norm=0.05)
+    adam = TextbookAdam(agent.phi, cfg.lr * (1.0 if lr_scale is None else lr_scale))
+    rng = np.random.default_rng(1)
+    for _ in range(2):
+        g = linear_scores(adam.theta, data.obs, data.actions).T @ standardised(data.adv) / len(data)
+        assert np.linalg.norm(g) > 0.05
+        adam.step(-clip_by_norm(g, 0.05))
+        UPDATES["vpg"](agent, data, cfg, rng, *(() if lr_scale is None else (lr_scale,)))
+    np.testing.assert_allclose(agent.phi, adam.theta, rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("preset", ["paper", "tianshou"])

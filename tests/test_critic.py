@@ -8,11 +8,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from batches import agent_and_batch, linear_values
+from batches import TextbookAdam, agent_and_batch, clip_by_norm, linear_values
 from gradcheck import assert_directional_derivative
 from refimpl import critic as critic_module
 from refimpl.agent import Agent, FlatBatch
-from refimpl.config import Config
+from refimpl.algos import UPDATES
+from refimpl.config import ALGOS, Config
 from refimpl.critic import CRITIC_OUTPUT_GAIN, critic_loss_and_grad, fit_critic, init_critic
 from refimpl.nn import MLP
 from refimpl.optim import Adam
@@ -143,3 +144,22 @@ def test_fit_takes_epochs_times_ceil_steps_each_epoch_a_permutation(monkeypatch,
     for e in range(vf_epochs):
         rows = np.concatenate(seen[e * per_epoch:(e + 1) * per_epoch])
         np.testing.assert_array_equal(np.sort(rows), np.arange(n))
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+@pytest.mark.parametrize("lr_scale", [None, 0.5])
+def test_every_update_fits_the_critic_by_clipped_adam_descent(algo, lr_scale):
+    """Three full-batch critic epochs inside each algorithm's update are three Adam descent
+    steps (vf_lr * lr_scale, default 1) on dL_V/dtheta_v = [s, 1]^T (V(s) - ret) / N of the
+    linear critic, clipped to norm 0.05 (active), against a textbook Adam. Tolerance: the
+    rows come in a shuffled order, so the sums round differently: relative 1e-12."""
+    cfg, agent, data = agent_and_batch(algo, vf_epochs=3, vf_minibatch=64, max_grad_norm=0.05)
+    X = np.column_stack([data.obs, np.ones(len(data))])
+    adam = TextbookAdam(agent.theta_v, cfg.vf_lr * (1.0 if lr_scale is None else lr_scale))
+    for _ in range(3):
+        g = X.T @ (X @ adam.theta - data.ret) / len(data)
+        assert np.linalg.norm(g) > 0.05
+        adam.step(clip_by_norm(g, 0.05))
+    UPDATES[algo](agent, data, cfg, np.random.default_rng(1), *(() if lr_scale is None
+                                                                else (lr_scale,)))
+    np.testing.assert_allclose(agent.theta_v, adam.theta, rtol=0, atol=1e-12)

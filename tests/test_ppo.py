@@ -9,8 +9,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from batches import (agent_and_batch, gaussian_entropy, gaussian_kl, gaussian_logp,
-                     linear_values, standardised)
+from batches import (TextbookAdam, agent_and_batch, clip_by_norm, gaussian_entropy, gaussian_kl,
+                     gaussian_logp, linear_scores, linear_values, standardised)
 from gradcheck import assert_directional_derivative
 from refimpl import distributions as dist
 from refimpl.algos import ppo
@@ -84,11 +84,34 @@ def test_ppo_objective_standardises_only_when_asked():
     np.testing.assert_allclose(g[0.0, True], g[5.0, True], rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("lr_scale", [None, 0.5])
+def test_two_epochs_are_clipped_adam_ascent_steps_on_the_closed_form_gradient(lr_scale):
+    """Two epochs of one full-batch minibatch are two Adam ascent steps (lr * lr_scale, default
+    1) on grad L_CLIP = (1/N) sum_n [not clipped_n] kappa_n A'_n score_n(phi), clipped to norm
+    0.05 (active), with the scores in closed form and a textbook Adam. Adam's first step is
+    lr g / (|g| + eps), blind to the clipping factor; the second is not. Tolerance: relative
+    1e-12 of the O(1) parameters, for the two sides' different rounding."""
+    cfg, agent, data = agent_and_batch("ppo", n=30, minibatch=64, epochs=2, max_grad_norm=0.05,
+                                       lr=0.05)
+    adam = TextbookAdam(agent.phi, cfg.lr * (1.0 if lr_scale is None else lr_scale))
+    adv = standardised(data.adv)
+    for epoch in range(2):
+        kappa = np.exp(gaussian_logp(adam.theta, data.obs, data.actions) - data.logp_old)
+        active = ~(((adv > 0) & (kappa > 1 + CLIP_EPS)) | ((adv < 0) & (kappa < 1 - CLIP_EPS)))
+        weights = kappa * adv * active / len(data)
+        g = linear_scores(adam.theta, data.obs, data.actions).T @ weights
+        assert np.linalg.norm(g) > 0.05
+        adam.step(-clip_by_norm(g, 0.05))
+    ppo.update(agent, data, cfg, np.random.default_rng(1), *(() if lr_scale is None
+                                                             else (lr_scale,)))
+    np.testing.assert_allclose(agent.phi, adam.theta, rtol=0, atol=1e-12)
+
+
 def _record_minibatches(monkeypatch):
     calls = []
     step = ppo.policy_step
 
-    def recording(agent, data, idx, cfg, lr, want_kl=True):
+    def recording(agent, data, idx, cfg, lr, want_kl):
         calls.append(np.array(idx))
         return step(agent, data, idx, cfg, lr, want_kl)
     monkeypatch.setattr(ppo, "policy_step", recording)

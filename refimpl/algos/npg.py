@@ -35,7 +35,7 @@ def natural_direction_step(policy, phi_old, data, g, cfg, rng):
     return natural_step(g, fvp, cfg.delta, cfg.cg_iters)
 
 
-def natural_update(agent, data, cfg, rng, line_search: bool, lr_scale: float = 1.0):
+def natural_update(agent, data, cfg, rng, line_search: bool, lr_scale: float):
     """Lecture "TRPO: Final algorithm", steps 3-7 (steps 6-7 only when ``line_search``)."""
     policy, phi_old = agent.policy, agent.phi
     adv = standardize(data.adv) if cfg.norm_adv else data.adv

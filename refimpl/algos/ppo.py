@@ -31,7 +31,7 @@ def approx_kl(logp: np.ndarray, logp_old: np.ndarray) -> float:
     return float(np.mean((kappa - 1.0) - np.log(kappa)))
 
 
-def policy_step(agent, data, idx, cfg, lr, want_kl=True):
+def policy_step(agent, data, idx, cfg, lr, want_kl):
     """One Adam ascent step on L_CLIP + ent_coef * H over the minibatch ``idx``.
 
     Returns (L_CLIP, clip fraction, approximate KL) before the step, the last NaN unless
