@@ -99,22 +99,24 @@ def _linear_policy_g_and_F(phi, data, adv):
     return g, F
 
 
-@pytest.mark.parametrize("lr_scale", [None, 0.5])
-def test_vpg_updates_are_clipped_adam_ascent_steps_on_the_policy_gradient(lr_scale):
+@pytest.mark.parametrize("lr_scale, max_norm", [(None, 0.05), (0.5, 0.05), (None, None)])
+def test_vpg_updates_are_clipped_adam_ascent_steps_on_the_policy_gradient(lr_scale, max_norm):
     """Two VPG updates on one batch: each is one Adam ascent step (lr * lr_scale, default 1) on
-    g = (1/N) sum_n score_n(phi) A'_n, clipped to norm 0.05 (active: ||g|| is about 1), with the
-    scores in closed form and a textbook Adam. Adam's first step is lr g / (|g| + eps), blind
-    to the clipping factor; the second is not. Tolerance: the two sides round differently,
-    relative 1e-12 of the O(1) parameters."""
-    cfg, agent, data = agent_and_batch("vpg", max_grad_norm=0.05)
+    g = (1/N) sum_n score_n(phi) A'_n, clipped to norm 0.05 (active: ||g|| is about 1) or not
+    clipped, with the scores in closed form and a textbook Adam. Adam's first step is
+    lr g / (|g| + eps), blind to the clipping factor; the second is not. Unclipped, a g off by
+    a constant factor (N^2 instead of 1/N) moves Adam's steps only through eps, by about
+    lr eps / |g| ~ 1e-11: the tolerance, relative 1e-13 of the O(1) parameters for the two
+    sides' different rounding, sees it."""
+    cfg, agent, data = agent_and_batch("vpg", max_grad_norm=max_norm)
     adam = TextbookAdam(agent.phi, cfg.lr * (1.0 if lr_scale is None else lr_scale))
     rng = np.random.default_rng(1)
     for _ in range(2):
         g = linear_scores(adam.theta, data.obs, data.actions).T @ standardised(data.adv) / len(data)
         assert np.linalg.norm(g) > 0.05
-        adam.step(-clip_by_norm(g, 0.05))
+        adam.step(-(g if max_norm is None else clip_by_norm(g, max_norm)))
         UPDATES["vpg"](agent, data, cfg, rng, *(() if lr_scale is None else (lr_scale,)))
-    np.testing.assert_allclose(agent.phi, adam.theta, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(agent.phi, adam.theta, rtol=0, atol=1e-13)
 
 
 @pytest.mark.parametrize("preset", ["paper", "tianshou"])

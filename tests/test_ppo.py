@@ -44,6 +44,7 @@ def _minibatch(policy, phi, rng, n):
 
 @given(policies(), st.integers(1, 9), st.floats(0.0, 0.1), st.booleans(), seeds)
 @example(GaussianPolicy.build(3, 2, (4,), "tanh"), 5, 0.09375, True, 359)  # needs f_scale
+@example(GaussianPolicy.build(2, 1, (3,), "relu"), 2, 0.0, True, 0)  # N = 2 is standardised
 def test_ppo_objective_gradient_matches_finite_differences(policy, n, ent_coef, norm_adv, seed):
     """grad_phi [L_CLIP + c_H H] of ``ppo_objective`` equals the central difference of the
     objective written out here, H = sum_j log sigma_j + const; the advantages are standardised
