@@ -47,6 +47,8 @@ def test_update_metrics_recomputed_from_returned_phi(algo, norm_adv):
     adv = standardised(data.adv) if norm_adv else data.adv
     _check_common_metrics(metrics, phi_old, phi_new, theta_v_old, data, adv)
     assert metrics["improvement"] > 0 and metrics["kl"] > 0
+    # only TRPO searches along the step (NPG takes it whole)
+    assert ("accepted" in metrics) == ("step_fraction" in metrics) == (algo == "trpo")
     if algo == "npg":
         assert metrics["step_norm"] == pytest.approx(np.linalg.norm(phi_new - phi_old),
                                                      rel=1e-14)
