@@ -76,7 +76,7 @@ def test_ppo_objective_gradient_matches_finite_differences(policy, n, ent_coef, 
 def test_ppo_objective_standardises_only_when_asked():
     """The same minibatch with advantages 5 + A and A: without standardisation the two
     gradients differ; with it they are equal up to rounding (the mean is removed)."""
-    policy_cfg, agent, data = agent_and_batch("ppo", n=16)
+    _, agent, data = agent_and_batch("ppo", n=16)
     obs, act, lo = data.obs, data.actions, data.logp_old
     g = {(shift, norm): ppo_objective(agent.policy, agent.phi, obs, act, lo, data.adv + shift,
                                       CLIP_EPS, 0.0, norm)[1]
