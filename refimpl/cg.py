@@ -12,8 +12,10 @@ Textbook recurrence from x_0 = 0 (Nocedal & Wright, Algorithm 5.2):
     p_{k+1} = r_{k+1} + (r_{k+1}^T r_{k+1} / r_k^T r_k) p_k
 
 Damping is the caller's (pass A = F + lambda I). No epsilon is added to any denominator: if
-p^T A p <= 0 (A not positive definite along p) CG stops and reports it. Verified in
-``tests/test_cg.py`` against numpy.linalg.solve and scipy.sparse.linalg.cg.
+p^T A p <= 0 (A not positive definite along p) CG stops and reports it. A non-finite b or A p is
+a ``refimpl.errors.NumericalError`` (a NaN met inside training), a malformed argument a
+ValueError. Verified in ``tests/test_cg.py`` against numpy.linalg.solve and
+scipy.sparse.linalg.cg.
 """
 from __future__ import annotations
 
@@ -21,6 +23,15 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+
+from refimpl.errors import NumericalError
+
+DEFAULT_TOL = 1e-10
+"""Default relative residual tolerance ||r|| <= tol ||b||. TRPO's CG is truncated by its
+iteration cap (10 to 20), so the tolerance only ends a solve that is already exact to about
+1e-10 relative (a system of fewer unknowns than iterations, b = 0): further iterations would
+only divide rounding noise by rounding noise. Far above float64's eps, far below any accuracy
+the step needs."""
 
 
 @dataclass(frozen=True)
@@ -42,7 +53,7 @@ def _validate(b: np.ndarray, max_iters: int, tol: float) -> np.ndarray:
     if b.ndim != 1 or b.size == 0:
         raise ValueError(f"b must be a non-empty 1-D array, got shape {b.shape}")
     if not np.all(np.isfinite(b)):
-        raise ValueError("b contains non-finite values")
+        raise NumericalError("CG: the right-hand side b contains non-finite values")
     if int(max_iters) != max_iters or max_iters < 1:
         raise ValueError(f"max_iters must be a positive integer, got {max_iters}")
     if not (np.isfinite(tol) and tol >= 0.0):
@@ -50,16 +61,18 @@ def _validate(b: np.ndarray, max_iters: int, tol: float) -> np.ndarray:
     return b
 
 
-def _curvature(Avp: Callable[[np.ndarray], np.ndarray], p: np.ndarray):
+def _curvature(Avp: Callable[[np.ndarray], np.ndarray], p: np.ndarray, k: int):
     """(A p, p^T A p), checking that the user's Avp returned a finite vector shaped like p."""
     Ap = np.asarray(Avp(p), dtype=np.float64)
-    if Ap.shape != p.shape or not np.all(np.isfinite(Ap)):
-        raise ValueError(f"Avp must return a finite array of shape {p.shape}, got shape {Ap.shape}")
+    if Ap.shape != p.shape:
+        raise ValueError(f"Avp must return an array of shape {p.shape}, got shape {Ap.shape}")
+    if not np.all(np.isfinite(Ap)):
+        raise NumericalError(f"CG: the product A p is not finite at iteration {k + 1}")
     return Ap, float(p @ Ap)
 
 
 def cg(Avp: Callable[[np.ndarray], np.ndarray], b: np.ndarray, max_iters: int = 10,
-       tol: float = 1e-10) -> tuple[np.ndarray, CGInfo]:
+       tol: float = DEFAULT_TOL) -> tuple[np.ndarray, CGInfo]:
     """Approximately solve A x = b by conjugate gradient from x_0 = 0, using only x -> A x.
 
     Lecture, "TRPO: Avoiding matrix inversion" (x = F^-1 g by CG). Convergence test, as in
@@ -82,6 +95,13 @@ def cg(Avp: Callable[[np.ndarray], np.ndarray], b: np.ndarray, max_iters: int = 
     x : ndarray, shape (n,), always finite.
     info : CGInfo
 
+    Raises
+    ------
+    ValueError
+        b not a non-empty 1-D array, max_iters or tol out of range, A p of the wrong shape.
+    NumericalError
+        b or A p not finite.
+
     Tested in ``tests/test_cg.py`` (``test_cg_matches_numpy_solve_and_scipy_cg`` and others).
     """
     b = _validate(b, max_iters, tol)
@@ -91,7 +111,7 @@ def cg(Avp: Callable[[np.ndarray], np.ndarray], b: np.ndarray, max_iters: int = 
     for k in range(int(max_iters)):
         if np.sqrt(rr) <= threshold:
             return x, CGInfo(k, float(np.sqrt(rr)), True, False)
-        Ap, pAp = _curvature(Avp, p)
+        Ap, pAp = _curvature(Avp, p, k)
         if pAp <= 0.0:
             return x, CGInfo(k, float(np.sqrt(rr)), False, True)
         alpha = rr / pAp

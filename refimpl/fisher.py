@@ -24,6 +24,7 @@ from typing import Callable
 import numpy as np
 
 from refimpl import distributions as dist
+from refimpl.errors import NumericalError
 from refimpl.policy import GaussianPolicy
 
 
@@ -32,7 +33,9 @@ def _validate(policy: GaussianPolicy, obs: np.ndarray | None = None,
     """Check shapes against ``policy`` and finiteness; return the given arrays as float64.
 
     Order of the result: obs, actions (when given), then the keyword vectors (phi, v, ...),
-    each of which must have shape (n_params,). Raises a one-line ValueError naming the argument.
+    each of which must have shape (n_params,). A wrong shape is a one-line ValueError naming
+    the argument; a NaN or infinity a NumericalError naming it (inside training a non-finite
+    parameter or state is a numerical failure, not a user mistake).
     """
     n = np.shape(obs)[0] if np.ndim(obs) == 2 else 0
     want = {"obs": ((n, policy.obs_dim), f"(N, {policy.obs_dim}) with N >= 1"),
@@ -46,7 +49,7 @@ def _validate(policy: GaussianPolicy, obs: np.ndarray | None = None,
         if value.shape != shape or value.size == 0:
             raise ValueError(f"{name} must have shape {shown}, got {value.shape}")
         if not np.all(np.isfinite(value)):
-            raise ValueError(f"{name} contains non-finite values")
+            raise NumericalError(f"{name} contains non-finite values")
         out.append(value)
     return out
 
@@ -216,6 +219,27 @@ def kl_mean(policy: GaussianPolicy, phi_old: np.ndarray, phi_new: np.ndarray,
     obs, phi_old, phi_new = _validate(policy, obs, phi_old=phi_old, phi_new=phi_new)
     mean_p, log_std_p, _ = policy.forward(phi_old, obs)
     mean_q, log_std_q, _ = policy.forward(phi_new, obs)
+    return kl_mean_of(mean_p, log_std_p, mean_q, log_std_q)
+
+
+def kl_mean_of(mean_p: np.ndarray, log_std_p: np.ndarray, mean_q: np.ndarray,
+               log_std_q: np.ndarray) -> float:
+    """KL-bar = (1/N) sum_s KL(p(.|s) || q(.|s)) from the distributions' parameters: the mean
+    KL of ``kl_mean`` after its two forward passes, for callers that already hold the means
+    (TRPO's line search keeps pi_old's means from data collection, ``agent.FlatBatch``).
+
+    Parameters
+    ----------
+    mean_p, mean_q : ndarray, shape (N, act_dim)
+    log_std_p, log_std_q : ndarray, shape (act_dim,)
+
+    Returns
+    -------
+    kl : float
+
+    Tested through ``kl_mean`` (``tests/test_fisher.py``) and
+    ``tests/test_algos.py::test_update_metrics_recomputed_from_returned_phi``.
+    """
     return float(np.mean(dist.kl(mean_p, log_std_p, mean_q, log_std_q)))
 
 

@@ -17,8 +17,9 @@ class LineSearchInfo:
         Whether a step was accepted (False: phi is returned unchanged).
     fraction : float
         gamma = alpha^j of the accepted step; 0.0 when rejected.
-    backtracks : int
-        Number of candidates evaluated (j + 1 when accepted, max_backtracks when rejected).
+    candidates : int
+        Number of candidates evaluated (j + 1 when accepted, max_backtracks when rejected); the
+        backtracks are one fewer.
     kl : float
         Mean KL(pi_old || pi_candidate) of the accepted step, or of the last candidate tried.
     improvement : float
@@ -27,7 +28,7 @@ class LineSearchInfo:
 
     accepted: bool
     fraction: float
-    backtracks: int
+    candidates: int
     kl: float
     improvement: float
 

@@ -8,6 +8,8 @@ is solved by dphi = sqrt(2 delta / (g^T F^-1 g)) F^-1 g. "TRPO: Avoiding matrix 
 computes it as: x ~ F^-1 g by truncated CG; nu = x^T g; beta = sqrt(2 delta / nu);
 dphi = beta x (``natural_step``). The fixed-step natural gradient phi <- phi + alpha F^-1 g
 ("Natural policy gradient", eq. Adv_NPG) shares the direction x (``npg_step``).
+A non-finite g, a non-finite Fisher-vector product and nu <= 0 are numerical failures
+(``refimpl.errors.NumericalError``); a bad delta or alpha is a ValueError.
 Verified in ``tests/test_natural.py``.
 """
 from __future__ import annotations
@@ -17,7 +19,9 @@ from typing import Callable
 
 import numpy as np
 
+from refimpl.cg import DEFAULT_TOL as CG_TOL
 from refimpl.cg import CGInfo, cg
+from refimpl.errors import NumericalError
 
 
 @dataclass(frozen=True)
@@ -46,14 +50,19 @@ def _direction(g: np.ndarray, fvp: Callable[[np.ndarray], np.ndarray], cg_iters:
                cg_tol: float) -> tuple[np.ndarray, np.ndarray, CGInfo]:
     """Lecture step 4: x ~ F^-1 g by truncated CG. Returns (g as float64, x, cg info)."""
     g = np.asarray(g, dtype=np.float64)
-    if g.ndim != 1 or not np.all(np.isfinite(g)):
-        raise ValueError(f"g must be a finite 1-D gradient vector, got shape {g.shape}")
-    x, info = cg(fvp, g, cg_iters, cg_tol)
+    if g.ndim != 1:
+        raise ValueError(f"g must be a 1-D gradient vector, got shape {g.shape}")
+    if not np.all(np.isfinite(g)):
+        raise NumericalError("the policy gradient g is not finite")
+    try:
+        x, info = cg(fvp, g, cg_iters, cg_tol)
+    except NumericalError as err:
+        raise NumericalError(f"solving F x = g: {err} (A = the damped Fisher matrix)") from None
     return g, x, info
 
 
 def natural_step(g: np.ndarray, fvp: Callable[[np.ndarray], np.ndarray], delta: float,
-                 cg_iters: int = 10, cg_tol: float = 1e-10) -> NaturalStep:
+                 cg_iters: int = 10, cg_tol: float = CG_TOL) -> NaturalStep:
     """TRPO's full step dphi = beta x, x ~ F^-1 g, nu = x^T g, beta = sqrt(2 delta / nu).
 
     Lecture, "TRPO: Avoiding matrix inversion" (the slide "Approach"). Step 5 of "TRPO: Final
@@ -81,22 +90,24 @@ def natural_step(g: np.ndarray, fvp: Callable[[np.ndarray], np.ndarray], delta: 
     -------
     NaturalStep with x, nu, beta, step = beta x and the CG diagnostics.
 
-    Raises ValueError if delta <= 0, g is not finite, or nu <= 0 (g = 0, or F not positive
-    definite along x). Tested in ``tests/test_natural.py::test_trpo_step_lies_on_kl_boundary``
-    and ``test_trpo_step_maximises_linear_objective_on_ellipsoid``.
+    Raises ValueError if delta <= 0 or g is not 1-D; NumericalError if g or F x is not finite,
+    or nu <= 0 (g = 0, or F not positive definite along x) (``tests/test_natural.py::
+    test_natural_step_rejects_bad_g_and_nonpositive_nu``). Tested in
+    ``tests/test_natural.py::test_trpo_step_lies_on_kl_boundary`` and
+    ``test_trpo_step_maximises_linear_objective_on_ellipsoid``.
     """
     delta = _positive("delta", delta)
     g, x, info = _direction(g, fvp, cg_iters, cg_tol)
     nu = float(x @ g)
     if not (np.isfinite(nu) and nu > 0.0):
-        raise ValueError(f"nu = x^T g must be > 0 to scale the step, got {nu}: g is zero or "
+        raise NumericalError(f"nu = x^T g must be > 0 to scale the step, got {nu}: g is zero or "
                          "the Fisher-vector product is not positive definite (add damping)")
     beta = np.sqrt(2.0 * delta / nu)
     return NaturalStep(x, nu, float(beta), beta * x, info)
 
 
 def npg_step(g: np.ndarray, fvp: Callable[[np.ndarray], np.ndarray], alpha: float,
-             cg_iters: int = 10, cg_tol: float = 1e-10) -> NaturalStep:
+             cg_iters: int = 10, cg_tol: float = CG_TOL) -> NaturalStep:
     """Fixed-step natural policy gradient dphi = alpha F^-1 g, with F^-1 g ~ x by truncated CG.
 
     Lecture, "Natural policy gradient", eq. (Adv_NPG): phi <- phi + alpha F^-1 grad L(phi).

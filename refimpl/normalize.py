@@ -9,6 +9,18 @@ from __future__ import annotations
 
 import numpy as np
 
+PRIOR_COUNT = 1e-4
+"""Weight of the (mean 0, variance 1) pseudo-sample that ``RunningMeanStd`` starts from: small
+enough that the first real batch outweighs it 10^4 to 1, nonzero so that ``normalize`` is defined
+before any data (OpenAI baselines' ``RunningMeanStd(epsilon=1e-4)``)."""
+OBS_CLIP = 10.0
+"""Default bound of normalised observations, |x'| <= 10 standard deviations: rare outliers of a
+heavy-tailed coordinate cannot blow up the network's input (baselines' ``VecNormalize``
+``clipob=10``; ``Config.obs_clip`` sets it for training)."""
+VAR_EPS = 1e-8
+"""Added to a running variance before its square root, so a constant coordinate (variance 0)
+divides by 1e-4 instead of 0 (baselines' ``VecNormalize`` ``epsilon=1e-8``)."""
+
 
 class RunningMeanStd:
     """Mean and (population) variance of every sample seen so far, per coordinate.
@@ -34,7 +46,7 @@ class RunningMeanStd:
         Weight of the prior pseudo-sample.
     """
 
-    def __init__(self, shape: tuple[int, ...] = (), epsilon_count: float = 1e-4):
+    def __init__(self, shape: tuple[int, ...] = (), epsilon_count: float = PRIOR_COUNT):
         if epsilon_count < 0:
             raise ValueError(f"epsilon_count must be >= 0, got {epsilon_count}")
         self.mean = np.zeros(shape)
@@ -79,7 +91,7 @@ class RunningMeanStd:
         self.var = m2 / total
         self.count = total
 
-    def normalize(self, x: np.ndarray, clip: float = 10.0, eps: float = 1e-8) -> np.ndarray:
+    def normalize(self, x: np.ndarray, clip: float = OBS_CLIP, eps: float = VAR_EPS) -> np.ndarray:
         """clip((x - mean) / sqrt(var + eps), -clip, clip); x of shape (..., *shape)."""
         return np.clip((x - self.mean) / np.sqrt(self.var + eps), -clip, clip)
 
@@ -114,10 +126,10 @@ class RewardScaler:
     gamma : float in [0, 1]
         Discount of the tracked return (use the algorithm's gamma).
     epsilon : float
-        Added to the variance before the square root.
+        Added to the variance before the square root (``VAR_EPS``).
     """
 
-    def __init__(self, num_envs: int, gamma: float, epsilon: float = 1e-8):
+    def __init__(self, num_envs: int, gamma: float, epsilon: float = VAR_EPS):
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
         if not 0.0 <= gamma <= 1.0:

@@ -1,13 +1,19 @@
-"""Per-sample objectives of VPG/TRPO/PPO and their gradients w.r.t. the log-probabilities.
+"""Objectives of VPG/TRPO/PPO and their gradients.
 
-Every objective takes per-sample arrays of shape (N,) and returns its value together with the
+The per-sample objectives take arrays of shape (N,) and return their value together with the
 gradient w.r.t. ``logp`` (or ``v``); the caller chains that through the policy
-(``distributions.log_prob_grad`` then ``policy.vjp``) or the critic. Objectives are MAXIMISED
-(L_TRPO, L_CLIP); the value loss is MINIMISED.
+(``distributions.log_prob_grad`` then ``policy.vjp``) or the critic. Two functions at the end
+do that chaining on a batch: ``ppo_objective`` (PPO's minibatch objective and its gradient
+w.r.t. phi) and ``surrogate_and_kl`` (TRPO's objective and constraint). Objectives are
+MAXIMISED (L_TRPO, L_CLIP); the value loss is MINIMISED.
 """
 from __future__ import annotations
 
 import numpy as np
+
+from refimpl import distributions as dist
+from refimpl.fisher import kl_mean_of
+from refimpl.returns import standardize
 
 
 def _check_same_1d(**arrays: np.ndarray) -> int:
@@ -155,3 +161,85 @@ def explained_variance(pred: np.ndarray, target: np.ndarray) -> float:
     if var_target == 0:
         return float("nan")
     return float(1.0 - np.var(target - pred) / var_target)
+
+
+def ppo_objective(policy, phi: np.ndarray, obs: np.ndarray, actions: np.ndarray,
+                  logp_old: np.ndarray, adv: np.ndarray, clip_eps: float, ent_coef: float,
+                  norm_adv: bool) -> tuple[float, np.ndarray, float, np.ndarray]:
+    """PPO's minibatch objective L_CLIP(phi) + c_H H(phi) and its gradient w.r.t. phi.
+
+    Lecture, "PPO: Final algorithm", step 3, with the entropy bonus of the PPO paper (eq. 9,
+    c_2 S[pi]; 0 by default for MuJoCo):
+
+        J(phi) = L_CLIP(phi) + c_H H(phi),   H = sum_j [log sigma_j + (1 + log 2 pi) / 2],
+        grad J = sum_n (dL_CLIP / dlogp_n) grad_phi log pi_phi(a_n|s_n) + c_H (0, ..., 0, 1, ..., 1)
+
+    (dH / dlog_std_j = 1; H does not depend on the mean network). With ``norm_adv`` the
+    minibatch's advantages are first standardised (``returns.standardize``), unless it has a
+    single row; the standardisation does not depend on phi.
+
+    Parameters
+    ----------
+    policy : GaussianPolicy
+    phi : ndarray, shape (n_params,)
+    obs : ndarray, shape (N, obs_dim)
+    actions : ndarray, shape (N, act_dim)
+    logp_old, adv : ndarray, shape (N,)
+    clip_eps : float > 0
+    ent_coef : float
+        c_H.
+    norm_adv : bool
+
+    Returns
+    -------
+    l_clip : float
+        L_CLIP(phi) alone (what PPO logs as -policy_loss).
+    grad : ndarray, shape (n_params,)
+        grad_phi of L_CLIP + c_H H.
+    clip_fraction : float
+        As in ``clip_objective``.
+    logp : ndarray, shape (N,)
+        log pi_phi(a_n|s_n).
+
+    Tested in ``tests/test_ppo.py::test_ppo_objective_gradient_matches_finite_differences``.
+    """
+    # the forward pass serves log pi and its gradient: one pass, its cache reused by vjp
+    mean, log_std, cache = policy.forward(phi, obs)
+    logp = dist.log_prob(mean, log_std, actions)
+    adv = standardize(adv) if norm_adv and len(adv) > 1 else adv
+    l_clip, dlogp, clipped = clip_objective(logp, logp_old, adv, clip_eps)
+    dmean, dlog_std = dist.log_prob_grad(mean, log_std, actions)
+    w = dlogp[:, None]
+    grad = policy.vjp(phi, cache, dmean * w, dlog_std * w)
+    grad[policy.net.n_params:] += ent_coef  # dH/dlog_std = 1 per action dimension
+    return l_clip, grad, clipped, logp
+
+
+def surrogate_and_kl(policy, phi: np.ndarray, data, adv: np.ndarray) -> tuple[float, float]:
+    """(L_TRPO(phi), KL-bar(pi_old || pi_phi)) on a batch: the objective and the constraint of
+    TRPO (lecture eq. Adv_TRPO_Opt), L_TRPO = mean_n kappa_n(phi) A_n (``surrogate``) and the
+    mean KL of ``fisher.kl_mean`` (via ``fisher.kl_mean_of``).
+
+    Parameters
+    ----------
+    policy : GaussianPolicy
+    phi : ndarray, shape (n_params,)
+    data : agent.FlatBatch
+        Uses obs, actions, logp_old and pi_old's mean_old, log_std_old.
+    adv : ndarray, shape (N,)
+        The advantages the update uses (standardised or not).
+
+    Returns
+    -------
+    L : float
+    kl : float
+
+    Tested in ``tests/test_algos.py::test_update_metrics_recomputed_from_returned_phi`` and
+    ``test_trpo_improvement_without_advantage_normalisation``.
+    """
+    # one forward pass gives the mean for the KL and log pi for L; pi_old's means were kept
+    # from data collection, so the KL needs no second pass
+    mean, log_std, _ = policy.forward(phi, data.obs)
+    logp = dist.log_prob(mean, log_std, data.actions)
+    return surrogate(logp, data.logp_old, adv)[0], kl_mean_of(data.mean_old, data.log_std_old,
+                                                               mean, log_std)

@@ -23,6 +23,12 @@ from refimpl.errors import NumericalError
 from refimpl.normalize import RewardScaler, RunningMeanStd
 from refimpl.returns import gae
 
+EPISODE_WINDOW = 20
+"""Finished episodes averaged in ``Collector.episode_stats``, the ``ep_return`` and ``ep_length``
+of progress.csv and the "mean episode return (last 20)" of the learning curves: long enough to
+average out single-episode noise, short enough to follow learning (20 HalfCheetah episodes of
+1000 steps are the last 20k steps, about ten PPO updates of 2048)."""
+
 
 class NonFiniteError(NumericalError):
     """A NaN or infinity appeared in training data or parameters; the message says where."""
@@ -103,7 +109,7 @@ class Collector:
             self.obs_rms.update(self.raw_obs)
         self.ep_return = np.zeros(num_envs)
         self.ep_length = np.zeros(num_envs, dtype=np.int64)
-        self.recent = deque(maxlen=20)
+        self.recent = deque(maxlen=EPISODE_WINDOW)
 
     def normalize(self, raw: np.ndarray) -> np.ndarray:
         """Implementation detail (not in the lecture): running observation normalisation."""
@@ -154,7 +160,8 @@ class Collector:
             self.ep_length[end] = 0
 
     def episode_stats(self) -> tuple[float, float]:
-        """Mean return and length of the last (up to 20) finished episodes; NaN if none yet."""
+        """Mean return and length of the last (up to EPISODE_WINDOW) finished episodes; NaN if
+        none yet."""
         if not self.recent:
             return float("nan"), float("nan")
         ret, length = np.array(self.recent).T

@@ -51,6 +51,7 @@ from refimpl import distributions as dist
 from refimpl.agent import Agent, FlatBatch
 from refimpl.algos import UPDATES
 from refimpl.config import Config, flag
+from refimpl.errors import NumericalError
 from refimpl.objectives import explained_variance
 from refimpl.optim import Adam
 from refimpl.rollout import Collector, check_finite, estimate_advantages
@@ -156,6 +157,8 @@ def flatten(agent: Agent, batch, adv, ret, values) -> FlatBatch:
     """The rollout as N = T * E rows, with pi_old's log-probabilities and means."""
     obs = batch.obs.reshape(-1, batch.obs.shape[-1])
     actions = batch.actions.reshape(-1, batch.actions.shape[-1])
+    # pi_old's means are kept for the KL of every later update, so the forward pass is spelled
+    # out here rather than hidden in GaussianPolicy.log_prob (which would run it a second time)
     mean, log_std, _ = agent.policy.forward(agent.phi, obs)
     return FlatBatch(obs, actions, dist.log_prob(mean, log_std, actions), mean, log_std.copy(),
                      adv.ravel(), ret.ravel(), values.ravel())
@@ -303,11 +306,15 @@ class Run:
         """One iteration of the lecture's loop; returns the progress.csv row."""
         cfg, agent, t0 = self.cfg, self.agent, time.perf_counter()
         lr_scale = 1.0 - self.update / self.num_updates if cfg.anneal_lr else 1.0
-        data = self.collect_batch()                                                     # steps 1-2
-        metrics = UPDATES[cfg.algo](agent, data, cfg, self.rng, lr_scale)               # steps 3-7
-        where = f"after update {self.update + 1} ({cfg.algo})"
-        check_finite(where, **{"policy parameters": agent.phi, "critic parameters": agent.theta_v,
-                               "losses": np.array([metrics["policy_loss"], metrics["value_loss"]])})
+        where = f"in update {self.update + 1} ({cfg.algo})"
+        try:
+            data = self.collect_batch()                                                 # steps 1-2
+            metrics = UPDATES[cfg.algo](agent, data, cfg, self.rng, lr_scale)           # steps 3-7
+        except NumericalError as err:
+            raise type(err)(f"{err} {where}") from None
+        check_finite(f"after update {self.update + 1} ({cfg.algo})",
+                     **{"policy parameters": agent.phi, "critic parameters": agent.theta_v,
+                        "losses": np.array([metrics["policy_loss"], metrics["value_loss"]])})
         self.update += 1
         self.env_steps += self.batch_size
         elapsed = time.perf_counter() - t0

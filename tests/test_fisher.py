@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from gradcheck import assert_directional_derivative
 from refimpl import distributions as dist
+from refimpl.errors import NumericalError
 from refimpl.fisher import (dense_fisher, empirical_fisher, fisher_vector_product, kl_mean,
                             kl_mean_grad, make_fvp, subsample_states)
 from refimpl.policy import GaussianPolicy
@@ -201,9 +202,7 @@ OBS = np.zeros((5, 3))
     (dict(obs=np.zeros((5, 2))), r"obs must have shape \(N, 3\) with N >= 1, got \(5, 2\)"),
     (dict(obs=np.zeros((0, 3))), r"obs must have shape \(N, 3\)"),
     (dict(obs=np.zeros(3)), r"obs must have shape"),
-    (dict(obs=np.full((5, 3), np.nan)), "obs contains non-finite values"),
     (dict(phi=np.zeros(POLICY.n_params + 1)), r"phi must have shape \(28,\)"),
-    (dict(phi=np.full(POLICY.n_params, np.inf)), "phi contains non-finite values"),
     (dict(damping=-0.1), "damping must be a finite number >= 0"),
     (dict(damping=np.nan), "damping must be a finite number >= 0"),
 ])
@@ -216,16 +215,26 @@ def test_make_fvp_rejects_bad_input_naming_the_argument(kwargs, match):
 def test_fvp_and_other_functions_reject_bad_input_naming_the_argument():
     with pytest.raises(ValueError, match=r"v must have shape \(28,\), got \(27,\)"):
         make_fvp(POLICY, PHI, OBS)(np.zeros(27))
-    with pytest.raises(ValueError, match="v contains non-finite values"):
+    with pytest.raises(NumericalError, match="v contains non-finite values"):
         make_fvp(POLICY, PHI, OBS)(np.full(28, np.nan))
     with pytest.raises(ValueError, match=r"actions must have shape \(5, 2\)"):
         empirical_fisher(POLICY, PHI, OBS, np.zeros((4, 2)))
-    with pytest.raises(ValueError, match="phi_new contains non-finite values"):
+    with pytest.raises(NumericalError, match="phi_new contains non-finite values"):
         kl_mean(POLICY, PHI, np.full(28, np.nan), OBS)
     with pytest.raises(ValueError, match=r"phi_old must have shape"):
         kl_mean_grad(POLICY, PHI[:-1], PHI, OBS)
-    with pytest.raises(ValueError, match="obs contains non-finite values"):
+    with pytest.raises(NumericalError, match="obs contains non-finite values"):
         dense_fisher(POLICY, PHI, np.full((5, 3), -np.inf))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(obs=np.full((5, 3), np.nan)), "obs contains non-finite values"),
+    (dict(phi=np.full(POLICY.n_params, np.inf)), "phi contains non-finite values"),
+])
+def test_make_fvp_reports_non_finite_input_as_a_numerical_error(kwargs, match):
+    args = {"policy": POLICY, "phi": PHI, "obs": OBS} | kwargs
+    with pytest.raises(NumericalError, match=match):
+        make_fvp(**args)
 
 
 def test_fvp_runs_forward_once_then_one_jvp_and_one_vjp_per_call(monkeypatch):
@@ -278,3 +287,11 @@ def test_subsample_states_draws_distinct_rows_of_the_requested_share(n, fraction
 def test_subsample_states_rejects_fractions_outside_0_1(fraction):
     with pytest.raises(ValueError, match="fraction must lie in"):
         subsample_states(np.zeros((4, 2)), fraction, np.random.default_rng(0))
+
+
+def test_subsample_states_at_fraction_one_returns_obs_itself_and_draws_nothing():
+    obs = np.random.default_rng(0).standard_normal((7, 3))
+    rng = np.random.default_rng(5)
+    before = rng.bit_generator.state
+    assert subsample_states(obs, 1.0, rng) is obs
+    assert rng.bit_generator.state == before

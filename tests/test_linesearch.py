@@ -47,14 +47,14 @@ def test_accepted_fraction_is_the_largest_power_of_alpha_satisfying_both_conditi
     n_calls = len(calls)
     ok = [(imp > 0 and kl <= delta)
           for imp, kl in (evaluate(phi + alpha ** j * full_step) for j in range(nb))]
-    assert info.backtracks == n_calls
+    assert info.candidates == n_calls
     if any(ok):
         j = ok.index(True)
         assert info == LineSearchInfo(True, alpha ** j, j + 1, info.kl, info.improvement)
         # the candidate is formed exactly as phi + gamma * Delta phi
         assert phi_new.tobytes() == (phi + alpha ** j * full_step).tobytes()
     else:
-        assert not info.accepted and info.fraction == 0.0 and info.backtracks == nb
+        assert not info.accepted and info.fraction == 0.0 and info.candidates == nb
         last = evaluate(phi + alpha ** (nb - 1) * full_step)
         assert (info.improvement, info.kl) == last
         assert phi_new is phi
@@ -87,7 +87,7 @@ def test_all_non_finite_evaluations_reject_the_step():
     phi = np.ones(3)
     phi_new, info = backtracking(phi, np.ones(3), lambda c: (np.inf, np.nan), 0.01,
                                  max_backtracks=3)
-    assert phi_new is phi and not info.accepted and info.backtracks == 3
+    assert phi_new is phi and not info.accepted and info.candidates == 3
 
 
 def test_line_search_rejects_bad_arguments():

@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from refimpl.errors import NumericalError
 from refimpl.fisher import make_fvp
 from refimpl.natural import natural_step, npg_step
 from refimpl.policy import GaussianPolicy
@@ -116,13 +117,17 @@ def test_npg_step_rejects_bad_alpha(alpha):
 
 
 def test_natural_step_rejects_bad_g_and_nonpositive_nu():
-    with pytest.raises(ValueError, match="g must be a finite 1-D gradient vector"):
-        natural_step(np.array([1.0, np.inf]), lambda v: v, 0.01)
-    with pytest.raises(ValueError, match="g must be a finite 1-D gradient vector"):
+    """A wrongly shaped g is the caller's mistake (ValueError); a non-finite g or FVP and
+    nu <= 0 are numerical failures (NumericalError)."""
+    with pytest.raises(ValueError, match="g must be a 1-D gradient vector"):
         natural_step(np.ones((2, 2)), lambda v: v, 0.01)
-    with pytest.raises(ValueError, match=r"nu = x\^T g must be > 0"):
+    with pytest.raises(NumericalError, match="the policy gradient g is not finite"):
+        natural_step(np.array([1.0, np.inf]), lambda v: v, 0.01)
+    with pytest.raises(NumericalError, match="solving F x = g: CG: the product A p is not finite"):
+        npg_step(np.ones(3), lambda v: np.full_like(v, np.nan), 0.1)
+    with pytest.raises(NumericalError, match=r"nu = x\^T g must be > 0"):
         natural_step(np.zeros(3), lambda v: v, 0.01)        # g = 0
-    with pytest.raises(ValueError, match=r"nu = x\^T g must be > 0"):
+    with pytest.raises(NumericalError, match=r"nu = x\^T g must be > 0"):
         natural_step(np.ones(3), lambda v: -v, 0.01)        # negative definite "F"
 
 
@@ -134,7 +139,7 @@ def test_natural_step_with_policy_fvp_rejects_mismatched_g_and_bad_params():
     fvp = make_fvp(policy, phi, obs, 0.1)
     with pytest.raises(ValueError, match=rf"v must have shape \({policy.n_params},\)"):
         natural_step(np.ones(policy.n_params + 1), fvp, 0.01)
-    with pytest.raises(ValueError, match="phi contains non-finite values"):
+    with pytest.raises(NumericalError, match="phi contains non-finite values"):
         make_fvp(policy, np.full_like(phi, np.nan), obs)
-    with pytest.raises(ValueError, match="obs contains non-finite values"):
+    with pytest.raises(NumericalError, match="obs contains non-finite values"):
         make_fvp(policy, phi, np.full_like(obs, np.inf))

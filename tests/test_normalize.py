@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from refimpl.normalize import RewardScaler, RunningMeanStd
+from refimpl.normalize import OBS_CLIP, PRIOR_COUNT, VAR_EPS, RewardScaler, RunningMeanStd
 from strategies import seeds
 
 sample_shapes = st.lists(st.integers(1, 3), min_size=0, max_size=2).map(tuple)
@@ -159,3 +159,16 @@ def test_reward_scaler_rejects_bad_arguments():
         RewardScaler(0, 0.9)
     with pytest.raises(ValueError, match="rewards"):
         RewardScaler(2, 0.9).scale(np.zeros(3), np.zeros(3, dtype=bool))
+
+
+def test_default_constants_are_baselines_values_and_are_used():
+    """PRIOR_COUNT 1e-4, OBS_CLIP 10 and VAR_EPS 1e-8 (OpenAI baselines' RunningMeanStd and
+    VecNormalize). By default a value 50 sd away is clipped to 10, and a coordinate of
+    variance 0 is divided by sqrt(1e-8) = 1e-4; the reward scaler adds the same 1e-8."""
+    assert (PRIOR_COUNT, OBS_CLIP, VAR_EPS) == (1e-4, 10.0, 1e-8)
+    rms = RunningMeanStd((2,), epsilon_count=0.0)
+    rms.update(np.array([[0.0, 1.0], [2.0, 1.0]]))      # mean (1, 1), var (1, 0)
+    # 1 + 1e-5 - 1 is 1e-5 up to eps / 1e-5 ~ 1e-11 relative
+    np.testing.assert_allclose(rms.normalize(np.array([51.0, 1.0 + 1e-5])), [10.0, 0.1],
+                               rtol=1e-10)
+    assert RunningMeanStd(()).count == 1e-4 and RewardScaler(1, 0.9).epsilon == 1e-8

@@ -142,3 +142,32 @@ def test_clip_grad_norm_disabled_by_none_or_inf():
         assert clipped is grad and norm == 5.0
     with pytest.raises(ValueError, match="max_norm"):
         clip_grad_norm(grad, 0.0)
+
+
+def test_adam_stays_finite_on_a_coordinate_whose_gradient_has_been_zero():
+    """Coordinate 1 has had gradient 0 at every step: m = v = 0, so its step is
+    lr * 0 / (sqrt(0) + eps) = 0 only because eps > 0 (without it 0/0 = NaN)."""
+    opt, theta = Adam(2), np.array([1.0, 2.0])
+    for _ in range(5):
+        opt.step(theta, np.array([0.5, 0.0]))
+    assert np.all(np.isfinite(theta)) and theta[1] == 2.0
+    assert opt.eps == 1e-8  # Kingma & Ba (2015), Algorithm 1's default
+
+
+def test_clip_norm_eps_is_pytorchs_1e_6():
+    """torch.nn.utils.clip_grad_norm_: clip_coef = max_norm / (total_norm + 1e-6)."""
+    assert CLIP_NORM_EPS == 1e-6
+
+
+@given(st.floats(0.0, 0.999), st.floats(1e-3, 1e3), seeds)
+@example(0.6, 1.0, 0)
+def test_clip_grad_norm_never_scales_a_gradient_up(ratio, max_norm, seed):
+    """||g|| = ratio * max_norm < max_norm: c = max_norm / (||g|| + 1e-6) > 1 whenever
+    ||g|| + 1e-6 < max_norm, and then g must be returned unchanged (clipping only shrinks);
+    the pinned example has norm 0.6, max 1, where c = 1.67."""
+    direction = np.random.default_rng(seed).standard_normal(4)
+    grad = direction / np.linalg.norm(direction) * (ratio * max_norm)
+    clipped, _ = clip_grad_norm(grad, max_norm)
+    assert np.linalg.norm(clipped) <= np.linalg.norm(grad)
+    if np.linalg.norm(grad) + 1e-6 < max_norm:
+        assert clipped is grad

@@ -1,8 +1,10 @@
-"""refimpl/policy.py: vjp, jvp and score of the Gaussian policy against finite differences."""
+"""refimpl/policy.py: vjp, jvp and score of the Gaussian policy against finite differences, and its
+initialisation."""
 import numpy as np
 from hypothesis import given
 
 from gradcheck import assert_directional_derivative
+from refimpl.policy import POLICY_HEAD_GAIN, GaussianPolicy
 from strategies import policy_problems
 
 
@@ -59,3 +61,16 @@ def test_jvp_and_vjp_are_adjoint(problem):
     # rounding of sums of O(P) products, relative to the sum of the magnitudes of their terms
     scale = np.abs(dmean * jm).sum() + np.abs(dlog_std * jl).sum() + np.abs(grad * v).sum()
     assert abs(lhs - rhs) <= 1e-12 * (1.0 + scale)
+
+
+def test_init_has_head_gain_0_01_and_the_given_log_std():
+    """The mean head is orthogonal with gain 0.01: its (hidden, act_dim) weight has orthogonal
+    columns of norm 0.01 (act_dim <= hidden); the log-std entries are ``log_std``."""
+    assert POLICY_HEAD_GAIN == 0.01
+    policy = GaussianPolicy.build(5, 3, (8, 6))
+    phi = policy.init(np.random.default_rng(0), log_std=-0.5)
+    w_out, b_out = policy.net.views(policy.split(phi)[0])[-1]
+    # QR rounding of a 6 x 3 orthonormal factor, scaled by 0.01
+    np.testing.assert_allclose(w_out.T @ w_out, 1e-4 * np.eye(3), rtol=0, atol=1e-18)
+    np.testing.assert_array_equal(b_out, 0.0)
+    np.testing.assert_array_equal(policy.split(phi)[1], -0.5)

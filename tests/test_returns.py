@@ -1,10 +1,10 @@
 """refimpl/returns.py: GAE and discounted sums against naive loops, limits and a hand example."""
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
-from refimpl.returns import discounted_sum, gae
+from refimpl.returns import ADV_EPS, discounted_sum, gae, standardize
 from strategies import seeds
 
 horizons = st.integers(1, 12)
@@ -125,3 +125,28 @@ def test_bad_inputs_raise_value_error_naming_the_argument():
         gae(np.zeros(3), z, z, b, b, 0.99, 0.95)
     with pytest.raises(ValueError, match="gamma"):
         discounted_sum(z, b, -0.1)
+
+
+@given(st.integers(2, 300), st.floats(-1e3, 1e3), st.floats(1e-3, 1e3), seeds)
+@example(2, 512.0, 0.25, 1)
+def test_standardize_has_mean_0_and_std_1(n, shift, scale, seed):
+    """mean(A') = 0 and std(A') = s / (s + 1e-8) with s = std(A) (population std, numpy's
+    np.std): 1 up to 1e-8 / s. Tolerance: centring a batch of size max|A| rounds each deviation
+    by about eps max|A|, i.e. eps max|A| / s relative to the spread; the sums of n terms add a
+    factor of at most n. The pinned example (|A| = 512, s = 0.06) needs that max|A| / s."""
+    adv = shift + scale * np.random.default_rng(seed).standard_normal(n)
+    out = standardize(adv)
+    s = np.std(adv)
+    tol = 4 * n * np.finfo(float).eps * np.max(np.abs(adv)) / s
+    assert abs(np.mean(out)) <= tol
+    assert np.std(out) == pytest.approx(s / (s + 1e-8), rel=tol)
+    assert out.shape == adv.shape
+
+
+def test_standardize_eps_is_1e_8_and_keeps_a_constant_batch_finite():
+    """ADV_EPS is baselines' and CleanRL's 1e-8; a constant batch (std 0) maps to zeros."""
+    assert ADV_EPS == 1e-8
+    np.testing.assert_array_equal(standardize(np.full(5, 3.25)), np.zeros(5))
+    # std 1e-8 exactly representable case: s / (s + 1e-8) = 1/2
+    adv = np.array([-1e-8, 1e-8])
+    np.testing.assert_allclose(standardize(adv), [-0.5, 0.5], rtol=1e-15)

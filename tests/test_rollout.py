@@ -5,7 +5,7 @@ import pytest
 
 from refimpl.nn import MLP
 from refimpl.policy import GaussianPolicy
-from refimpl.rollout import Collector, estimate_advantages
+from refimpl.rollout import EPISODE_WINDOW, Collector, estimate_advantages
 
 EPISODE = 3
 
@@ -91,3 +91,16 @@ def test_discrete_action_space_is_rejected_with_a_clear_error():
 def test_unknown_environment_is_a_value_error():
     with pytest.raises(ValueError, match="cannot make environment"):
         Collector("NoSuchEnv-v9", 1, 0, 0.99, True, 10.0, True, True)
+
+
+def test_episode_stats_average_the_last_20_finished_episodes():
+    """25 one-step episodes with returns 1, ..., 25: the logged mean is that of the last 20,
+    (6 + 25) / 2 = 15.5, and their length 1."""
+    assert EPISODE_WINDOW == 20
+    c = Collector("test/Terminating-v0", 1, seed=0, gamma=0.9, norm_obs=False, obs_clip=10.0,
+                  norm_reward=False, clip_actions=True)
+    assert np.isnan(c.episode_stats()[0])
+    for r in range(1, 26):
+        c._record_episodes(np.array([float(r)]), np.array([True]))
+    c.close()
+    assert c.episode_stats() == (15.5, 1.0)

@@ -2,59 +2,65 @@
 
 Step 3 of the lecture, "Optimize surrogate loss": maximise
     L_CLIP(phi) = E_hat[ min(kappa_t(phi) A_t, clip(kappa_t(phi), 1 - eps, 1 + eps) A_t) ]
-(+ an entropy bonus, 0 by default) by Adam over ``cfg.epochs`` passes of shuffled minibatches.
-Metrics: ``policy_loss`` = -L_CLIP averaged over the last epoch's minibatches;
-``clip_fraction`` (share of samples whose gradient the clip zeroed, last epoch); ``approx_kl``
-(E[(kappa - 1) - log kappa], Schulman's low-variance estimator, last epoch); ``epochs`` (run
-before an optional target-KL stop).
+(+ an entropy bonus c_H H, 0 by default; ``objectives.ppo_objective``) by Adam over
+``cfg.epochs`` passes of shuffled minibatches (``minibatch.minibatches``), then fit the critic.
+Metrics: ``policy_loss`` = -L_CLIP averaged over the last epoch's minibatches, each evaluated
+before its step; ``clip_fraction`` (share of samples whose gradient the clip zeroed, last epoch);
+``approx_kl`` (E[(kappa - 1) - log kappa], Schulman's low-variance estimator, last epoch);
+``epochs`` (run before an optional target-KL stop).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from refimpl import distributions as dist
-from refimpl.agent import fit_critic, minibatches, standardize, surrogate_and_kl
-from refimpl.objectives import clip_objective, ratio
+from refimpl.critic import fit_critic
+from refimpl.fisher import kl_mean_of
+from refimpl.minibatch import minibatches
+from refimpl.objectives import ppo_objective, ratio
 from refimpl.optim import clip_grad_norm
 
 
-def policy_step(agent, data, idx, cfg, lr, want_kl=True):
+def approx_kl(logp: np.ndarray, logp_old: np.ndarray) -> float:
+    """E_hat[(kappa - 1) - log kappa], kappa = pi_phi / pi_old: an estimate of KL(pi_old || pi_phi)
+    from the sampled actions that is unbiased and never negative (J. Schulman, "Approximating KL
+    divergence", 2020). Shapes (N,) -> float.
+    Tested in ``tests/test_ppo.py::test_update_metrics_recomputed_from_the_last_epoch``.
+    """
+    kappa = ratio(logp, logp_old)
+    return float(np.mean((kappa - 1.0) - np.log(kappa)))
+
+
+def policy_step(agent, data, idx, cfg, lr, want_kl):
     """One Adam ascent step on L_CLIP + ent_coef * H over the minibatch ``idx``.
 
-    Returns (L_CLIP, clip fraction, approximate KL), the last NaN unless ``want_kl``."""
-    policy, phi = agent.policy, agent.phi
-    actions, logp_old, adv = data.actions[idx], data.logp_old[idx], data.adv[idx]
-    mean, log_std, cache = policy.forward(phi, data.obs[idx])
-    logp = dist.log_prob(mean, log_std, actions)
-    adv = standardize(adv) if cfg.norm_adv and len(idx) > 1 else adv
-    objective, dlogp, clipped = clip_objective(logp, logp_old, adv, cfg.clip_eps)
-    dmean, dlog_std = dist.log_prob_grad(mean, log_std, actions)
-    w = dlogp[:, None]
-    grad = policy.vjp(phi, cache, dmean * w, dlog_std * w)
-    grad[policy.net.n_params:] += cfg.ent_coef  # dH/dlog_std = 1 per action dimension
+    Returns (L_CLIP, clip fraction, approximate KL) before the step, the last NaN unless
+    ``want_kl``."""
+    l_clip, grad, clipped, logp = ppo_objective(
+        agent.policy, agent.phi, data.obs[idx], data.actions[idx], data.logp_old[idx],
+        data.adv[idx], cfg.clip_eps, cfg.ent_coef, cfg.norm_adv)
     grad, _ = clip_grad_norm(grad, cfg.max_grad_norm)
-    agent.pi_opt.step(phi, -grad, lr)  # Adam descends; ascend the objective
-    if not want_kl:
-        return objective, clipped, np.nan
-    kappa = ratio(logp, logp_old)
-    return objective, clipped, np.mean((kappa - 1.0) - np.log(kappa))
+    agent.pi_opt.step(agent.phi, -grad, lr)  # Adam descends; ascend the objective
+    return l_clip, clipped, approx_kl(logp, data.logp_old[idx]) if want_kl else np.nan
 
 
 def update(agent, data, cfg, rng, lr_scale=1.0):
     """Lecture "PPO: Final algorithm", step 3: phi_{k+1} = argmax L_CLIP by minibatch Adam
-    (the slide's argmin of L_clip is a slip), then the critic's regression."""
+    (the slide's argmin of L_clip is a slip), then the critic's regression. With
+    ``cfg.target_kl`` the epochs end after the first one whose mean approximate KL exceeds it."""
     lr = cfg.lr * lr_scale
     for epochs in range(1, cfg.epochs + 1):
         # the approximate KL is logged for the last epoch; a target-KL stop reads it every epoch
         want_kl = cfg.target_kl is not None or epochs == cfg.epochs
         stats = [policy_step(agent, data, idx, cfg, lr, want_kl)
                  for idx in minibatches(len(data), cfg.minibatch, rng)]
-        objective, clipped, approx_kl = np.mean(stats, axis=0)
-        if cfg.target_kl is not None and approx_kl > cfg.target_kl:
+        objective, clipped, kl_estimate = np.mean(stats, axis=0)
+        if cfg.target_kl is not None and kl_estimate > cfg.target_kl:
             break
-    value_loss = fit_critic(agent, data, cfg, rng, cfg.vf_lr * lr_scale)
-    log_std = agent.policy.split(agent.phi)[1]
+    value_loss = fit_critic(agent.critic, agent.theta_v, agent.v_opt, data, cfg, rng,
+                            cfg.vf_lr * lr_scale)
+    mean, log_std, _ = agent.policy.forward(agent.phi, data.obs)
     return {"policy_loss": -float(objective), "value_loss": value_loss,
             "entropy": float(dist.entropy(log_std)),
-            "kl": surrogate_and_kl(agent, data, data.adv, agent.phi)[1],
-            "approx_kl": float(approx_kl), "clip_fraction": float(clipped), "epochs": epochs}
+            "kl": kl_mean_of(data.mean_old, data.log_std_old, mean, log_std),
+            "approx_kl": float(kl_estimate), "clip_fraction": float(clipped), "epochs": epochs}

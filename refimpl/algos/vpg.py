@@ -6,8 +6,10 @@ Metrics: ``policy_loss`` = -(L_TRPO(phi_new) - L_TRPO(phi_old)) as in ``npg.py``
 from __future__ import annotations
 
 from refimpl import distributions as dist
-from refimpl.agent import fit_critic, standardize, surrogate_and_kl
+from refimpl.critic import fit_critic
+from refimpl.objectives import surrogate_and_kl
 from refimpl.optim import clip_grad_norm
+from refimpl.returns import standardize
 
 
 def update(agent, data, cfg, rng, lr_scale=1.0):
@@ -17,9 +19,10 @@ def update(agent, data, cfg, rng, lr_scale=1.0):
     g = policy.score(phi_old, data.obs, data.actions, adv / len(data))
     g, _ = clip_grad_norm(g, cfg.max_grad_norm)
     agent.pi_opt.step(agent.phi, -g, cfg.lr * lr_scale)
-    L_old, _ = surrogate_and_kl(agent, data, adv, phi_old)
-    L_new, kl = surrogate_and_kl(agent, data, adv, agent.phi)
-    value_loss = fit_critic(agent, data, cfg, rng, cfg.vf_lr * lr_scale)
+    L_old, _ = surrogate_and_kl(policy, phi_old, data, adv)
+    L_new, kl = surrogate_and_kl(policy, agent.phi, data, adv)
+    value_loss = fit_critic(agent.critic, agent.theta_v, agent.v_opt, data, cfg, rng,
+                            cfg.vf_lr * lr_scale)
     return {"policy_loss": -(L_new - L_old), "improvement": L_new - L_old,
             "value_loss": value_loss, "kl": kl,
             "entropy": float(dist.entropy(policy.split(agent.phi)[1]))}

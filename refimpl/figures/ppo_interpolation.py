@@ -29,11 +29,11 @@ from pathlib import Path
 import numpy as np
 
 from refimpl import distributions as dist
-from refimpl.agent import standardize
 from refimpl.algos import ppo
 from refimpl.config import Config
 from refimpl.figures.output import plt, save_csv, save_json, save_png
 from refimpl.objectives import clip_objective, ratio, surrogate
+from refimpl.returns import standardize
 from refimpl.train import Run
 
 ENV = "Hopper-v5"
