@@ -121,7 +121,7 @@ def test_vpg_updates_are_clipped_adam_ascent_steps_on_the_policy_gradient(lr_sca
     np.testing.assert_allclose(agent.phi, adam.theta, rtol=0, atol=1e-13)
 
 
-@pytest.mark.parametrize("preset", ["paper", "tianshou"])
+@pytest.mark.parametrize("preset", ["default", "tianshou"])
 def test_fixed_npg_step_is_alpha_times_damped_natural_gradient(preset):
     """npg_step='fixed' with the defaults the algorithm passes (its cfg.npg_alpha, damping,
     cg_iters, the batch's standardised advantages and g's 1/N): Delta phi = alpha (F + lambda
@@ -129,7 +129,7 @@ def test_fixed_npg_step_is_alpha_times_damped_natural_gradient(preset):
     = cg_iters unknowns, so CG is exact up to rounding: 1e-10 relative (condition number of
     F + 0.1 I about 1e2, CG's rounding about cond * 1e-16 per iteration)."""
     cfg, agent, data = agent_and_batch("npg", preset=preset, npg_step="fixed", n=40)
-    assert cfg.npg_alpha == {"paper": 0.05, "tianshou": 0.1}[preset]
+    assert cfg.npg_alpha == {"default": 0.05, "tianshou": 0.1}[preset]
     phi_old = agent.phi.copy()
     UPDATES["npg"](agent, data, cfg, np.random.default_rng(1))
     adv = standardised(data.adv) if cfg.norm_adv else data.adv
@@ -164,3 +164,36 @@ def test_trpo_improvement_without_advantage_normalisation():
     assert inside[0] and not improves[0], "the case no longer exercises the improvement test"
     first = [a and b for a, b in zip(improves, inside)].index(True)
     assert metrics["step_fraction"] == cfg.backtrack_alpha ** first
+
+
+@pytest.mark.parametrize("npg_step", ["normalized", "fixed"])
+def test_natural_direction_step_solves_the_damped_fisher_system(npg_step):
+    """Lecture steps 4-5 as ``npg.natural_direction_step`` computes them: x = (F + lambda I)^-1 g
+    (F and g in closed form, numpy.linalg.solve), then beta = sqrt(2 delta / x^T g) or the fixed
+    alpha. P = 10 = cg_iters, so CG is exact up to rounding (cond about 1e2: 1e-10 relative)."""
+    from refimpl.algos.npg import natural_direction_step
+
+    cfg, agent, data = agent_and_batch("npg", npg_step=npg_step)
+    g, F = _linear_policy_g_and_F(agent.phi, data, data.adv)
+    x = np.linalg.solve(F + cfg.damping * np.eye(g.size), g)
+    beta = np.sqrt(2 * cfg.delta / (x @ g)) if npg_step == "normalized" else cfg.npg_alpha
+    step = natural_direction_step(agent.policy, agent.phi, data, g, cfg, np.random.default_rng(0))
+    np.testing.assert_allclose(step.x, x, rtol=1e-10, atol=1e-10 * np.max(np.abs(x)))
+    assert step.beta == pytest.approx(beta, rel=1e-10)
+    np.testing.assert_allclose(step.step, beta * x, rtol=1e-10, atol=1e-10 * np.max(np.abs(x)))
+
+
+def test_trpo_accepted_at_the_full_step_equals_normalised_npg():
+    """TRPO is NPG's direction plus the line search (``npg.natural_update``): where the search
+    accepts gamma = 1, both updates give the same phi, bit for bit, and the same critic."""
+    from refimpl.algos.npg import natural_update
+
+    runs = {}
+    for line_search in (True, False):
+        cfg, agent, data = agent_and_batch("trpo", **ONE_CRITIC_STEP)
+        metrics = natural_update(agent, data, cfg, np.random.default_rng(1), line_search, 1.0)
+        runs[line_search] = (agent.phi, agent.theta_v, metrics)
+    assert runs[True][2]["step_fraction"] == 1.0
+    np.testing.assert_array_equal(runs[True][0], runs[False][0])
+    np.testing.assert_array_equal(runs[True][1], runs[False][1])
+    assert "accepted" not in runs[False][2]

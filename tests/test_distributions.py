@@ -131,3 +131,21 @@ def test_linear_quadratic_score_has_minus_one_over_sigma(k, sigma, s, a, seed):
     assert_directional_derivative(f, phi, lambda u: ours @ u, rng, h=1e-6)
     miss, bound = directional_error(f, phi, np.array([0.0, 1.0]), lambda u: slide @ u, h=1e-6)
     assert miss > 100 * bound, "the slide's sigma-component should miss the -1/sigma term"
+
+
+@given(st.floats(-3, 3), st.floats(-2, 2))
+def test_fisher_weights_are_the_expected_outer_product_of_the_score(mu, log_sigma):
+    """F = E_a[score score^T] of N(mu, sigma^2) in (mu, log sigma) coordinates, computed by
+    20-point Gauss-Hermite quadrature of ``log_prob_grad``'s outer product (exact for the
+    polynomials of degree <= 4 in a that occur): diag(1/sigma^2, 2), with no cross term."""
+    z, w = np.polynomial.hermite_e.hermegauss(20)
+    w = w / np.sqrt(2 * np.pi)                       # weights of the standard normal
+    sigma = np.exp(log_sigma)
+    a = (mu + sigma * z)[:, None]
+    dmu, dlog = dist.log_prob_grad(np.full_like(a, mu), np.array([log_sigma]), a)
+    scores = np.column_stack([dmu[:, 0], dlog[:, 0]])
+    F = (scores * w[:, None]).T @ scores
+    w_mean, w_log_std = dist.fisher_weights(np.array([log_sigma]))
+    # quadrature is exact here; rounding of 20 terms of size up to exp(4) / sigma^2
+    np.testing.assert_allclose(F, np.diag([w_mean[0], w_log_std]), rtol=1e-12,
+                               atol=1e-12 * max(1.0, w_mean[0]))

@@ -295,3 +295,26 @@ def test_subsample_states_at_fraction_one_returns_obs_itself_and_draws_nothing()
     before = rng.bit_generator.state
     assert subsample_states(obs, 1.0, rng) is obs
     assert rng.bit_generator.state == before
+
+
+@given(policy_problems())
+def test_kl_mean_of_equals_the_multivariate_normal_kl_averaged_over_states(problem):
+    """kl_mean_of against the textbook KL of two multivariate normals with full covariance
+    matrices, KL = 1/2 [tr(S_q^-1 S_p) + (m_q - m_p)^T S_q^-1 (m_q - m_p) - k + log det S_q / det S_p],
+    evaluated with numpy.linalg (solve, slogdet) on diagonal S, averaged over the states."""
+    from refimpl.fisher import kl_mean_of
+
+    policy, phi, obs, rng = problem
+    mean_p, log_std_p, _ = policy.forward(phi, obs)
+    mean_q = mean_p + rng.standard_normal(mean_p.shape)
+    log_std_q = log_std_p + 0.3 * rng.standard_normal(log_std_p.shape)
+    S_p, S_q = np.diag(np.exp(2 * log_std_p)), np.diag(np.exp(2 * log_std_q))
+    k = policy.act_dim
+    per_state = []
+    for mp, mq in zip(mean_p, mean_q):
+        dm = mq - mp
+        per_state.append(0.5 * (np.trace(np.linalg.solve(S_q, S_p)) + dm @ np.linalg.solve(S_q, dm)
+                                - k + np.linalg.slogdet(S_q)[1] - np.linalg.slogdet(S_p)[1]))
+    # both sum O(1) terms of size up to exp(2 * 1.6) ~ 25: rounding well below 1e-12
+    assert kl_mean_of(mean_p, log_std_p, mean_q, log_std_q) == pytest.approx(
+        np.mean(per_state), rel=1e-12, abs=1e-12)

@@ -245,3 +245,24 @@ def test_objectives_reject_bad_arguments():
         clip_objective(np.zeros((3, 1)), z, z, 0.2)
     with pytest.raises(ValueError, match="v_old and clip_eps"):
         value_loss(z, z, v_old=z)
+
+
+def test_surrogate_and_kl_is_the_trpo_objective_and_constraint_in_closed_form():
+    """surrogate_and_kl(policy, phi, data, adv) = (L_TRPO(phi), KL-bar(pi_old, pi_phi)) with
+    L_TRPO = mean_n exp(log pi_phi - log pi_old) A_n and the Gaussian KL per state, both written
+    out for a linear policy (``tests/batches.py``); at phi_old they are (mean A, 0) exactly."""
+    from batches import agent_and_batch, gaussian_kl, gaussian_logp
+    from refimpl.objectives import surrogate_and_kl
+
+    cfg, agent, data = agent_and_batch("trpo")
+    phi_old = agent.phi
+    L, kl = surrogate_and_kl(agent.policy, phi_old, data, data.adv)
+    assert (L, kl) == (np.mean(data.adv), 0.0)
+    phi = phi_old + 0.05 * np.random.default_rng(3).standard_normal(phi_old.size)
+    L, kl = surrogate_and_kl(agent.policy, phi, data, data.adv)
+    expected = np.mean(np.exp(gaussian_logp(phi, data.obs, data.actions) - data.logp_old)
+                       * data.adv)
+    # means of 40 O(1) terms, exp of O(0.1) log-ratios: rounding below 1e-13
+    assert L == pytest.approx(expected, abs=1e-13)
+    assert kl == pytest.approx(gaussian_kl(phi_old, phi, data.obs, data.actions.shape[1]),
+                               abs=1e-13)

@@ -150,3 +150,19 @@ def test_standardize_eps_is_1e_8_and_keeps_a_constant_batch_finite():
     # std 1e-8 exactly representable case: s / (s + 1e-8) = 1/2
     adv = np.array([-1e-8, 1e-8])
     np.testing.assert_allclose(standardize(adv), [-0.5, 0.5], rtol=1e-15)
+
+
+@given(horizons, n_envs, discounts, seeds)
+def test_td_errors_are_one_step_advantages_zeroed_after_termination(T, E, gamma, seed):
+    """td_errors, element by element: delta_t = r_t + gamma V(s_{t+1}) - V(s_t), with V(s_{t+1})
+    replaced by 0 where the episode terminated (the lecture's "V(s_T) = 0 (terminal)")."""
+    from refimpl.returns import td_errors
+
+    rewards, values, next_values, terminated, _ = _rollout(T, E, seed)
+    delta = td_errors(rewards, values, next_values, terminated, gamma)
+    for t in range(T):
+        for e in range(E):
+            bootstrap = 0.0 if terminated[t, e] else gamma * next_values[t, e]
+            # one addition and one subtraction in the same order: rounding differs by <= 2 ulp
+            assert delta[t, e] == pytest.approx(rewards[t, e] + bootstrap - values[t, e],
+                                                rel=1e-15, abs=1e-15)

@@ -104,3 +104,34 @@ def test_episode_stats_average_the_last_20_finished_episodes():
         c._record_episodes(np.array([float(r)]), np.array([True]))
     c.close()
     assert c.episode_stats() == (15.5, 1.0)
+
+
+def test_check_finite_names_where_and_the_first_bad_array():
+    from refimpl.errors import NumericalError
+    from refimpl.rollout import NonFiniteError, check_finite
+
+    check_finite("here", a=np.zeros(3), b=np.ones((2, 2)))  # all finite: no error
+    for bad in (np.nan, np.inf, -np.inf):
+        with pytest.raises(NonFiniteError, match="^non-finite b after update 3$"):
+            check_finite("after update 3", a=np.zeros(3), b=np.array([1.0, bad]), c=np.nan)
+    assert issubclass(NonFiniteError, NumericalError)  # the CLI reports it with exit 1
+
+
+def test_make_envs_steps_k_copies_with_same_step_autoreset():
+    """make_envs: K independent copies; at an episode end the step returns the next episode's
+    first observation and the true last one in info["final_obs"] (same-step autoreset)."""
+    from refimpl.rollout import make_envs
+
+    envs = make_envs("test/Terminating-v0", 3)
+    try:
+        assert envs.num_envs == 3
+        envs.reset(seed=[0, 1, 2])
+        for t in range(1, EPISODE + 1):
+            obs, _, term, _, info = envs.step(np.zeros((3, 1)))
+            assert term.all() == (t == EPISODE)
+        np.testing.assert_array_equal(obs, np.zeros((3, 1)))       # the next episode's start
+        np.testing.assert_array_equal(np.stack(info["final_obs"]), np.full((3, 1), EPISODE))
+    finally:
+        envs.close()
+    with pytest.raises(ValueError, match="continuous"):
+        make_envs("CartPole-v1", 1)
