@@ -1,13 +1,20 @@
-"""Stable-Baselines3's PPO beside refimpl's, as ratios to raw environment stepping, in one process.
+"""refimpl beside Stable-Baselines3's PPO and sb3-contrib's TRPO, in one process, as ratios.
 
-    pip install stable-baselines3     # brings PyTorch; not a dependency of refimpl
-    python benchmarks/bench_peers.py [--steps 20480] [--env HalfCheetah-v5] [--torch-threads 1]
+    pip install stable-baselines3 sb3-contrib     # bring PyTorch; not dependencies of refimpl
+    python benchmarks/bench_peers.py [--steps 20480] [--env HalfCheetah-v5] [--algos ppo trpo]
+                                     [--torch-threads 1]
 
-Both train PPO with the PPO paper's MuJoCo settings, which are also SB3's defaults (2,048 steps
-per update, 10 epochs of minibatches of 64, separate 64-64 tanh policy and value networks), with
-observation and reward normalisation, one environment, on one core (one BLAS thread;
-``--torch-threads`` sets torch's intra-op pool). Printed: raw SPS, each library's training SPS
-and its ratio to raw.
+Each library trains at its own defaults with one environment, observation and reward
+normalisation (SB3's ``VecNormalize``), on one core (one BLAS thread; ``--torch-threads`` sets
+torch's intra-op pool). refimpl's PPO defaults and SB3's are the same settings (2,048 steps per
+update, 10 epochs of minibatches of 64, separate 64-64 tanh networks); for TRPO each takes its
+own: refimpl 1,024 steps per update, 10 CG iterations, a critic of 10 epochs of 64; sb3-contrib
+2,048 steps, 15 CG iterations, a critic of 10 steps of 128.
+
+Printed per algorithm: raw environment SPS, each library's training SPS and ratio to raw, the
+time per environment step split into collection (rollouts, with advantage estimation) and the
+update, and the speed-up of refimpl over the peer (their SPS ratio), all from one process so the
+ratios share one machine state. Timed around the training loop only.
 """
 import argparse
 import sys
@@ -18,44 +25,73 @@ from threadpoolctl import threadpool_limits
 from bench_train import raw_sps, train_timings
 from refimpl.config import Config
 
+PEERS = {"ppo": ("stable-baselines3", "stable_baselines3", "PPO"),
+         "trpo": ("sb3-contrib", "sb3_contrib", "TRPO")}
+"""refimpl algorithm -> (peer's name, module, class)."""
 
-def sb3_sps(env_id: str, steps: int, torch_threads: int) -> float:
+
+def peer_timings(algo: str, env_id: str, steps: int, torch_threads: int):
+    """(SPS, collection us/step, update us/step) of the peer's ``learn`` at its defaults.
+
+    Collection is the time in ``collect_rollouts`` (stepping, the policy's forward passes and
+    GAE), the update the time in ``train``; ``learn``'s own logging is in neither."""
+    import importlib
+
     import torch
-    from stable_baselines3 import PPO
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import VecNormalize
 
     torch.set_num_threads(torch_threads)
+    _, module, cls = PEERS[algo]
     env = VecNormalize(make_vec_env(env_id, n_envs=1, seed=0))  # obs and reward normalisation
-    model = PPO("MlpPolicy", env, seed=0, device="cpu")
+    model = getattr(importlib.import_module(module), cls)("MlpPolicy", env, seed=0, device="cpu")
+    spent = {"collect_rollouts": 0.0, "train": 0.0}
+    for name in spent:
+        method = getattr(model, name)
+
+        def timed(*args, _method=method, _name=name, **kwargs):
+            t0 = time.perf_counter()
+            result = _method(*args, **kwargs)
+            spent[_name] += time.perf_counter() - t0
+            return result
+        setattr(model, name, timed)
     t0 = time.perf_counter()
     model.learn(total_timesteps=steps)
-    elapsed = time.perf_counter() - t0
+    total = time.perf_counter() - t0
     env.close()
-    return model.num_timesteps / elapsed
+    n = model.num_timesteps
+    return n / total, spent["collect_rollouts"] / n * 1e6, spent["train"] / n * 1e6
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=20480)
     p.add_argument("--env", default="HalfCheetah-v5")
+    p.add_argument("--algos", nargs="+", choices=list(PEERS), default=list(PEERS))
     p.add_argument("--torch-threads", type=int, default=1)
     args = p.parse_args(argv)
     threadpool_limits(1, user_api="blas")
     try:
+        import sb3_contrib
         import stable_baselines3
         import torch
     except ImportError:
-        print("bench_peers: needs stable-baselines3 (pip install stable-baselines3)", file=sys.stderr)
+        print("bench_peers: needs stable-baselines3 and sb3-contrib "
+              "(pip install stable-baselines3 sb3-contrib)", file=sys.stderr)
         return 2
     raw = raw_sps(args.env, args.steps)
-    print(f"{args.env}, {args.steps} steps, PPO, 1 environment; torch {torch.__version__} "
-          f"({args.torch_threads} thread(s)), stable-baselines3 {stable_baselines3.__version__}")
-    print(f"{'raw env':>17}: {raw:8.0f} SPS")
-    refimpl_sps = train_timings(Config.for_algo("ppo", env=args.env, steps=args.steps))[0]
-    for name, sps in (("refimpl", refimpl_sps),
-                      ("stable-baselines3", sb3_sps(args.env, args.steps, args.torch_threads))):
-        print(f"{name:>17}: {sps:8.0f} SPS   ratio to raw {sps / raw:.2f}")
+    print(f"{args.env}, {args.steps} steps, 1 environment; torch {torch.__version__} "
+          f"({args.torch_threads} thread(s)), stable-baselines3 {stable_baselines3.__version__}, "
+          f"sb3-contrib {sb3_contrib.__version__}")
+    print(f"{'raw env':>24}: {raw:8.0f} SPS")
+    for algo in args.algos:
+        ours = train_timings(Config.for_algo(algo, env=args.env, steps=args.steps))
+        theirs = peer_timings(algo, args.env, args.steps, args.torch_threads)
+        for name, (sps, collect, update) in ((f"refimpl {algo.upper()}", ours),
+                                             (f"{PEERS[algo][0]} {algo.upper()}", theirs)):
+            print(f"{name:>24}: {sps:8.0f} SPS   ratio to raw {sps / raw:.3f}   "
+                  f"collection {collect:6.1f} us/step   update {update:6.1f} us/step")
+        print(f"{'':>24}  refimpl is {ours[0] / theirs[0]:.1f}x as fast")
     return 0
 
 
