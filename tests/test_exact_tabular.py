@@ -192,6 +192,24 @@ def test_surrogate_matches_eta_to_first_order(case):
                                   theta_old, lambda u: np.sum(g * u), rng)
 
 
+@given(mdps(), st.integers(1, 6))
+def test_finite_horizon_functions_default_to_the_undiscounted_episode(case, T):
+    """'Performance measures of policies': eta_T = E[sum_{t<T} r_t], gamma = 1 unless given; as a
+    plain loop over the state marginals, and A_t = r + P V_{t+1} - V_t written out per (s, a)."""
+    mdp, rng = case
+    pi = softmax_policy(random_theta(mdp, rng))
+    p, (_, r_pi) = state_marginals(mdp, pi, T), policy_dynamics(mdp, pi)
+    eta_loop = sum(p[t] @ r_pi for t in range(T))
+    # T <= 6 sums of O(SCALE) terms
+    assert abs(eta_finite(mdp, pi, T) - eta_loop) <= REL * scale(mdp)
+    V = finite_horizon_values(mdp, pi, T)
+    np.testing.assert_array_equal(V, finite_horizon_values(mdp, pi, T, 1.0))
+    A = finite_horizon_advantages(mdp, pi, T)
+    for t, s, a in np.ndindex(A.shape):
+        expected = mdp.R[s, a] + mdp.P[s, a] @ V[t + 1] - V[t, s]
+        assert abs(A[t, s, a] - expected) <= REL * scale(mdp)
+
+
 # ---- 4. TRPO lower bound: 'TRPO: Approximation error', Schulman et al. 2015 Theorem 1 -------
 
 @given(mdps(), st.sampled_from([1e-3, 1e-2, 0.1, 0.5, 3.0]))

@@ -4,7 +4,7 @@ import io
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from refimpl.normalize import RewardScaler, RunningMeanStd
@@ -79,6 +79,18 @@ def test_normalize_standardises_inside_and_clips_outside(seed):
     assert (~inside).any() and inside.any()  # the draw exercises both branches
 
 
+def test_normalize_defaults_are_clip_10_and_eps_1e_8():
+    # zero variance: the default eps alone sets the scale, sqrt(1e-8) = 1e-4
+    rms = RunningMeanStd((1,), epsilon_count=0.0)
+    rms.update(np.full((4, 1), 2.0))
+    assert rms.var[0] == 0.0
+    z = rms.normalize(np.array([[2.0 + 5e-4], [2.0 + 2e-3], [2.0 - 2e-3]]))
+    # (x - 2) / 1e-4 = 5 (rounding of x - 2 and of sqrt(1e-8): 1e-12 relative), then 20 and -20,
+    # clipped to exactly +-10
+    assert z[0, 0] == pytest.approx(5.0, rel=1e-12)
+    np.testing.assert_array_equal(z[1:, 0], [10.0, -10.0])
+
+
 def test_update_rejects_wrong_sample_shape():
     with pytest.raises(ValueError, match="x must have shape"):
         RunningMeanStd((3,)).update(np.zeros((4, 2)))
@@ -140,11 +152,12 @@ def test_reward_scaler_resets_return_at_episode_end():
     np.testing.assert_array_equal(scaler.R, [4.0, 5.25])  # env 0 restarts from its reward
 
 
-@given(st.integers(2, 15), seeds)
-def test_reward_scaler_state_round_trip_continues_identically(T, seed):
+@given(st.integers(2, 15), seeds, st.sampled_from([1e-8, 0.5]))
+@example(5, 0, 0.5)  # an epsilon other than the default must survive the round trip too
+def test_reward_scaler_state_round_trip_continues_identically(T, seed, epsilon):
     rng = np.random.default_rng(seed)
     rewards, ends = rng.standard_normal((T, 3)), rng.random((T, 3)) < 0.3
-    scaler = RewardScaler(3, 0.99)
+    scaler = RewardScaler(3, 0.99, epsilon)
     scaler.scale(rewards[0], ends[0])
     restored = RewardScaler.from_state(_npz_round_trip(scaler.state()))
     for t in range(1, T):
