@@ -152,6 +152,19 @@ def test_telescoping_sum_of_one_sample_advantages(case, T, gamma):
         assert abs(disc @ adv - (disc @ r - V[0, s[0]])) <= tol
 
 
+@given(mdps(), st.integers(1, 8))
+def test_sampled_trajectory_follows_the_mdp_step_by_step(case, T):
+    """s_0 in the support of p0, a_t of pi(.|s_t), s_{t+1} of P(.|s_t, a_t), r_t = r(s_t, a_t)."""
+    mdp, rng = case
+    pi = softmax_policy(random_theta(mdp, rng))
+    s, a, r = sample_trajectory(mdp, pi, rng, T)
+    assert s.shape == (T + 1,) and a.shape == r.shape == (T,)
+    assert mdp.p0[s[0]] > 0
+    for t in range(T):
+        assert pi[s[t], a[t]] > 0 and mdp.P[s[t], a[t], s[t + 1]] > 0
+        assert r[t] == mdp.R[s[t], a[t]]
+
+
 @given(mdps(), st.integers(1, 8), st.sampled_from([1.0, 0.9]))
 def test_finite_horizon_expected_advantage_sum(case, T, gamma):
     """E_{tau~pi_new}[sum_{t<T} gamma^t A_old,t(s_t, a_t)] = eta_T(pi_new) - eta_T(pi_old) with the

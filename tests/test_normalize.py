@@ -172,3 +172,13 @@ def test_reward_scaler_rejects_bad_arguments():
         RewardScaler(0, 0.9)
     with pytest.raises(ValueError, match="rewards"):
         RewardScaler(2, 0.9).scale(np.zeros(3), np.zeros(3, dtype=bool))
+    with pytest.raises(ValueError, match="ends"):  # the flags alone of the wrong shape
+        RewardScaler(2, 0.9).scale(np.zeros(2), np.zeros(3, dtype=bool))
+
+
+@pytest.mark.parametrize("gamma", [0.0, 1.0])
+def test_reward_scaler_accepts_both_ends_of_the_discount_range(gamma):
+    scaler = RewardScaler(1, gamma)
+    scaler.scale(np.array([1.0]), np.array([False]))
+    scaler.scale(np.array([1.0]), np.array([False]))
+    assert scaler.R[0] == gamma + 1.0  # R = gamma * 1 + 1
