@@ -40,6 +40,14 @@ def test_entropy_matches_scipy(d, seed):
     np.testing.assert_allclose(dist.entropy(log_std), expected, rtol=1e-12, atol=1e-12)
 
 
+def test_entropy_sums_the_last_axis_only():
+    log_std = np.array([[0.1, -0.3], [0.5, 0.2], [0.0, 0.0]])  # one row per state
+    expected = [stats.multivariate_normal(np.zeros(2), np.diag(np.exp(2 * ls))).entropy()
+                for ls in log_std]
+    # as in test_entropy_matches_scipy
+    np.testing.assert_allclose(dist.entropy(log_std), expected, rtol=1e-12, atol=1e-12)
+
+
 @given(batch_sizes, act_dims, seeds)
 def test_log_prob_grad_matches_finite_differences(n, d, seed):
     rng, mean, log_std, a = _gaussians(n, d, seed)

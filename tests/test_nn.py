@@ -80,6 +80,37 @@ def test_init_is_orthogonal_with_gains_and_zero_bias(mlp, seed):
         assert not b.any()
 
 
+def test_init_default_gains_are_sqrt2_hidden_and_1_output():
+    layers = MLP((3, 4, 2)).views(MLP((3, 4, 2)).init(np.random.default_rng(0)))
+    for (w, _), gain in zip(layers, (np.sqrt(2.0), 1.0)):
+        small = w.T @ w if w.shape[0] >= w.shape[1] else w @ w.T
+        # orthonormal to rounding, as in the test above
+        np.testing.assert_allclose(small, gain**2 * np.eye(len(small)), atol=1e-12)
+
+
+def _gram_schmidt(a):
+    """Q of the QR factorisation with positive diag(R), column by column (modified Gram-Schmidt):
+    the unique one, so it must equal Householder QR with the signs of diag(R) folded into Q."""
+    q = np.zeros_like(a)
+    for j in range(a.shape[1]):
+        v = a[:, j].copy()
+        for i in range(j):
+            v -= (q[:, i] @ v) * q[:, i]
+        q[:, j] = v / np.linalg.norm(v)
+    return q
+
+
+@pytest.mark.parametrize("n_in, n_out", [(3, 3), (5, 2), (2, 5), (1, 4)])
+def test_orthogonal_is_q_of_a_gaussian_draw_with_positive_r_transposed_when_wide(n_in, n_out):
+    # the (max, min) standard-normal draw of the docstring, from the same generator state
+    a = np.random.default_rng(7).standard_normal((max(n_in, n_out), min(n_in, n_out)))
+    q = _gram_schmidt(a)
+    expected = 0.5 * (q if n_in >= n_out else q.T)
+    # Gram-Schmidt of a well-conditioned <= 5x5 Gaussian draw vs Householder: rounding, 1e-12
+    np.testing.assert_allclose(orthogonal(np.random.default_rng(7), n_in, n_out, 0.5), expected,
+                               rtol=0, atol=1e-12)
+
+
 def test_init_is_reproducible_from_seed():
     mlp = MLP((4, 8, 2))
     a = mlp.init(np.random.default_rng(3))

@@ -91,6 +91,18 @@ def test_normalize_defaults_are_clip_10_and_eps_1e_8():
     np.testing.assert_array_equal(z[1:, 0], [10.0, -10.0])
 
 
+def test_update_works_in_float64_for_float32_samples():
+    # float32 samples 1, 1, 1 + 2^-23: their float32 sum 3 + 2^-23 rounds to 3 (ulp 2^-22), so
+    # float32 moments would give mean 1 and var 0; in float64 the mean is 1 + 2^-23 / 3 (to its
+    # rounding, 1e-16) and the variance (2^-23)^2 * 2 / 9, whose deviations of size 2^-23 carry
+    # the mean's absolute rounding 2^-53, ~1e-9 of them
+    x = np.array([[1.0], [1.0], [1.0 + 2.0 ** -23]], dtype=np.float32)
+    rms = RunningMeanStd((1,), epsilon_count=0.0)
+    rms.update(x)
+    assert rms.mean[0] == pytest.approx(1.0 + 2.0 ** -23 / 3, rel=1e-15)
+    assert rms.var[0] == pytest.approx(2.0 ** -46 * 2 / 9, rel=1e-8)
+
+
 def test_update_rejects_wrong_sample_shape():
     with pytest.raises(ValueError, match="x must have shape"):
         RunningMeanStd((3,)).update(np.zeros((4, 2)))

@@ -3,6 +3,7 @@ import numpy as np
 from hypothesis import given
 
 from gradcheck import assert_directional_derivative
+from refimpl.policy import GaussianPolicy
 from strategies import policy_problems
 
 
@@ -62,3 +63,17 @@ def test_jvp_and_vjp_are_adjoint(problem):
     # rounding of sums of O(P) products, relative to the sum of the magnitudes of their terms
     scale = np.abs(dmean * jm).sum() + np.abs(dlog_std * jl).sum() + np.abs(grad * v).sum()
     assert abs(lhs - rhs) <= 1e-12 * (1.0 + scale)
+
+
+def test_init_has_mean_head_gain_0_01_and_log_std_0_by_default():
+    policy = GaussianPolicy.build(3, 2, (4,))
+    phi = policy.init(np.random.default_rng(0))
+    theta, log_std = policy.split(phi)
+    (w_hidden, _), (w_head, b_head) = policy.net.views(theta)
+    np.testing.assert_array_equal(log_std, [0.0, 0.0])
+    # orthogonal columns (4 x 2 head) to rounding: 1e-12 absolute on entries of size gain^2
+    np.testing.assert_allclose(w_head.T @ w_head, 0.01**2 * np.eye(2), atol=1e-12 * 0.01**2)
+    np.testing.assert_allclose(w_hidden @ w_hidden.T, 2.0 * np.eye(3), atol=1e-12)
+    assert not b_head.any()
+    np.testing.assert_array_equal(policy.split(policy.init(np.random.default_rng(0), -0.5))[1],
+                                  [-0.5, -0.5])
