@@ -81,6 +81,15 @@ def test_sample_has_mean_and_std_within_monte_carlo_bound(seed):
     assert np.all(np.abs(a.std(axis=0, ddof=1) - sigma) <= 5 * sigma / np.sqrt(2 * m))
 
 
+def test_sample_is_mean_plus_sigma_times_the_generators_normals():
+    # the reparameterisation a = mu + sigma xi with xi the generator's next normals, in this
+    # order: the action a seed gives (and so every training number) depends on it
+    mean, log_std = np.array([[0.5, -1.0], [2.0, 0.0]]), np.array([0.3, -0.7])
+    xi = np.random.default_rng(11).standard_normal((2, 2))
+    np.testing.assert_array_equal(dist.sample(mean, log_std, np.random.default_rng(11)),
+                                  mean + np.exp(log_std) * xi)
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_kl_matches_monte_carlo(seed):
     """KL(p || q) = E_{a ~ p}[log p(a) - log q(a)], estimated from m samples of p."""

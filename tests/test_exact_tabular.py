@@ -395,6 +395,7 @@ def test_kl_per_state_and_kl_max_closed_form():
     (dict(P=np.ones((2, 1, 3)) / 3), "P must have shape"),
     (dict(R=np.zeros((2, 2))), "R must have shape"),
     (dict(p0=np.array([0.7, 0.7])), "p0 must be"),
+    (dict(p0=np.array([1.5, -0.5])), "p0 must be"),  # sums to 1, but a negative entry
     (dict(gamma=1.0), "gamma must lie"),
 ])
 def test_invalid_mdp_raises_value_error(kwargs, match):
@@ -409,3 +410,29 @@ def test_invalid_policy_raises_value_error():
         state_values(mdp, np.full((3, 2), 0.5))
     with pytest.raises(ValueError, match="pi_new must be"):
         kl_mean(mdp, np.full((2, 2), 0.5), np.full((2, 2), 0.6))
+    with pytest.raises(ValueError, match="pi_old must be"):
+        kl_mean(mdp, np.full((2, 2), 0.6), np.full((2, 2), 0.5))
+
+
+@pytest.mark.parametrize("T, gamma, match", [(2.5, 1.0, "T must"), (0, 1.0, "T must"),
+                                             (3, 1.5, "gamma must"), (3, -0.1, "gamma must")])
+def test_invalid_horizon_or_discount_raises_value_error(T, gamma, match):
+    mdp = random_mdp(np.random.default_rng(0), 2, 2, 0.5)
+    with pytest.raises(ValueError, match=match):
+        finite_horizon_values(mdp, np.full((2, 2), 0.5), T, gamma)
+
+
+def test_mdp_arrays_are_read_only():
+    mdp = random_mdp(np.random.default_rng(0), 2, 2, 0.5)
+    for arr in (mdp.P, mdp.R, mdp.p0):
+        with pytest.raises(ValueError, match="read-only"):
+            arr[0] = 0.0
+
+
+def test_softmax_is_stable_per_state_for_logits_of_very_different_size():
+    # exp(1000) overflows: each state must subtract its own max, pi(.|s) = softmax of the row
+    pi = softmax_policy(np.array([[1000.0, 999.0], [0.0, 1.0]]))
+    e = np.exp(-1.0)
+    # the closed form of a two-action softmax; rounding of one exp and one division
+    np.testing.assert_allclose(pi, [[1 / (1 + e), e / (1 + e)], [e / (1 + e), 1 / (1 + e)]],
+                               rtol=1e-15)

@@ -57,6 +57,9 @@ def moment_loop(p, k, sigma, horizon):
 @given(lq_presets())
 @example(PRESETS["peters"])
 @example(PRESETS["lecture"])
+# b = R - gamma Q - gamma R = 2.1 > 0, Q R = 3e-8: the other root form (root - b) / (2 gamma) cancels
+# to 1e-8 relative error here
+@example(LQPreset(q=1e-8, r_cost=3.0, scale=1.0, gamma=0.3, s0_mean=0.3, s0_std=0.0, horizon=1))
 def test_optimal_gain_matches_scipy_dare(p):
     k_star, P = optimal_gain(p)
     sg = np.array([[np.sqrt(p.gamma)]])
@@ -64,7 +67,7 @@ def test_optimal_gain_matches_scipy_dare(p):
                                             np.array([[p.scale * p.r_cost]]))[0, 0]
     R = p.scale * p.r_cost
     # two solvers of a well-conditioned scalar quadratic: agreement to ~1e-12 relative
-    assert P == pytest.approx(P_ref, rel=1e-10)
+    assert P == pytest.approx(P_ref, rel=1e-10, abs=0)  # approx adds abs=1e-12 otherwise
     assert k_star == pytest.approx(-p.gamma * P_ref / (R + p.gamma * P_ref), rel=1e-10, abs=1e-14)
 
 
@@ -335,11 +338,23 @@ def test_preset_rejects_bad_field(field, value):
         dataclasses.replace(PRESETS["lecture"], **{field: value})
 
 
+@pytest.mark.parametrize("k", [K_CRIT, 0.3, -2.0 - K_CRIT - 0.1])
+def test_infinite_horizon_return_is_minus_inf_where_it_diverges(k):
+    # gamma (1 + k)^2 >= 1: E[s_t^2] grows like (gamma (1 + k)^2)^-t times gamma^-t, the sum diverges
+    p = infinite("lecture")
+    assert p.gamma * (1 + k) ** 2 >= 1.0
+    assert expected_return(p, k, 0.3) == -np.inf
+
+
 def test_closed_forms_reject_bad_input():
     with pytest.raises(ValueError, match="sigma"):
         expected_return("lecture", -0.5, -0.1)
     with pytest.raises(ValueError, match="sigma"):
         fisher("lecture", -0.5, 0.0)
+    with pytest.raises(ValueError, match="scalars"):
+        fisher("lecture", -0.5, np.array([0.3, 0.4]))
+    with pytest.raises(ValueError, match="scalars"):
+        fisher("lecture", np.array([-0.5, -0.4]), 0.3)
     with pytest.raises(ValueError, match="preset"):
         expected_return("nope", -0.5, 0.1)
 
