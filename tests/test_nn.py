@@ -125,6 +125,20 @@ def test_bad_layout_is_a_value_error(sizes, activation):
         MLP(sizes, activation)
 
 
+def test_sizes_are_stored_as_a_tuple_of_python_ints():
+    mlp = MLP([np.int64(3), 2.0, 1])  # any integral widths, in a list
+    assert mlp.sizes == (3, 2, 1) and type(mlp.sizes) is tuple
+    assert all(type(s) is int for s in mlp.sizes)
+
+
+def test_vjp_returns_dx_only_when_asked():
+    mlp = MLP((2, 3, 1))
+    theta, x = mlp.init(np.random.default_rng(0)), np.ones((4, 2))
+    _, cache = mlp.forward(theta, x)
+    assert mlp.vjp(theta, cache, np.ones((4, 1)))[1] is None
+    assert mlp.vjp(theta, cache, np.ones((4, 1)), need_dx=True)[1].shape == (4, 2)
+
+
 def test_orthogonal_rows_when_wide():
     q = orthogonal(np.random.default_rng(0), 2, 5, 1.0)
     np.testing.assert_allclose(q @ q.T, np.eye(2), atol=1e-12)
