@@ -23,6 +23,7 @@ from refimpl.exact.tabular import (
     natural_gradient, policy_dynamics, policy_gradient, random_mdp, sample_trajectory,
     sample_visitation, softmax_policy, state_marginals, state_values, surrogate,
     trpo_penalty_coefficient, tv_max)
+from refimpl.exact.tabular import _categorical
 from strategies import seeds
 
 REL = 1e-10  # linear solves of condition <= 39 and O(S A) sums: ~1e-14 relative; see module doc
@@ -396,6 +397,8 @@ def test_kl_per_state_and_kl_max_closed_form():
     (dict(R=np.zeros((2, 2))), "R must have shape"),
     (dict(p0=np.array([0.7, 0.7])), "p0 must be"),
     (dict(p0=np.array([1.5, -0.5])), "p0 must be"),  # sums to 1, but a negative entry
+    (dict(P=np.ones((2, 0, 2)), R=np.zeros((2, 0))), "P must have shape"),  # no action
+    (dict(P=np.ones((0, 1, 0)), R=np.zeros((0, 1)), p0=np.ones(0)), "P must have shape"),  # no state
     (dict(gamma=1.0), "gamma must lie"),
 ])
 def test_invalid_mdp_raises_value_error(kwargs, match):
@@ -412,6 +415,13 @@ def test_invalid_policy_raises_value_error():
         kl_mean(mdp, np.full((2, 2), 0.5), np.full((2, 2), 0.6))
     with pytest.raises(ValueError, match="pi_old must be"):
         kl_mean(mdp, np.full((2, 2), 0.6), np.full((2, 2), 0.5))
+    with pytest.raises(ValueError, match="^pi_old must be"):
+        surrogate(mdp, np.full((2, 2), 0.6), np.full((2, 2), 0.5))
+    with pytest.raises(ValueError, match="^pi must be"):
+        surrogate(mdp, np.full((2, 2), 0.5), np.full((2, 2), 0.6))
+    for S, A in ((0, 2), (2, 0)):
+        with pytest.raises(ValueError, match="S and A must be >= 1"):
+            random_mdp(np.random.default_rng(0), S, A, 0.5)
 
 
 @pytest.mark.parametrize("T, gamma, match", [(2.5, 1.0, "T must"), (0, 1.0, "T must"),
@@ -422,11 +432,23 @@ def test_invalid_horizon_or_discount_raises_value_error(T, gamma, match):
         finite_horizon_values(mdp, np.full((2, 2), 0.5), T, gamma)
 
 
-def test_mdp_arrays_are_read_only():
-    mdp = random_mdp(np.random.default_rng(0), 2, 2, 0.5)
+def test_mdp_arrays_are_read_only_float64_copies():
+    mdp = FiniteMDP(P=np.full((2, 1, 2), 0.5), R=np.zeros((2, 1), dtype=int), p0=[1, 0], gamma=0.5)
     for arr in (mdp.P, mdp.R, mdp.p0):
+        assert arr.dtype == np.float64
         with pytest.raises(ValueError, match="read-only"):
             arr[0] = 0.0
+
+
+def test_categorical_never_returns_an_index_past_the_last_category():
+    # ten probabilities 0.1 sum to 1 - 2^-53 in floating point: a uniform draw that large, which
+    # random() can return, passes every cdf entry and must still give the last category, not 10
+    class Uniform:  # a generator whose next uniform is the largest float below 1
+        def random(self, n):
+            return np.full(n, 1.0 - 2.0 ** -53)
+    probs = np.full((1, 10), 0.1)
+    assert np.cumsum(probs)[-1] <= 1.0 - 2.0 ** -53
+    np.testing.assert_array_equal(_categorical(probs, Uniform()), [9])
 
 
 def test_softmax_is_stable_per_state_for_logits_of_very_different_size():

@@ -338,6 +338,13 @@ def test_preset_rejects_bad_field(field, value):
         dataclasses.replace(PRESETS["lecture"], **{field: value})
 
 
+def test_preset_takes_one_zero_cost_weight_but_not_both():
+    for field in ("q", "r_cost"):
+        assert getattr(dataclasses.replace(PRESETS["lecture"], **{field: 0.0}), field) == 0.0
+    with pytest.raises(ValueError, match="not both 0"):
+        dataclasses.replace(PRESETS["lecture"], q=0.0, r_cost=0.0)
+
+
 @pytest.mark.parametrize("k", [K_CRIT, 0.3, -2.0 - K_CRIT - 0.1])
 def test_infinite_horizon_return_is_minus_inf_where_it_diverges(k):
     # gamma (1 + k)^2 >= 1: E[s_t^2] grows like (gamma (1 + k)^2)^-t times gamma^-t, the sum diverges
