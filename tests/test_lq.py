@@ -60,6 +60,7 @@ def moment_loop(p, k, sigma, horizon):
 # b = R - gamma Q - gamma R = 2.1 > 0, Q R = 3e-8: the other root form (root - b) / (2 gamma) cancels
 # to 1e-8 relative error here
 @example(LQPreset(q=1e-8, r_cost=3.0, scale=1.0, gamma=0.3, s0_mean=0.3, s0_std=0.0, horizon=1))
+@example(LQPreset(q=1e-8, r_cost=1.0, scale=1.0, gamma=0.3, s0_mean=0.3, s0_std=0.0, horizon=1))
 def test_optimal_gain_matches_scipy_dare(p):
     k_star, P = optimal_gain(p)
     sg = np.array([[np.sqrt(p.gamma)]])
