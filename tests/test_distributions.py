@@ -40,6 +40,14 @@ def test_entropy_matches_scipy(d, seed):
     np.testing.assert_allclose(dist.entropy(log_std), expected, rtol=1e-12, atol=1e-12)
 
 
+def test_entropy_sums_the_last_axis_only():
+    log_std = np.array([[0.1, -0.3], [0.5, 0.2], [0.0, 0.0]])  # one row per state
+    expected = [stats.multivariate_normal(np.zeros(2), np.diag(np.exp(2 * ls))).entropy()
+                for ls in log_std]
+    # as in test_entropy_matches_scipy
+    np.testing.assert_allclose(dist.entropy(log_std), expected, rtol=1e-12, atol=1e-12)
+
+
 @given(batch_sizes, act_dims, seeds)
 def test_log_prob_grad_matches_finite_differences(n, d, seed):
     rng, mean, log_std, a = _gaussians(n, d, seed)
@@ -71,6 +79,15 @@ def test_sample_has_mean_and_std_within_monte_carlo_bound(seed):
     # 5 standard errors: SE(mean) = sigma / sqrt(m), SE(std) ~ sigma / sqrt(2 m) (normal data)
     assert np.all(np.abs(a.mean(axis=0) - mean) <= 5 * sigma / np.sqrt(m))
     assert np.all(np.abs(a.std(axis=0, ddof=1) - sigma) <= 5 * sigma / np.sqrt(2 * m))
+
+
+def test_sample_is_mean_plus_sigma_times_the_generators_normals():
+    # the reparameterisation a = mu + sigma xi with xi the generator's next normals, in this
+    # order: the action a seed gives (and so every training number) depends on it
+    mean, log_std = np.array([[0.5, -1.0], [2.0, 0.0]]), np.array([0.3, -0.7])
+    xi = np.random.default_rng(11).standard_normal((2, 2))
+    np.testing.assert_array_equal(dist.sample(mean, log_std, np.random.default_rng(11)),
+                                  mean + np.exp(log_std) * xi)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])

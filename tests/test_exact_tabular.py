@@ -23,6 +23,7 @@ from refimpl.exact.tabular import (
     natural_gradient, policy_dynamics, policy_gradient, random_mdp, sample_trajectory,
     sample_visitation, softmax_policy, state_marginals, state_values, surrogate,
     trpo_penalty_coefficient, tv_max)
+from refimpl.exact.tabular import _categorical
 from strategies import seeds
 
 REL = 1e-10  # linear solves of condition <= 39 and O(S A) sums: ~1e-14 relative; see module doc
@@ -152,6 +153,19 @@ def test_telescoping_sum_of_one_sample_advantages(case, T, gamma):
         assert abs(disc @ adv - (disc @ r - V[0, s[0]])) <= tol
 
 
+@given(mdps(), st.integers(1, 8))
+def test_sampled_trajectory_follows_the_mdp_step_by_step(case, T):
+    """s_0 in the support of p0, a_t of pi(.|s_t), s_{t+1} of P(.|s_t, a_t), r_t = r(s_t, a_t)."""
+    mdp, rng = case
+    pi = softmax_policy(random_theta(mdp, rng))
+    s, a, r = sample_trajectory(mdp, pi, rng, T)
+    assert s.shape == (T + 1,) and a.shape == r.shape == (T,)
+    assert mdp.p0[s[0]] > 0
+    for t in range(T):
+        assert pi[s[t], a[t]] > 0 and mdp.P[s[t], a[t], s[t + 1]] > 0
+        assert r[t] == mdp.R[s[t], a[t]]
+
+
 @given(mdps(), st.integers(1, 8), st.sampled_from([1.0, 0.9]))
 def test_finite_horizon_expected_advantage_sum(case, T, gamma):
     """E_{tau~pi_new}[sum_{t<T} gamma^t A_old,t(s_t, a_t)] = eta_T(pi_new) - eta_T(pi_old) with the
@@ -190,6 +204,24 @@ def test_surrogate_matches_eta_to_first_order(case):
     g = policy_gradient(mdp, theta_old)
     assert_directional_derivative(lambda th: surrogate(mdp, pi_old, softmax_policy(th)),
                                   theta_old, lambda u: np.sum(g * u), rng)
+
+
+@given(mdps(), st.integers(1, 6))
+def test_finite_horizon_functions_default_to_the_undiscounted_episode(case, T):
+    """'Performance measures of policies': eta_T = E[sum_{t<T} r_t], gamma = 1 unless given; as a
+    plain loop over the state marginals, and A_t = r + P V_{t+1} - V_t written out per (s, a)."""
+    mdp, rng = case
+    pi = softmax_policy(random_theta(mdp, rng))
+    p, (_, r_pi) = state_marginals(mdp, pi, T), policy_dynamics(mdp, pi)
+    eta_loop = sum(p[t] @ r_pi for t in range(T))
+    # T <= 6 sums of O(SCALE) terms
+    assert abs(eta_finite(mdp, pi, T) - eta_loop) <= REL * scale(mdp)
+    V = finite_horizon_values(mdp, pi, T)
+    np.testing.assert_array_equal(V, finite_horizon_values(mdp, pi, T, 1.0))
+    A = finite_horizon_advantages(mdp, pi, T)
+    for t, s, a in np.ndindex(A.shape):
+        expected = mdp.R[s, a] + mdp.P[s, a] @ V[t + 1] - V[t, s]
+        assert abs(A[t, s, a] - expected) <= REL * scale(mdp)
 
 
 # ---- 4. TRPO lower bound: 'TRPO: Approximation error', Schulman et al. 2015 Theorem 1 -------
@@ -364,6 +396,9 @@ def test_kl_per_state_and_kl_max_closed_form():
     (dict(P=np.ones((2, 1, 3)) / 3), "P must have shape"),
     (dict(R=np.zeros((2, 2))), "R must have shape"),
     (dict(p0=np.array([0.7, 0.7])), "p0 must be"),
+    (dict(p0=np.array([1.5, -0.5])), "p0 must be"),  # sums to 1, but a negative entry
+    (dict(P=np.ones((2, 0, 2)), R=np.zeros((2, 0))), "P must have shape"),  # no action
+    (dict(P=np.ones((0, 1, 0)), R=np.zeros((0, 1)), p0=np.ones(0)), "P must have shape"),  # no state
     (dict(gamma=1.0), "gamma must lie"),
 ])
 def test_invalid_mdp_raises_value_error(kwargs, match):
@@ -378,3 +413,48 @@ def test_invalid_policy_raises_value_error():
         state_values(mdp, np.full((3, 2), 0.5))
     with pytest.raises(ValueError, match="pi_new must be"):
         kl_mean(mdp, np.full((2, 2), 0.5), np.full((2, 2), 0.6))
+    with pytest.raises(ValueError, match="pi_old must be"):
+        kl_mean(mdp, np.full((2, 2), 0.6), np.full((2, 2), 0.5))
+    with pytest.raises(ValueError, match="^pi_old must be"):
+        surrogate(mdp, np.full((2, 2), 0.6), np.full((2, 2), 0.5))
+    with pytest.raises(ValueError, match="^pi must be"):
+        surrogate(mdp, np.full((2, 2), 0.5), np.full((2, 2), 0.6))
+    for S, A in ((0, 2), (2, 0)):
+        with pytest.raises(ValueError, match="S and A must be >= 1"):
+            random_mdp(np.random.default_rng(0), S, A, 0.5)
+
+
+@pytest.mark.parametrize("T, gamma, match", [(2.5, 1.0, "T must"), (0, 1.0, "T must"),
+                                             (3, 1.5, "gamma must"), (3, -0.1, "gamma must")])
+def test_invalid_horizon_or_discount_raises_value_error(T, gamma, match):
+    mdp = random_mdp(np.random.default_rng(0), 2, 2, 0.5)
+    with pytest.raises(ValueError, match=match):
+        finite_horizon_values(mdp, np.full((2, 2), 0.5), T, gamma)
+
+
+def test_mdp_arrays_are_read_only_float64_copies():
+    mdp = FiniteMDP(P=np.full((2, 1, 2), 0.5), R=np.zeros((2, 1), dtype=int), p0=[1, 0], gamma=0.5)
+    for arr in (mdp.P, mdp.R, mdp.p0):
+        assert arr.dtype == np.float64
+        with pytest.raises(ValueError, match="read-only"):
+            arr[0] = 0.0
+
+
+def test_categorical_never_returns_an_index_past_the_last_category():
+    # ten probabilities 0.1 sum to 1 - 2^-53 in floating point: a uniform draw that large, which
+    # random() can return, passes every cdf entry and must still give the last category, not 10
+    class Uniform:  # a generator whose next uniform is the largest float below 1
+        def random(self, n):
+            return np.full(n, 1.0 - 2.0 ** -53)
+    probs = np.full((1, 10), 0.1)
+    assert np.cumsum(probs)[-1] <= 1.0 - 2.0 ** -53
+    np.testing.assert_array_equal(_categorical(probs, Uniform()), [9])
+
+
+def test_softmax_is_stable_per_state_for_logits_of_very_different_size():
+    # exp(1000) overflows: each state must subtract its own max, pi(.|s) = softmax of the row
+    pi = softmax_policy(np.array([[1000.0, 999.0], [0.0, 1.0]]))
+    e = np.exp(-1.0)
+    # the closed form of a two-action softmax; rounding of one exp and one division
+    np.testing.assert_allclose(pi, [[1 / (1 + e), e / (1 + e)], [e / (1 + e), 1 / (1 + e)]],
+                               rtol=1e-15)

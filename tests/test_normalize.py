@@ -4,7 +4,7 @@ import io
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from refimpl.normalize import OBS_CLIP, PRIOR_COUNT, VAR_EPS, RewardScaler, RunningMeanStd
@@ -79,6 +79,30 @@ def test_normalize_standardises_inside_and_clips_outside(seed):
     assert (~inside).any() and inside.any()  # the draw exercises both branches
 
 
+def test_normalize_defaults_are_clip_10_and_eps_1e_8():
+    # zero variance: the default eps alone sets the scale, sqrt(1e-8) = 1e-4
+    rms = RunningMeanStd((1,), epsilon_count=0.0)
+    rms.update(np.full((4, 1), 2.0))
+    assert rms.var[0] == 0.0
+    z = rms.normalize(np.array([[2.0 + 5e-4], [2.0 + 2e-3], [2.0 - 2e-3]]))
+    # (x - 2) / 1e-4 = 5 (rounding of x - 2 and of sqrt(1e-8): 1e-12 relative), then 20 and -20,
+    # clipped to exactly +-10
+    assert z[0, 0] == pytest.approx(5.0, rel=1e-12)
+    np.testing.assert_array_equal(z[1:, 0], [10.0, -10.0])
+
+
+def test_update_works_in_float64_for_float32_samples():
+    # float32 samples 1, 1, 1 + 2^-23: their float32 sum 3 + 2^-23 rounds to 3 (ulp 2^-22), so
+    # float32 moments would give mean 1 and var 0; in float64 the mean is 1 + 2^-23 / 3 (to its
+    # rounding, 1e-16) and the variance (2^-23)^2 * 2 / 9, whose deviations of size 2^-23 carry
+    # the mean's absolute rounding 2^-53, ~1e-9 of them
+    x = np.array([[1.0], [1.0], [1.0 + 2.0 ** -23]], dtype=np.float32)
+    rms = RunningMeanStd((1,), epsilon_count=0.0)
+    rms.update(x)
+    assert rms.mean[0] == pytest.approx(1.0 + 2.0 ** -23 / 3, rel=1e-15)
+    assert rms.var[0] == pytest.approx(2.0 ** -46 * 2 / 9, rel=1e-8)
+
+
 def test_update_rejects_wrong_sample_shape():
     with pytest.raises(ValueError, match="x must have shape"):
         RunningMeanStd((3,)).update(np.zeros((4, 2)))
@@ -140,11 +164,12 @@ def test_reward_scaler_resets_return_at_episode_end():
     np.testing.assert_array_equal(scaler.R, [4.0, 5.25])  # env 0 restarts from its reward
 
 
-@given(st.integers(2, 15), seeds)
-def test_reward_scaler_state_round_trip_continues_identically(T, seed):
+@given(st.integers(2, 15), seeds, st.sampled_from([1e-8, 0.5]))
+@example(5, 0, 0.5)  # an epsilon other than the default must survive the round trip too
+def test_reward_scaler_state_round_trip_continues_identically(T, seed, epsilon):
     rng = np.random.default_rng(seed)
     rewards, ends = rng.standard_normal((T, 3)), rng.random((T, 3)) < 0.3
-    scaler = RewardScaler(3, 0.99)
+    scaler = RewardScaler(3, 0.99, epsilon)
     scaler.scale(rewards[0], ends[0])
     restored = RewardScaler.from_state(_npz_round_trip(scaler.state()))
     for t in range(1, T):
@@ -172,3 +197,13 @@ def test_default_constants_are_baselines_values_and_are_used():
     np.testing.assert_allclose(rms.normalize(np.array([51.0, 1.0 + 1e-5])), [10.0, 0.1],
                                rtol=1e-10)
     assert RunningMeanStd(()).count == 1e-4 and RewardScaler(1, 0.9).epsilon == 1e-8
+    with pytest.raises(ValueError, match="ends"):  # the flags alone of the wrong shape
+        RewardScaler(2, 0.9).scale(np.zeros(2), np.zeros(3, dtype=bool))
+
+
+@pytest.mark.parametrize("gamma", [0.0, 1.0])
+def test_reward_scaler_accepts_both_ends_of_the_discount_range(gamma):
+    scaler = RewardScaler(1, gamma)
+    scaler.scale(np.array([1.0]), np.array([False]))
+    scaler.scale(np.array([1.0]), np.array([False]))
+    assert scaler.R[0] == gamma + 1.0  # R = gamma * 1 + 1

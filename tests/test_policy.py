@@ -29,8 +29,10 @@ def test_vjp_matches_finite_differences_of_forward(problem):
     dmean, dlog_std = rng.standard_normal((2, len(obs), policy.act_dim))
     dy = np.concatenate([dmean.ravel(), dlog_std.sum(axis=0)])  # log_std is shared by all rows
     grad = policy.vjp(phi, cache, dmean, dlog_std)
+    # f = <dy, (mean, log_std)> can cancel far below its summands, whose size sets the rounding
+    terms = np.abs(dy * _dist_params(policy, phi, obs)).sum()
     assert_directional_derivative(lambda p: dy @ _dist_params(policy, p, obs), phi,
-                                  lambda u: grad @ u, rng)
+                                  lambda u: grad @ u, rng, f_scale=terms)
     # the (act_dim,) form of dlog_std means "already summed over the batch"
     np.testing.assert_array_equal(grad, policy.vjp(phi, cache, dmean, dlog_std.sum(axis=0)))
 
@@ -42,8 +44,9 @@ def test_score_matches_finite_differences_of_log_prob(problem):
     act = rng.standard_normal((len(obs), policy.act_dim))
     w = rng.standard_normal(len(obs))
     g = policy.score(phi, obs, act, w)
+    terms = np.abs(w * policy.log_prob(phi, obs, act)).sum()  # as in the vjp test: cancellation
     assert_directional_derivative(lambda p: w @ policy.log_prob(p, obs, act), phi,
-                                  lambda u: g @ u, rng)
+                                  lambda u: g @ u, rng, f_scale=terms)
 
 
 @given(policy_problems())
@@ -63,7 +66,7 @@ def test_jvp_and_vjp_are_adjoint(problem):
     assert abs(lhs - rhs) <= 1e-12 * (1.0 + scale)
 
 
-def test_init_has_head_gain_0_01_and_the_given_log_std():
+def test_init_has_head_gain_0_01_hidden_gain_sqrt2_and_the_given_log_std():
     """The mean head is orthogonal with gain 0.01: its (hidden, act_dim) weight has orthogonal
     columns of norm 0.01 (act_dim <= hidden); the log-std entries are ``log_std``."""
     assert POLICY_HEAD_GAIN == 0.01
@@ -74,3 +77,7 @@ def test_init_has_head_gain_0_01_and_the_given_log_std():
     np.testing.assert_allclose(w_out.T @ w_out, 1e-4 * np.eye(3), rtol=0, atol=1e-18)
     np.testing.assert_array_equal(b_out, 0.0)
     np.testing.assert_array_equal(policy.split(phi)[1], -0.5)
+    # hidden layers keep gain sqrt(2) (5 x 8: orthonormal rows, scaled), log_std 0 by default
+    w_hidden = policy.net.views(policy.split(phi)[0])[0][0]
+    np.testing.assert_allclose(w_hidden @ w_hidden.T, 2.0 * np.eye(5), atol=1e-12)
+    np.testing.assert_array_equal(policy.split(policy.init(np.random.default_rng(0)))[1], 0.0)

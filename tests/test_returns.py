@@ -1,4 +1,6 @@
 """refimpl/returns.py: GAE and discounted sums against naive loops, limits and a hand example."""
+import re
+
 import numpy as np
 import pytest
 from hypothesis import example, given
@@ -99,6 +101,40 @@ def test_truncation_bootstraps_and_termination_does_not():
     # step 2 starts a new episode and keeps A_2 = 0 (all values are exact binary fractions)
     np.testing.assert_array_equal(adv, [[-0.5], [-1.0], [0.0]])
     np.testing.assert_array_equal(ret, [[1.5], [1.0], [2.0]])
+
+
+GAE_ARGS = ("rewards", "values", "next_values", "terminated", "ends")
+
+
+@pytest.mark.parametrize("name", GAE_ARGS)
+def test_gae_names_the_argument_whose_shape_differs(name):
+    args = {a: np.zeros((3, 2)) for a in GAE_ARGS}
+    args[name] = np.zeros((3, 1))
+    first = "values" if name == "rewards" else "rewards"  # shapes are compared with the first
+    expected = (f"{first} has shape (3, 2), expected (3, 1) like rewards" if name == "rewards"
+                else f"{name} has shape (3, 1), expected (3, 2) like rewards")
+    with pytest.raises(ValueError, match=f"^{re.escape(expected)}$"):
+        gae(*(args[a] for a in GAE_ARGS), 0.99, 0.95)
+
+
+@pytest.mark.parametrize("gamma, lam, name", [(-0.1, 0.9, "gamma"), (1.5, 0.9, "gamma"),
+                                              (0.9, -0.1, "lam"), (0.9, 1.5, "lam")])
+def test_gae_names_the_discount_outside_0_1(gamma, lam, name):
+    z, b = np.zeros((3, 2)), np.zeros((3, 2), dtype=bool)
+    bad = gamma if name == "gamma" else lam
+    with pytest.raises(ValueError, match=f"^{name} must lie in \\[0, 1\\], got {bad}$"):
+        gae(z, z, z, b, b, gamma, lam)
+
+
+@pytest.mark.parametrize("x_shape, ends_shape, bad", [((3, 1), (3, 2), "ends"),
+                                                      ((3,), (3,), "x")])
+def test_discounted_sum_names_a_bad_argument(x_shape, ends_shape, bad):
+    expected = {"ends": "ends has shape (3, 2), expected (3, 1) like x",
+                "x": "x must have shape (T, E), got (3,)"}[bad]
+    with pytest.raises(ValueError, match=f"^{re.escape(expected)}$"):
+        discounted_sum(np.zeros(x_shape), np.zeros(ends_shape, dtype=bool), 0.9)
+    with pytest.raises(ValueError, match=r"^gamma must lie in \[0, 1\], got 1.5$"):
+        discounted_sum(np.zeros((3, 2)), np.zeros((3, 2), dtype=bool), 1.5)
 
 
 @given(horizons, n_envs, discounts, seeds)

@@ -42,6 +42,9 @@ TAYLOR_RADIUS = 0.05
 """Below |n (x - 1)| < TAYLOR_RADIUS the geometric sum uses its Taylor series in (x - 1): there the
 closed form's derivative (n x^{n-1} - G) / (x - 1) loses digits; 10 terms leave error < 1e-19."""
 TAYLOR_TERMS = 10
+FISHER_TINY = float(np.finfo(np.float64).tiny)
+"""Smallest normal float64 (2.2e-308). Below it a number is subnormal or zero and has lost relative
+precision, so ``natural_gradient`` refuses an E_rho[s^2] or F_kk smaller than this."""
 
 
 @dataclass(frozen=True)
@@ -253,11 +256,17 @@ def natural_gradient(preset: LQPreset | str, k: float, sigma: float,
 
     Lecture: "Natural policy gradient", phi <- phi + alpha F^-1 grad L(phi). F is normalised (see
     ``fisher``); ``normalized`` selects g of J or of J / G_H(gamma) (a common scale only).
-    Returns x, shape (2,); ValueError if F is singular (E_rho[s^2] = 0).
+    Returns x, shape (2,). ValueError if F is singular to float64 precision: E_rho[s^2] or
+    F_kk = E_rho[s^2] / sigma^2 below the smallest normal float (``FISHER_TINY``), which happens
+    only for horizon 1 with s_0 ~ 0 (then E_rho[s^2] = mu0^2 + std0^2 underflows; the exact x is
+    finite, but the float64 F and g no longer determine it).
     Tested in ``tests/test_lq.py::test_natural_gradient_solves_fisher_system``.
     """
     g = np.array(return_gradient(preset, k, sigma, normalized), dtype=np.float64)
     F = fisher(preset, k, sigma)
-    if F[0, 0] == 0.0:
-        raise ValueError("preset has E_rho[s^2] = 0 (s_0 = 0 surely and horizon 1): F is singular")
+    second_moment = state_second_moment(preset, k, sigma)
+    if not min(second_moment, F[0, 0]) >= FISHER_TINY:
+        raise ValueError(f"E_rho[s^2] = {second_moment:.3g} and F_kk = {F[0, 0]:.3g} must be >= "
+                         f"{FISHER_TINY:.3g} (s_0 ~ 0 with horizon 1): F is singular to float64 "
+                         "precision")
     return g / np.diag(F)
