@@ -189,3 +189,18 @@ def test_cg_tolerance_is_relative_so_scaling_b_scales_x(n, log10_cond, seed, s):
     assert info_s.iterations == info.iterations
     np.testing.assert_allclose(x_s, s * x, rtol=0,
                                atol=np.linalg.cond(A) * 1e-12 * s * np.max(np.abs(x)))
+
+
+def test_cg_flags_say_exactly_how_it_stopped():
+    """converged and nonpositive_curvature on each of CG's three exits: converged (SPD, enough
+    iterations), out of iterations (ill-conditioned, one iteration), negative curvature; the
+    defaults are 10 iterations and the relative tolerance 1e-10."""
+    rng = np.random.default_rng(0)
+    A, b = spd(12, 1e4, rng), rng.standard_normal(12)
+    x, info = cg(lambda v: A @ v, b, 50)
+    assert (info.converged, info.nonpositive_curvature) == (True, False)
+    assert np.linalg.norm(A @ x - b) <= 1e-8 * np.linalg.norm(b)  # 1e-10 plus rounding (cond 1e4)
+    _, info = cg(lambda v: A @ v, b)
+    assert info.iterations == 10 and (info.converged, info.nonpositive_curvature) == (False, False)
+    _, info = cg(lambda v: -v, b)
+    assert (info.converged, info.nonpositive_curvature) == (False, True)

@@ -318,3 +318,15 @@ def test_kl_mean_of_equals_the_multivariate_normal_kl_averaged_over_states(probl
     # both sum O(1) terms of size up to exp(2 * 1.6) ~ 25: rounding well below 1e-12
     assert kl_mean_of(mean_p, log_std_p, mean_q, log_std_q) == pytest.approx(
         np.mean(per_state), rel=1e-12, abs=1e-12)
+
+
+@given(policy_problems(), st.floats(0.01, 10.0))
+def test_fisher_vector_product_adds_the_damping(problem, damping):
+    """fisher_vector_product(..., damping) = (F + damping I) v with F from ``dense_fisher``."""
+    policy, phi, obs, rng = problem
+    v = rng.standard_normal(policy.n_params)
+    F = dense_fisher(policy, phi, obs)
+    expected = (F + damping * np.eye(policy.n_params)) @ v
+    # two summation orders of the same products: rounding relative to the largest term
+    np.testing.assert_allclose(fisher_vector_product(policy, phi, obs, v, damping), expected,
+                               rtol=1e-10, atol=1e-10 * (np.abs(F).max() + damping) * np.abs(v).max())

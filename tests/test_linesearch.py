@@ -99,3 +99,14 @@ def test_line_search_rejects_bad_arguments():
             backtracking(phi, np.ones(2), ev, **kwargs)
     with pytest.raises(ValueError, match="full_step"):
         backtracking(phi, np.ones(3), ev, 0.01)
+
+
+def test_conditions_at_their_boundaries():
+    """The lecture's conditions are a strict improvement, L_TRPO(phi_new) > L_TRPO(phi), and
+    KL <= delta: an improvement of exactly 0 is rejected, a KL of exactly delta is accepted."""
+    phi, step = np.zeros(2), np.ones(2)
+    new, info = backtracking(phi, step, lambda c: (0.0, 0.0), delta=0.01)
+    assert new is phi and not info.accepted and info.candidates == 10
+    new, info = backtracking(phi, step, lambda c: (1.0, 0.01), delta=0.01)
+    assert info.accepted and info.fraction == 1.0 and info.candidates == 1
+    np.testing.assert_array_equal(new, step)

@@ -171,3 +171,17 @@ def test_clip_grad_norm_never_scales_a_gradient_up(ratio, max_norm, seed):
     assert np.linalg.norm(clipped) <= np.linalg.norm(grad)
     if np.linalg.norm(grad) + 1e-6 < max_norm:
         assert clipped is grad
+
+
+def test_adam_defaults_are_kingma_and_ba_and_the_ppo_paper_step_size():
+    """lr 3e-4 (PPO paper, Table 3), beta1 0.9, beta2 0.999, eps 1e-8 (Kingma & Ba 2015); the
+    closed ends of their ranges, beta = 0 and eps = 0, are valid settings."""
+    opt = Adam(3)
+    assert (opt.lr, opt.beta1, opt.beta2, opt.eps) == (3e-4, 0.9, 0.999, 1e-8)
+    Adam(3, beta1=0.0, beta2=0.0, eps=0.0)
+
+
+def test_adam_state_restores_non_default_hyperparameters():
+    opt = Adam(2, lr=0.1, beta1=0.5, beta2=0.7, eps=1e-3)
+    restored = Adam.from_state(opt.state())
+    assert (restored.lr, restored.beta1, restored.beta2, restored.eps) == (0.1, 0.5, 0.7, 1e-3)
