@@ -7,6 +7,7 @@ import pytest
 
 from batches import (TextbookAdam, agent_and_batch, clip_by_norm, gaussian_entropy, gaussian_kl,
                      gaussian_logp, linear_scores, linear_values, standardised)
+from refimpl.agent import FlatBatch
 from refimpl.algos import UPDATES
 
 
@@ -197,3 +198,77 @@ def test_trpo_accepted_at_the_full_step_equals_normalised_npg():
     np.testing.assert_array_equal(runs[True][0], runs[False][0])
     np.testing.assert_array_equal(runs[True][1], runs[False][1])
     assert "accepted" not in runs[False][2]
+
+
+def test_natural_direction_step_passes_cg_iters_and_the_fisher_subsample():
+    """With cg_iters = 2 (< P = 10) CG stops after 2 iterations, for both step rules; with
+    fvp_fraction 0.5, F averages the states that ``subsample_states`` draws from the given
+    generator (its own tests prove the draw): x = (F_sub + lambda I)^-1 g by numpy.linalg.solve."""
+    from refimpl.algos.npg import natural_direction_step
+    from refimpl.fisher import subsample_states
+
+    for npg_step in ("normalized", "fixed"):
+        cfg, agent, data = agent_and_batch("npg", npg_step=npg_step, cg_iters=2)
+        g, _ = _linear_policy_g_and_F(agent.phi, data, data.adv)
+        step = natural_direction_step(agent.policy, agent.phi, data, g, cfg,
+                                      np.random.default_rng(0))
+        assert step.cg.iterations == 2
+    cfg, agent, data = agent_and_batch("npg", fvp_fraction=0.5)
+    g, _ = _linear_policy_g_and_F(agent.phi, data, data.adv)
+    sub = subsample_states(data.obs, 0.5, np.random.default_rng(7))
+    m = len(sub)
+    _, F_sub = _linear_policy_g_and_F(agent.phi, FlatBatch(sub, data.actions[:m], *[None] * 6),
+                                      data.adv[:m])
+    x = np.linalg.solve(F_sub + cfg.damping * np.eye(g.size), g)
+    step = natural_direction_step(agent.policy, agent.phi, data, g, cfg, np.random.default_rng(7))
+    # P = 10 = cg_iters: CG exact up to rounding, cond about 1e2
+    np.testing.assert_allclose(step.x, x, rtol=1e-10, atol=1e-10 * np.max(np.abs(x)))
+
+
+def test_logged_cg_residual_is_that_of_the_returned_direction():
+    """cg_residual = ||g - (F + lambda I) x|| for the x of the step taken, F and g in closed form.
+    Delta phi = beta x with nu = x^T g and beta^2 nu = 2 delta, so Delta phi^T g = 2 delta / beta.
+    With cg_iters = 3 < P the residual is far from 0 (CG's recurrence tracks the true residual
+    to rounding: cond about 1e2)."""
+    cfg, agent, data = agent_and_batch("npg", cg_iters=3, norm_adv=False)
+    phi_old = agent.phi.copy()
+    metrics = UPDATES["npg"](agent, data, cfg, np.random.default_rng(1))
+    g, F = _linear_policy_g_and_F(phi_old, data, data.adv)
+    D = agent.phi - phi_old
+    x = D / (2 * cfg.delta / (D @ g))
+    residual = np.linalg.norm(g - (F + cfg.damping * np.eye(g.size)) @ x)
+    assert metrics["cg_iters"] == 3 and residual > 1e-3 * np.linalg.norm(g)
+    assert metrics["cg_residual"] == pytest.approx(residual, rel=1e-8)
+
+
+def test_trpo_rejects_when_no_candidate_qualifies_within_backtrack_iters():
+    """The case of ``test_trpo_improvement_without_advantage_normalisation`` (full step inside
+    the trust region but lowering L) with backtrack_iters = 1: the only candidate fails, so the
+    search rejects and phi stays bit for bit."""
+    cfg, agent, data = agent_and_batch("trpo", seed=16, adv_mean=0.0, norm_adv=False, delta=2.0,
+                                       backtrack_iters=1, **ONE_CRITIC_STEP)
+    data.adv[:] = 3.0 + 0.3 * data.adv
+    phi_old = agent.phi.copy()
+    metrics = UPDATES["trpo"](agent, data, cfg, np.random.default_rng(1))
+    assert (metrics["accepted"], metrics["step_fraction"]) == (0, 0.0)
+    np.testing.assert_array_equal(agent.phi, phi_old)
+
+
+def test_npg_update_draws_the_fisher_subsample_from_its_generator():
+    """With fvp_fraction 0.5 the update's first draw from its generator is the Fisher
+    subsample: Delta phi is parallel to (F_sub + lambda I)^-1 g for the states that
+    ``subsample_states`` draws from an equal generator (closed-form F, numpy.linalg.solve)."""
+    from refimpl.fisher import subsample_states
+
+    cfg, agent, data = agent_and_batch("npg", fvp_fraction=0.5, norm_adv=False)
+    phi_old = agent.phi.copy()
+    UPDATES["npg"](agent, data, cfg, np.random.default_rng(7))
+    g, _ = _linear_policy_g_and_F(phi_old, data, data.adv)
+    sub = subsample_states(data.obs, 0.5, np.random.default_rng(7))
+    m = len(sub)
+    _, F_sub = _linear_policy_g_and_F(phi_old, FlatBatch(sub, data.actions[:m], *[None] * 6),
+                                      data.adv[:m])
+    x = np.linalg.solve(F_sub + cfg.damping * np.eye(g.size), g)
+    D = agent.phi - phi_old
+    # P = 10 = cg_iters: CG exact up to rounding, cond about 1e2
+    np.testing.assert_allclose(D / np.linalg.norm(D), x / np.linalg.norm(x), atol=1e-9)
