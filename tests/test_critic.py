@@ -54,12 +54,18 @@ def critic_problems(draw):
 @given(critic_problems(), st.booleans())
 def test_critic_gradient_matches_finite_differences(problem, clipped):
     """dL_V/dtheta_v against central differences of L_V written out here (plain or PPO2). The
-    old values sit at V(s) + offset with |offset| kept 0.05 away from eps = 0.2, so no kink of
-    the max/clip lies within the checker's reach (it moves V by far less than 0.05)."""
+    PPO2 loss has two kinks, and both are kept out of the checker's reach (it moves V by far
+    less than 0.05): the clip's, by old values at V(s) + offset with |offset| 0.05 away from
+    eps = 0.2; and the max's, where (V - ret)^2 = (V_clip - ret)^2, i.e. ret at the midpoint of
+    V and V_clip, by moving a target that lies within 0.05 of that midpoint 0.1 further."""
     critic, theta, obs, ret, rng = problem
     v0 = critic.forward(theta, obs)[0][:, 0]
     offset = rng.choice([-1.0, 1.0], len(ret)) * rng.choice([0.1, 0.3], len(ret))
     v_old, eps = (v0 + offset, 0.2) if clipped else (None, None)
+    if clipped:
+        v_clip = v_old + np.clip(v0 - v_old, -eps, eps)
+        midpoint = 0.5 * (v0 + v_clip)
+        ret = np.where((v_clip != v0) & (np.abs(ret - midpoint) < 0.05), ret + 0.1, ret)
 
     def loss(t):
         v = critic.forward(t, obs)[0][:, 0]
