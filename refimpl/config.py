@@ -238,6 +238,12 @@ class Config:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def first_difference(self, other: "Config") -> str | None:
+        """The name of the first field (in declaration order) whose value differs between
+        ``self`` and ``other``, or None if they are equal; for one-line errors that name it."""
+        return next((f.name for f in dataclasses.fields(self)
+                     if getattr(self, f.name) != getattr(other, f.name)), None)
+
     @classmethod
     def from_dict(cls, d: dict) -> "Config":
         """A Config from ``to_dict``'s output (e.g. a config.json); unknown keys are errors."""

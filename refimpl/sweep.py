@@ -15,7 +15,6 @@ return against environment steps. Tested in ``tests/test_sweep.py``.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import json
 import re
@@ -226,20 +225,22 @@ def _parse_as(kind, text: str):
 def check_existing_runs(specs: list[RunSpec]) -> None:
     """ValueError (one line) unless every run directory that already holds a run (its
     config.json, written when the run starts) holds the run that ``specs`` asks for."""
+    from refimpl.train import read_config
+
     for spec in specs:
         path = Path(spec.out) / "config.json"
         if not path.exists():
             continue
         try:
-            stored = Config.from_dict(json.loads(path.read_text()))
-        except (OSError, ValueError, TypeError) as e:
-            raise ValueError(f"{path} is not a refimpl config ({e})") from None
+            stored = read_config(path, path.read_text())
+        except OSError as e:
+            raise ValueError(f"cannot read {path} ({e.strerror or e})") from None
         asked = Config.from_dict(spec.cfg)
-        for f in dataclasses.fields(Config):
-            old, new = getattr(stored, f.name), getattr(asked, f.name)
-            if old != new:
-                raise ValueError(f"{spec.out} holds a run with {f.name}={old!r}, but this sweep "
-                                 f"asks for {f.name}={new!r}; choose another --out")
+        name = stored.first_difference(asked)
+        if name is not None:
+            raise ValueError(f"{spec.out} holds a run with {name}={getattr(stored, name)!r}, but "
+                             f"this sweep asks for {name}={getattr(asked, name)!r}; choose "
+                             "another --out")
 
 
 def plan(args) -> list[RunSpec]:

@@ -35,7 +35,6 @@ equal to an uninterrupted run bit for bit), tests/test_train.py (exact resume an
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import json
 import math
@@ -85,7 +84,7 @@ def writing(path: Path):
         raise WriteError(f"cannot write {path}: {e.strerror or e}") from None
 
 
-def _read_config(path: Path, text: str) -> Config:
+def read_config(path: Path, text: str) -> Config:
     """The Config stored as JSON ``text`` in ``path``; RunError naming the file otherwise."""
     try:
         return Config.from_dict(json.loads(text))
@@ -105,16 +104,16 @@ def stored_run(out: Path) -> tuple[Config, dict | None]:
             raise RunError(f"{cfg_path} is missing; a run directory needs it beside its "
                            "checkpoints")
         raise RunError(f"{out} holds no run to resume (no config.json)")
-    written = _read_config(cfg_path, cfg_path.read_text())
+    written = read_config(cfg_path, cfg_path.read_text())
     if not latest.exists():
         return written, None
     state = checkpoint.load(latest)
-    trained = _read_config(latest, str(state["config"]))
-    for f in dataclasses.fields(Config):
-        a, b = getattr(written, f.name), getattr(trained, f.name)
-        if a != b:
-            raise RunError(f"{cfg_path} says {f.name} = {a!r}, but {latest} was trained with "
-                           f"{b!r}; restore config.json to continue the run")
+    trained = read_config(latest, str(state["config"]))
+    name = written.first_difference(trained)
+    if name is not None:
+        raise RunError(f"{cfg_path} says {name} = {getattr(written, name)!r}, but {latest} was "
+                       f"trained with {getattr(trained, name)!r}; restore config.json to "
+                       "continue the run")
     return trained, state
 
 
