@@ -2,11 +2,13 @@
 atomically (temporary file in the same directory, then ``os.replace``), so a reader never sees a
 half-written file and an interrupted write leaves the previous checkpoint intact.
 
-Keys (format version 1): ``format_version``, ``config`` (JSON), ``env_id``, ``obs_dim``,
+Keys (format version 2): ``format_version``, ``config`` (JSON), ``env_id``, ``obs_dim``,
 ``act_dim``, ``update``, ``env_steps``, ``wall_time``, ``phi`` (policy, layout of
 docs/crosscheck.md), ``theta_v`` (critic), ``pi_opt/{m,v,t}``, ``v_opt/{m,v,t}`` (Adam),
-``rng`` (JSON state of the training generator), and ``collector/...`` (environment states,
-current observation, ``collector/obs_rms/...`` normaliser, reward scaler, episode statistics).
+``rng/actions`` and ``rng/update`` (JSON states of the action-noise and update generators of
+``refimpl.seeding``), and ``collector/...`` (environment states, current observation,
+``collector/obs_rms/...`` normaliser, reward scaler, episode statistics). Format 2 replaced
+format 1's single ``rng`` by independent streams.
 ``schema`` lists them with dtype and shape as the stored config implies; ``load`` refuses a file
 that deviates in any key, in one line naming the key.
 """
@@ -25,7 +27,7 @@ from refimpl.config import Config
 from refimpl.nn import MLP
 from refimpl.policy import GaussianPolicy
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 REQUIRED = ("format_version", "config", "env_id", "obs_dim", "act_dim", "update", "env_steps",
             "phi", "theta_v")
 FLOAT, INT, TEXT, JSON = "float64", "integer", "text", "JSON text"
@@ -169,7 +171,7 @@ def schema(cfg: Config, obs_dim: int, act_dim: int) -> dict[str, tuple[str, tupl
     keys = {"format_version": (INT, ()), "config": (TEXT, ()), "env_id": (TEXT, ()),
             "obs_dim": (INT, ()), "act_dim": (INT, ()), "update": (INT, ()),
             "env_steps": (INT, ()), "wall_time": scalar, "phi": (FLOAT, (P,)),
-            "theta_v": (FLOAT, (V,)), "rng": (JSON, ())}
+            "theta_v": (FLOAT, (V,)), "rng/actions": (JSON, ()), "rng/update": (JSON, ())}
     for opt, n in (("pi_opt", P), ("v_opt", V)):  # optim.Adam.state
         keys.update({f"{opt}/m": (FLOAT, (n,)), f"{opt}/v": (FLOAT, (n,)), f"{opt}/t": (INT, ()),
                      **{f"{opt}/{k}": scalar for k in ("lr", "beta1", "beta2", "eps")}})

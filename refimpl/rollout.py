@@ -22,6 +22,7 @@ from refimpl.envs.make import make_vector_env
 from refimpl.errors import NumericalError
 from refimpl.normalize import RewardScaler, RunningMeanStd
 from refimpl.returns import gae
+from refimpl.seeding import RunSeeds
 
 EPISODE_WINDOW = 20
 """Finished episodes averaged in ``Collector.episode_stats``, the ``ep_return`` and ``ep_length``
@@ -103,7 +104,7 @@ class Collector:
         self.obs_rms = RunningMeanStd((self.obs_dim,)) if norm_obs else None
         self.obs_clip = obs_clip
         self.rew_scaler = RewardScaler(num_envs, gamma) if norm_reward else None
-        raw, _ = self.envs.reset(seed=[seed + i for i in range(num_envs)])
+        raw, _ = self.envs.reset(seed=RunSeeds(seed).env_seeds(num_envs))
         self.raw_obs = raw.reshape(num_envs, self.obs_dim).astype(np.float64)
         if self.obs_rms is not None:
             self.obs_rms.update(self.raw_obs)

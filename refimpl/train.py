@@ -54,6 +54,7 @@ from refimpl.errors import NumericalError
 from refimpl.objectives import explained_variance
 from refimpl.optim import Adam
 from refimpl.rollout import Collector, check_finite, estimate_advantages
+from refimpl.seeding import RunSeeds
 
 COLUMNS = ("update", "env_steps", "wall_time", "sps", "ep_return", "ep_length", "policy_loss",
            "value_loss", "entropy", "kl", "approx_kl", "clip_fraction", "explained_variance",
@@ -164,7 +165,7 @@ def flatten(agent: Agent, batch, adv, ret, values) -> FlatBatch:
 
 
 class Run:
-    """One training run: its directory, collector, agent and random generator."""
+    """One training run: its directory, collector, agent and random generators."""
 
     def __init__(self, cfg: Config | dict | None, out: Path, resume: bool = False):
         """A new run of ``cfg`` in ``out``, or with ``resume`` the run in ``out`` continued
@@ -183,8 +184,10 @@ class Run:
         self.cfg = cfg
         self.collector = Collector(cfg.env, cfg.num_envs, cfg.seed, cfg.gamma, cfg.norm_obs,
                                    cfg.obs_clip, cfg.norm_reward, cfg.clip_actions)
-        self.rng = np.random.default_rng(cfg.seed)
-        self.agent = Agent.create(cfg, self.collector.obs_dim, self.collector.act_dim, self.rng)
+        seeds = RunSeeds(cfg.seed)
+        self.action_rng, self.update_rng = seeds.generator("actions"), seeds.generator("update")
+        self.agent = Agent.create(cfg, self.collector.obs_dim, self.collector.act_dim,
+                                  seeds.generator("weights"))
         self.batch_size = cfg.horizon * cfg.num_envs
         self.num_updates = math.ceil(cfg.steps / self.batch_size)
         self.update, self.env_steps, self.wall_time = 0, 0, 0.0
@@ -273,7 +276,8 @@ class Run:
              "obs_dim": np.array(self.collector.obs_dim), "act_dim": np.array(self.collector.act_dim),
              "update": np.array(self.update), "env_steps": np.array(self.env_steps),
              "wall_time": np.array(self.wall_time), "phi": a.phi, "theta_v": a.theta_v,
-             "rng": np.array(json.dumps(self.rng.bit_generator.state))}
+             **{f"rng/{name}": np.array(json.dumps(rng.bit_generator.state))
+                for name, rng in self.generators().items()}}
         for name, opt in (("pi_opt", a.pi_opt), ("v_opt", a.v_opt)):
             d.update({f"{name}/{k}": v for k, v in opt.state().items()})
         d.update({f"collector/{k}": v for k, v in self.collector.state().items()})
@@ -287,16 +291,22 @@ class Run:
         a.phi, a.theta_v = d["phi"].copy(), d["theta_v"].copy()
         a.pi_opt = Adam.from_state(checkpoint.subdict(d, "pi_opt/"))
         a.v_opt = Adam.from_state(checkpoint.subdict(d, "v_opt/"))
-        self.rng.bit_generator.state = json.loads(str(d["rng"]))
+        for name, rng in self.generators().items():
+            rng.bit_generator.state = json.loads(str(d[f"rng/{name}"]))
         self.collector.load_state(checkpoint.subdict(d, "collector/"))
         self.update, self.env_steps = int(d["update"]), int(d["env_steps"])
         self.wall_time = float(d["wall_time"])
         self._truncate_progress(self.update)
 
+    def generators(self) -> dict[str, np.random.Generator]:
+        """The generators that training draws from after initialisation (refimpl.seeding)."""
+        return {"actions": self.action_rng, "update": self.update_rng}
+
     def collect_batch(self) -> FlatBatch:
         """Lecture steps 1-2: a batch from pi_phi_k with GAE advantages, flattened."""
         cfg, agent = self.cfg, self.agent
-        batch = self.collector.collect(agent.policy, agent.phi, cfg.horizon, self.rng)  # step 1
+        batch = self.collector.collect(agent.policy, agent.phi, cfg.horizon,
+                                       self.action_rng)                       # step 1
         adv, ret, values = estimate_advantages(agent.critic, agent.theta_v, batch,      # step 2
                                                cfg.gamma, cfg.lam)
         return flatten(agent, batch, adv, ret, values)
@@ -308,7 +318,7 @@ class Run:
         where = f"in update {self.update + 1} ({cfg.algo})"
         try:
             data = self.collect_batch()                                                 # steps 1-2
-            metrics = UPDATES[cfg.algo](agent, data, cfg, self.rng, lr_scale)           # steps 3-7
+            metrics = UPDATES[cfg.algo](agent, data, cfg, self.update_rng, lr_scale)    # steps 3-7
         except NumericalError as err:
             raise type(err)(f"{err} {where}") from None
         check_finite(f"after update {self.update + 1} ({cfg.algo})",

@@ -93,10 +93,13 @@ CORRUPTIONS = {
                     "key 'phi' has dtype float32, expected float64"),
     "negative variance": (lambda d: {**d, "collector/obs_rms/var": -d["collector/obs_rms/var"]},
                           "key 'collector/obs_rms/var' must be >= 0"),
-    "generator state not JSON": (lambda d: {**d, "rng": np.array("{")}, "key 'rng' is not JSON"),
+    "generator state not JSON": (lambda d: {**d, "rng/update": np.array("{")},
+                                 "key 'rng/update' is not JSON"),
     "env_id and config disagree": (lambda d: {**d, "env_id": np.array("Hopper-v5")},
                                    "key 'env_id' is 'Hopper-v5'"),
-    "format version 2": (lambda d: {**d, "format_version": np.array(2)}, "checkpoint format 2"),
+    "format version 3": (lambda d: {**d, "format_version": np.array(3)}, "checkpoint format 3"),
+    "format version 1 (one rng)": (lambda d: {**d, "format_version": np.array(1)},
+                                   "checkpoint format 1"),
 }
 
 

@@ -147,7 +147,7 @@ def test_lr_scale_zero_freezes_the_critic(algo, tmp_path):
     for scale, moves in ((0.0, False), (1.0, True)):
         run = Run(Config.for_algo(algo, steps=256, **SMALL), tmp_path / f"{algo}-{scale}")
         theta_v = run.agent.theta_v.copy()
-        UPDATES[algo](run.agent, run.collect_batch(), run.cfg, run.rng, scale)
+        UPDATES[algo](run.agent, run.collect_batch(), run.cfg, run.update_rng, scale)
         run.close()
         assert np.array_equal(run.agent.theta_v, theta_v) != moves
 

@@ -51,7 +51,7 @@ def one_ppo_update(cfg: Config):
             agent = run.agent
             data = run.collect_batch()
             phi_old = agent.phi.copy()
-            metrics = ppo.update(agent, data, cfg, run.rng, 1.0)
+            metrics = ppo.update(agent, data, cfg, run.update_rng, 1.0)
         finally:
             run.close()
     return agent, data, phi_old, agent.phi.copy(), metrics
