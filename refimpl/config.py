@@ -201,6 +201,13 @@ class Config:
                              "(only with npg_step='fixed'; refimpl's choice, the tianshou preset "
                              "uses Tianshou's 0.1).", POSITIVE)
 
+    eval_every: int = field(20_000, "Evaluate the policy deterministically (its mean action, "
+                            "the observation normaliser frozen) every this many environment "
+                            "steps, into eval.csv; 0 turns it off. Its time is not training "
+                            "time: it is left out of wall_time and sps.", NON_NEGATIVE)
+    eval_episodes: int = field(10, "Episodes per evaluation during training (their reset seeds "
+                               "are the run's evaluation stream, the same every time).",
+                               at_least(1))
     checkpoint_every: int = field(50, "Updates between periodic checkpoints update_NNNNNN.npz "
                                   "(latest.npz is written after every update, final.npz at the "
                                   "end).", at_least(1))

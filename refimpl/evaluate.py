@@ -42,9 +42,17 @@ class SavedPolicy:
 
     def act(self, raw_obs: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
         """Action for a batch of raw observations (N, obs_dim); the mean if ``rng`` is None."""
-        s = raw_obs if self.obs_rms is None else self.obs_rms.normalize(raw_obs, clip=self.cfg.obs_clip)
-        mean, log_std, _ = self.policy.forward(self.phi, s)
-        return mean if rng is None else dist.sample(mean, log_std, rng)
+        return policy_action(self.policy, self.phi, self.obs_rms, self.cfg.obs_clip, raw_obs, rng)
+
+
+def policy_action(policy: GaussianPolicy, phi: np.ndarray, obs_rms: RunningMeanStd | None,
+                  obs_clip: float, raw_obs: np.ndarray,
+                  rng: np.random.Generator | None) -> np.ndarray:
+    """pi_phi's action at raw observations (N, obs_dim), normalised with ``obs_rms`` frozen (no
+    update): the mean mu_phi(s) if ``rng`` is None, else a sample. Shape (N, act_dim)."""
+    s = raw_obs if obs_rms is None else obs_rms.normalize(raw_obs, clip=obs_clip)
+    mean, log_std, _ = policy.forward(phi, s)
+    return mean if rng is None else dist.sample(mean, log_std, rng)
 
 
 def evaluate(path: Path, episodes: int = 10, deterministic: bool = True, seed: int = 10_000,
@@ -74,20 +82,62 @@ def play(path: Path, episodes: int, deterministic: bool, seed: int, render: bool
     if render:
         _follow_with_tracking_camera(env)
     rng = None if deterministic else np.random.default_rng(seed)
-    low, high = env.action_space.low, env.action_space.high
-    returns, frames = np.zeros(episodes), []
-    for ep in range(episodes):
-        obs, _ = env.reset(seed=seed + ep)
-        done = False
-        while not done:
-            if render and ep == 0 and len(frames) < max_frames:
-                frames.append(_render(env))
-            a = saved.act(np.asarray(obs, dtype=np.float64)[None], rng)[0]
-            obs, r, term, trunc, _ = env.step(np.clip(a, low, high) if saved.cfg.clip_actions else a)
-            returns[ep] += r
-            done = term or trunc
+    frames: list[np.ndarray] = []
+
+    def grab():
+        if len(frames) < max_frames:
+            frames.append(_render(env))
+    returns = episode_returns(env, lambda obs: saved.act(obs, rng), saved.cfg.clip_actions,
+                              [seed + ep for ep in range(episodes)], grab if render else None)
     env.close()
     return returns, frames
+
+
+def episode_returns(env: gym.Env, act, clip_actions: bool, seeds: list[int],
+                    on_first_step=None) -> np.ndarray:
+    """Undiscounted returns of one episode per reset seed in ``seeds``, shape (len(seeds),).
+
+    ``act`` maps raw observations (1, obs_dim) to actions (1, act_dim), clipped to the action
+    space if ``clip_actions``; ``on_first_step()`` runs before every step of the first episode
+    (to grab frames). Used by ``refimpl eval`` and by the evaluation during training
+    (``Evaluation``); tested in tests/test_evaluation.py.
+    """
+    low, high = env.action_space.low, env.action_space.high
+    returns = np.zeros(len(seeds))
+    for ep, seed in enumerate(seeds):
+        obs, _ = env.reset(seed=seed)
+        done = False
+        while not done:
+            if on_first_step is not None and ep == 0:
+                on_first_step()
+            a = act(np.asarray(obs, dtype=np.float64)[None])[0]
+            obs, r, term, trunc, _ = env.step(np.clip(a, low, high) if clip_actions else a)
+            returns[ep] += r
+            done = term or trunc
+    return returns
+
+
+class Evaluation:
+    """Deterministic evaluation during training (``--eval-every``): ``episodes`` episodes of the
+    mean action in an environment of its own, with the observation normaliser frozen at the
+    training statistics of the moment. The reset seeds come from the run's "evaluation" stream
+    (``refimpl.seeding``) and are the same at every evaluation, so two evaluations differ only
+    by the policy; nothing is drawn from a training stream, so training is the same with and
+    without evaluation (tests/test_evaluation.py)."""
+
+    def __init__(self, cfg: Config, seeds: list[int]):
+        self.cfg, self.seeds = cfg, seeds
+        self.env = make_env(cfg.env)
+
+    def __call__(self, policy: GaussianPolicy, phi: np.ndarray,
+                 obs_rms: RunningMeanStd | None) -> np.ndarray:
+        """The returns of the evaluation episodes, shape (episodes,)."""
+        def act(obs):
+            return policy_action(policy, phi, obs_rms, self.cfg.obs_clip, obs, None)
+        return episode_returns(self.env, act, self.cfg.clip_actions, self.seeds)
+
+    def close(self) -> None:
+        self.env.close()
 
 
 def _follow_with_tracking_camera(env: gym.Env) -> None:

@@ -7,9 +7,11 @@ Resumable: a finished run (``checkpoints/final.npz`` present) is skipped, an int
 continues from its latest checkpoint; either counts only if its stored config is the one the
 sweep asks for (otherwise the sweep refuses, naming the differing field). Every flag and
 ``--set`` value is checked, and every run's Config built, before any directory is created.
-At the end every final policy is evaluated deterministically (``--eval-episodes``, default 10)
-and ``summary.csv`` gets one row per run: ``algo,seed,steps,final_return,final_return_std,
-wall_s``; ``learning_curves.png`` shows the mean +- std over seeds of each algorithm's episode
+At the end every final policy is evaluated deterministically (``--eval-episodes``, default 10,
+also the episodes of each evaluation during training, ``--set eval_every=N``) and
+``summary.csv`` gets one row per run: ``algo,seed,steps,final_return,final_return_std,wall_s,
+best_eval_return,best_eval_step`` (the last two from eval.csv, the best evaluation during
+training, which Tianshou's published numbers report; "final" stays the headline); ``learning_curves.png`` shows the mean +- std over seeds of each algorithm's episode
 return against environment steps. Tested in ``tests/test_sweep.py``.
 """
 from __future__ import annotations
@@ -29,22 +31,22 @@ import numpy as np
 from refimpl import checkpoint
 from refimpl.config import ALGOS, PRESETS, Config
 
-SUMMARY_COLUMNS = ("algo", "seed", "steps", "final_return", "final_return_std", "wall_s")
+SUMMARY_COLUMNS = ("algo", "seed", "steps", "final_return", "final_return_std", "wall_s",
+                   "best_eval_return", "best_eval_step")
 SCHEDULER_TIMEOUT_S = 5
 """Seconds to wait for a Dask scheduler to answer before the sweep gives up (Dask's own default
 is 30 s; a reachable scheduler answers within milliseconds)."""
 OWN_FLAGS = {"algo": "--algo", "seed": "--seeds", "preset": "--preset", "env": "--env",
-             "steps": "--steps"}
+             "steps": "--steps", "eval_episodes": "--eval-episodes"}
 """Config fields the sweep sets from its own flags, which ``--set`` therefore refuses."""
 
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One cell of the grid: a configuration, its directory, and how to evaluate it."""
+    """One cell of the grid: a configuration and its directory."""
 
     cfg: dict
     out: str
-    eval_episodes: int
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -58,10 +60,9 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def grid(algos, seeds, out: Path, eval_episodes: int, preset: str = "default",
-         **overrides) -> list[RunSpec]:
+def grid(algos, seeds, out: Path, preset: str = "default", **overrides) -> list[RunSpec]:
     return [RunSpec(Config.for_algo(a, preset, seed=s, **overrides).to_dict(),
-                    str(out / f"{a}-s{s}"), eval_episodes) for a in algos for s in seeds]
+                    str(out / f"{a}-s{s}")) for a in algos for s in seeds]
 
 
 def run_one(spec: RunSpec) -> dict:
@@ -79,11 +80,24 @@ def run_one(spec: RunSpec) -> dict:
         resume = (out / "checkpoints" / "latest.npz").exists()
         train(None if resume else Config.from_dict(spec.cfg), out, resume=resume, progress=False)
     d = checkpoint.load(final)
-    returns = evaluate(final, episodes=spec.eval_episodes, deterministic=True)
+    returns = evaluate(final, episodes=spec.cfg["eval_episodes"], deterministic=True)
     return {"algo": spec.cfg["algo"], "seed": spec.cfg["seed"], "steps": int(d["env_steps"]),
             "final_return": round(float(returns.mean()), 2),
             "final_return_std": round(float(returns.std()), 2),
-            "wall_s": round(float(d["wall_time"]), 1)}
+            "wall_s": round(float(d["wall_time"]), 1), **best_evaluation(out)}
+
+
+def best_evaluation(out: Path) -> dict:
+    """The best mean return of the run's evaluations during training (eval.csv) and the step
+    it was reached at (the first, if tied); empty cells if the run did not evaluate."""
+    from refimpl.train import EVAL_COLUMNS, read_csv
+
+    path = Path(out) / "eval.csv"
+    if not path.exists() or not (e := read_csv(path, EVAL_COLUMNS))["mean"].size:
+        return {"best_eval_return": "", "best_eval_step": ""}
+    i = int(np.argmax(e["mean"]))
+    return {"best_eval_return": round(float(e["mean"][i]), 2),
+            "best_eval_step": int(e["env_steps"][i])}
 
 
 def execute(specs: list[RunSpec], workers: int | None = None,
@@ -253,8 +267,8 @@ def plan(args) -> list[RunSpec]:
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers must be at least 1, got {args.workers}")
     overrides = dict(parse_override(pair) for pair in args.set)
-    specs = grid(args.algo, args.seeds, args.out, args.eval_episodes, args.preset, env=args.env,
-                 steps=args.steps, **overrides)
+    specs = grid(args.algo, args.seeds, args.out, args.preset, env=args.env, steps=args.steps,
+                 eval_episodes=args.eval_episodes, **overrides)
     make_envs(args.env, 1).close()  # one line now for an id or action space training refuses
     check_existing_runs(specs)
     return specs

@@ -6,6 +6,8 @@
         3-7. the algorithm's update                 (algos.UPDATES[cfg.algo])
 
 Run directory: ``config.json``, ``progress.csv`` (one row per update, columns ``COLUMNS``),
+``eval.csv`` (one row per evaluation during training, columns ``EVAL_COLUMNS``: the mean action
+in an environment of its own every ``cfg.eval_every`` steps, ``evaluate.Evaluation``),
 ``checkpoints/latest.npz`` (after every update), ``checkpoints/update_NNNNNN.npz`` (every
 ``cfg.checkpoint_every`` updates), ``checkpoints/final.npz`` and ``learning_curve.png``.
 
@@ -35,6 +37,7 @@ equal to an uninterrupted run bit for bit), tests/test_train.py (exact resume an
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -51,6 +54,7 @@ from refimpl.agent import Agent, FlatBatch
 from refimpl.algos import UPDATES
 from refimpl.config import Config, flag
 from refimpl.errors import NumericalError
+from refimpl.evaluate import Evaluation
 from refimpl.objectives import explained_variance
 from refimpl.optim import Adam
 from refimpl.rollout import Collector, check_finite, estimate_advantages
@@ -61,9 +65,13 @@ COLUMNS = ("update", "env_steps", "wall_time", "sps", "ep_return", "ep_length", 
            "epochs", "improvement", "accepted", "step_fraction", "step_norm", "cg_iters",
            "cg_residual")
 """progress.csv columns; a metric an algorithm does not produce is left empty."""
+EVAL_COLUMNS = ("update", "env_steps", "mean", "std", "min", "max", "wall_time")
+"""eval.csv columns: after ``update`` (``env_steps``), the statistics of the evaluation returns
+and the seconds the evaluation took (not counted in progress.csv's wall_time)."""
 TIMING_COLUMNS = ("wall_time", "sps")
 """Columns that differ between two runs of one seed; every other column is reproducible."""
-TEMPORARIES = (".config.json.*.tmp", ".progress.csv.*.tmp", ".learning_curve.png.*.tmp",
+TEMPORARIES = (".config.json.*.tmp", ".progress.csv.*.tmp", ".eval.csv.*.tmp",
+               ".learning_curve.png.*.tmp",
                "checkpoints/.*.npz.*.tmp")
 """Names of the temporary files of ``checkpoint.atomic_write`` in a run directory."""
 
@@ -188,6 +196,8 @@ class Run:
         self.action_rng, self.update_rng = seeds.generator("actions"), seeds.generator("update")
         self.agent = Agent.create(cfg, self.collector.obs_dim, self.collector.act_dim,
                                   seeds.generator("weights"))
+        self.evaluation = Evaluation(cfg, seeds.evaluation_seeds(cfg.eval_episodes)) \
+            if cfg.eval_every else None
         self.batch_size = cfg.horizon * cfg.num_envs
         self.num_updates = math.ceil(cfg.steps / self.batch_size)
         self.update, self.env_steps, self.wall_time = 0, 0, 0.0
@@ -255,20 +265,25 @@ class Run:
                 pass  # a directory that is not empty holds what someone else put there
         self.created.clear()
 
-    def _truncate_progress(self, update: int) -> None:
-        """Keep progress.csv rows up to the checkpoint's update (later ones are redone). A row
-        cut short by a crash or a full disk lacks its last columns and is dropped."""
-        path = self.out / "progress.csv"
-        rows = []
-        if path.exists():
-            with path.open() as f:
-                rows = [r for r in csv.DictReader(f) if None not in r.values() and None not in r]
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, COLUMNS, lineterminator="\n")
-        w.writeheader()
-        w.writerows(r for r in rows if int(r["update"]) <= update)
-        with writing(path):
-            checkpoint.atomic_write(path, lambda f: f.write(buf.getvalue().encode()))
+    def _truncate_logs(self, update: int) -> None:
+        """Keep the progress.csv and eval.csv rows up to the checkpoint's update (later ones are
+        redone). A row cut short by a crash or a full disk lacks its last columns and is
+        dropped."""
+        for name, columns in (("progress.csv", COLUMNS), ("eval.csv", EVAL_COLUMNS)):
+            path = self.out / name
+            if not path.exists() and name == "eval.csv":
+                continue
+            rows = []
+            if path.exists():
+                with path.open() as f:
+                    rows = [r for r in csv.DictReader(f)
+                            if None not in r.values() and None not in r]
+            buf = io.StringIO()
+            w = csv.DictWriter(buf, columns, lineterminator="\n")
+            w.writeheader()
+            w.writerows(r for r in rows if int(r["update"]) <= update)
+            with writing(path):
+                checkpoint.atomic_write(path, lambda f: f.write(buf.getvalue().encode()))
 
     def state(self) -> dict[str, np.ndarray]:
         a = self.agent
@@ -296,7 +311,7 @@ class Run:
         self.collector.load_state(checkpoint.subdict(d, "collector/"))
         self.update, self.env_steps = int(d["update"]), int(d["env_steps"])
         self.wall_time = float(d["wall_time"])
-        self._truncate_progress(self.update)
+        self._truncate_logs(self.update)
 
     def generators(self) -> dict[str, np.random.Generator]:
         """The generators that training draws from after initialisation (refimpl.seeding)."""
@@ -336,6 +351,19 @@ class Run:
         assert set(row) <= set(COLUMNS), f"undocumented metrics {set(row) - set(COLUMNS)}"
         return row
 
+    def evaluation_due(self) -> bool:
+        """True if the last update crossed a multiple of ``cfg.eval_every`` environment steps."""
+        every = self.cfg.eval_every
+        return bool(every) and self.env_steps // every > (self.env_steps - self.batch_size) // every
+
+    def evaluate(self) -> dict:
+        """Evaluate the current policy (``evaluate.Evaluation``); returns the eval.csv row."""
+        t0 = time.perf_counter()
+        returns = self.evaluation(self.agent.policy, self.agent.phi, self.collector.obs_rms)
+        return {"update": self.update, "env_steps": self.env_steps, "mean": returns.mean(),
+                "std": returns.std(), "min": returns.min(), "max": returns.max(),
+                "wall_time": round(time.perf_counter() - t0, 3)}
+
     def save(self, name: str = "latest.npz") -> Path:
         path = self.ckpt_dir / name
         with writing(path):
@@ -343,12 +371,27 @@ class Run:
         return path
 
     def append_progress(self, row: dict) -> None:
-        path = self.out / "progress.csv"
+        self._append_row("progress.csv", COLUMNS, row)
+
+    def append_eval(self, row: dict) -> None:
+        self._append_row("eval.csv", EVAL_COLUMNS, row)
+
+    def _append_row(self, name: str, columns: tuple[str, ...], row: dict) -> None:
+        """Append ``row`` to the CSV file ``name`` of the run, with a header if it is new."""
+        path = self.out / name
+        new = not path.exists()
         with writing(path), path.open("a", newline="") as f:
-            csv.DictWriter(f, COLUMNS, lineterminator="\n").writerow(row)
+            w = csv.DictWriter(f, columns, lineterminator="\n")
+            if new:
+                w.writeheader()
+            w.writerow(row)
+        if new and not self.has_checkpoint():
+            self.created.append(path)
 
     def close(self) -> None:
         self.collector.close()
+        if self.evaluation is not None:
+            self.evaluation.close()
 
 
 def train(cfg: Config | dict | None, out: Path, resume: bool = False,
@@ -363,15 +406,20 @@ def train(cfg: Config | dict | None, out: Path, resume: bool = False,
     run = Run(cfg, out, resume)
     bar = tqdm(total=run.num_updates * run.batch_size, initial=run.env_steps, unit="step",
                disable=not progress, dynamic_ncols=True)
+    last_eval = "-"
     try:
         while run.update < run.num_updates:
             row = run.step()
             run.append_progress(row)
+            if run.evaluation_due():  # before the checkpoint: a crash in between redoes both
+                evaluated = run.evaluate()
+                run.append_eval(evaluated)
+                last_eval = f"{evaluated['mean']:.0f}"
             run.save()
             if run.update % run.cfg.checkpoint_every == 0:
                 run.save(f"update_{run.update:06d}.npz")
             bar.update(run.batch_size)
-            bar.set_postfix(sps=row["sps"], ret=f"{row['ep_return']:.0f}")
+            bar.set_postfix(sps=row["sps"], ret=f"{row['ep_return']:.0f}", eval=last_eval)
         run.save("final.npz")
         with writing(run.out / "learning_curve.png"):
             plot_learning_curve(run.out)
@@ -385,21 +433,37 @@ def train(cfg: Config | dict | None, out: Path, resume: bool = False,
     return run
 
 
-def read_progress(path: Path) -> dict[str, np.ndarray]:
-    """progress.csv as float columns (empty cells become NaN)."""
+def read_csv(path: Path, columns: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """A CSV file of the run directory as float columns (empty cells become NaN)."""
     with Path(path).open() as f:
         rows = list(csv.DictReader(f))
     return {c: np.array([float(r[c]) if r.get(c) not in ("", None) else np.nan for r in rows])
-            for c in COLUMNS}
+            for c in columns}
+
+
+def read_progress(path: Path) -> dict[str, np.ndarray]:
+    """progress.csv as float columns (empty cells become NaN)."""
+    return read_csv(path, COLUMNS)
 
 
 def plot_learning_curve(out: Path) -> None:
-    """learning_curve.png of the run in ``out``: its progress.csv's mean episode return."""
+    """learning_curve.png of the run in ``out``: its progress.csv's mean episode return and, if
+    the run evaluated during training, eval.csv's mean evaluation return with its +- std band."""
     from refimpl.figures.output import Curve, learning_curve_figure, save_figure
 
-    cfg = json.loads((Path(out) / "config.json").read_text())
-    p = read_progress(Path(out) / "progress.csv")
-    fig = learning_curve_figure([Curve(p["env_steps"], p["ep_return"])],
-                                f"{cfg['algo'].upper()} on {cfg['env']}, seed {cfg['seed']}",
-                                "mean episode return (last 20)", figsize=(6, 4))
-    save_figure(fig, Path(out) / "learning_curve.png", "png", dpi=120)
+    out = Path(out)
+    cfg = json.loads((out / "config.json").read_text())
+    p = read_progress(out / "progress.csv")
+    title = f"{cfg['algo'].upper()} on {cfg['env']}, seed {cfg['seed']}"
+    training = Curve(p["env_steps"], p["ep_return"])
+    if (out / "eval.csv").exists():
+        e = read_csv(out / "eval.csv", EVAL_COLUMNS)
+        curves = [dataclasses.replace(training, label="training episodes (mean of the last 20)"),
+                  Curve(e["env_steps"], e["mean"], e["std"], "evaluation (mean action), +- std",
+                        style="o-")]
+        fig = learning_curve_figure(curves, title, "episode return", figsize=(6, 4),
+                                    legend={"loc": "best", "fontsize": 8})
+    else:
+        fig = learning_curve_figure([training], title, "mean episode return (last 20)",
+                                    figsize=(6, 4))
+    save_figure(fig, out / "learning_curve.png", "png", dpi=120)

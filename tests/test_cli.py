@@ -198,4 +198,5 @@ def test_train_flag_names_are_unchanged(capsys):
         "--vf-clip", "--max-grad-norm", "--lr", "--anneal-lr", "--no-anneal-lr", "--epochs",
         "--minibatch", "--clip-eps", "--ent-coef", "--target-kl", "--delta", "--cg-iters",
         "--damping", "--fvp-fraction", "--backtrack-alpha", "--backtrack-iters", "--npg-step",
-        "--npg-alpha", "--checkpoint-every", "--preset", "--out", "--resume", "--no-progress"}
+        "--npg-alpha", "--eval-every", "--eval-episodes", "--checkpoint-every", "--preset",
+        "--out", "--resume", "--no-progress"}

@@ -1,6 +1,6 @@
 """Fault injection: a training process killed at a random point (``kill -9``) or interrupted
 (Ctrl-C, SIGINT) and then continued as its message says ends exactly where an uninterrupted
-run ends: the same progress.csv rows (without the timing columns) and the same final
+run ends: the same progress.csv and eval.csv rows (without the timing columns) and the same final
 parameters, bit for bit. The kill point is drawn from a seeded generator: the number of
 finished updates to wait for (0: right after config.json appears), plus a delay of up to
 0.1 s, so the signal also lands between an update's progress row and its checkpoint."""
@@ -22,11 +22,11 @@ from refimpl.train import TIMING_COLUMNS
 ROOT = Path(__file__).resolve().parents[1]
 UPDATES = 12
 ARGS = ["--steps", str(UPDATES * 128), "--horizon", "128", "--epochs", "2", "--vf-epochs", "2",
-        "--no-progress"]
+        "--eval-every", "256", "--eval-episodes", "1", "--no-progress"]
 
 
-def _rows(out):
-    with (out / "progress.csv").open() as f:
+def _rows(out, name="progress.csv"):
+    with (out / name).open() as f:
         return [{k: v for k, v in r.items() if k not in TIMING_COLUMNS} for r in csv.DictReader(f)]
 
 
@@ -85,6 +85,8 @@ def test_signalled_run_continued_equals_uninterrupted_run(uninterrupted, tmp_pat
             argv = ["train", "--out", str(out), *ARGS]
     assert main(argv) == 0
     assert _rows(out) == _rows(uninterrupted)
+    assert _rows(out, "eval.csv") == _rows(uninterrupted, "eval.csv")
+    assert len(_rows(out, "eval.csv")) == UPDATES * 128 // 256
     a = checkpoint.load(out / "checkpoints" / "final.npz")
     b = checkpoint.load(uninterrupted / "checkpoints" / "final.npz")
     for key in ("phi", "theta_v", "pi_opt/m", "v_opt/v"):

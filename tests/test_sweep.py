@@ -12,7 +12,8 @@ from refimpl.cli import main
 from refimpl.sweep import SUMMARY_COLUMNS, execute, grid, parse_override, parse_seeds
 
 TINY = ["--env", "refimpl/LQ-Lecture-v0", "--steps", "400", "--eval-episodes", "2",
-        "--set", "horizon=200", "hidden=[]", "norm_obs=false", "epochs=1", "vf_epochs=1"]
+        "--set", "horizon=200", "hidden=[]", "norm_obs=false", "epochs=1", "vf_epochs=1",
+        "eval_every=200"]
 
 
 def test_parse_seeds():
@@ -34,6 +35,13 @@ def test_local_sweep_writes_summary_and_skips_finished_runs(tmp_path, capsys):
     assert [(r["algo"], r["seed"], r["steps"]) for r in rows] == \
         [("ppo", "0", "400"), ("ppo", "1", "400"), ("trpo", "0", "400"), ("trpo", "1", "400")]
     assert (out / "learning_curves.png").stat().st_size > 0
+    for r in rows:  # the best of the run's two evaluations during training, and its step
+        with (out / f"{r['algo']}-s{r['seed']}" / "eval.csv").open() as f:
+            evals = [(float(e["mean"]), int(e["env_steps"])) for e in csv.DictReader(f)]
+        assert [step for _, step in evals] == [200, 400]
+        best = max(evals, key=lambda e: e[0])
+        assert (float(r["best_eval_return"]), int(r["best_eval_step"])) == \
+            (round(best[0], 2), best[1])
     final = out / "ppo-s0" / "checkpoints" / "final.npz"
     stamp = os.stat(final).st_mtime_ns
     assert main(argv) == 0  # everything finished: nothing is retrained
@@ -44,11 +52,11 @@ def test_local_sweep_writes_summary_and_skips_finished_runs(tmp_path, capsys):
 
 def test_dask_cluster_runs_the_same_grid(tmp_path):
     distributed = pytest.importorskip("distributed", reason="the 'cluster' extra is not installed")
-    specs = grid(["ppo"], [0], tmp_path, 1, env="refimpl/LQ-Lecture-v0", steps=200, horizon=200,
+    specs = grid(["ppo"], [0], tmp_path, eval_episodes=1, env="refimpl/LQ-Lecture-v0", steps=200, horizon=200,
                  hidden=(), norm_obs=False, epochs=1, vf_epochs=1)
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False) as cluster:
         rows = execute(specs, scheduler=cluster.scheduler_address)
-    local = execute(grid(["ppo"], [0], tmp_path / "local", 1, env="refimpl/LQ-Lecture-v0",
+    local = execute(grid(["ppo"], [0], tmp_path / "local", eval_episodes=1, env="refimpl/LQ-Lecture-v0",
                          steps=200, horizon=200, hidden=(), norm_obs=False, epochs=1,
                          vf_epochs=1), workers=1)
     assert [{k: v for k, v in r.items() if k != "wall_s"} for r in rows] == \

@@ -1,0 +1,91 @@
+"""Deterministic evaluation during training (``--eval-every``, ``evaluate.Evaluation``)."""
+import csv
+
+import numpy as np
+import pytest
+from gymnasium import make
+
+from refimpl.config import Config
+from refimpl.seeding import RunSeeds
+from refimpl.train import EVAL_COLUMNS, TIMING_COLUMNS, Run, train
+
+# The lecture's LQ task with a linear policy: its evaluation return has a closed form
+LQ = dict(env="refimpl/LQ-Lecture-v0", hidden=(), norm_reward=False, horizon=100, minibatch=50,
+          vf_minibatch=50, epochs=2, vf_epochs=2, steps=600, seed=3)
+
+
+def _rows(path, drop=TIMING_COLUMNS):
+    with path.open() as f:
+        return [{k: v for k, v in r.items() if k not in drop} for r in csv.DictReader(f)]
+
+
+def test_training_is_the_same_with_and_without_evaluation(tmp_path):
+    """Evaluation draws from no training stream and updates no statistic: progress.csv (but for
+    the timing columns) and the final parameters are identical bit for bit, and eval.csv has a
+    row at each multiple of eval_every (200, 400, 600 with a batch of 100)."""
+    on = train(Config.for_algo("ppo", **LQ, eval_every=200, eval_episodes=2), tmp_path / "on",
+               progress=False)
+    off = train(Config.for_algo("ppo", **LQ, eval_every=0), tmp_path / "off", progress=False)
+    assert _rows(tmp_path / "on" / "progress.csv") == _rows(tmp_path / "off" / "progress.csv")
+    np.testing.assert_array_equal(on.agent.phi, off.agent.phi)
+    np.testing.assert_array_equal(on.agent.theta_v, off.agent.theta_v)
+    assert not (tmp_path / "off" / "eval.csv").exists()
+    rows = _rows(tmp_path / "on" / "eval.csv", drop=())
+    assert list(rows[0]) == list(EVAL_COLUMNS)
+    assert [int(r["env_steps"]) for r in rows] == [200, 400, 600]
+    assert [int(r["update"]) for r in rows] == [2, 4, 6]
+
+
+@pytest.mark.parametrize("norm_obs", [False, True])
+def test_evaluation_return_is_the_closed_form_of_the_mean_action(tmp_path, norm_obs):
+    """On s' = s + a, r = -(s^2 + a^2) (the lecture preset: q = r_cost = scale = 1) the mean
+    action of the linear policy is a = k z + b with z the (frozen-)normalised state, so an
+    episode's return from s_0 is sum_t -(s_t^2 + a_t^2), computed here with a plain loop from
+    the reset states that gymnasium draws for the run's evaluation seeds. The normaliser must
+    not move while evaluating."""
+    cfg = Config.for_algo("ppo", **{**LQ, "norm_obs": norm_obs}, eval_every=100, eval_episodes=3)
+    run = Run(cfg, tmp_path / "r")
+    run.step()
+    rms = run.collector.obs_rms
+    before = None if rms is None else (rms.mean.copy(), rms.var.copy(), rms.count)
+    row = run.evaluate()
+    k, b = run.agent.phi[:2]
+    env = make("refimpl/LQ-Lecture-v0")
+    returns = []
+    for seed in RunSeeds(cfg.seed).evaluation_seeds(3):
+        s, total = float(env.reset(seed=seed)[0][0]), 0.0
+        for _ in range(200):  # the preset's horizon H
+            z = s if rms is None else np.clip((s - rms.mean[0]) / np.sqrt(rms.var[0] + 1e-8),
+                                              -cfg.obs_clip, cfg.obs_clip)
+            a = k * z + b
+            total += -(s * s + a * a)
+            s += a
+        returns.append(total)
+    # same operations in a different order: relative error a few ulps of the sum's terms
+    np.testing.assert_allclose(row["mean"], np.mean(returns), rtol=1e-12)
+    np.testing.assert_allclose([row["min"], row["max"]], [min(returns), max(returns)], rtol=1e-12)
+    if rms is not None:
+        assert (rms.mean.tolist(), rms.var.tolist(), rms.count) == \
+            (before[0].tolist(), before[1].tolist(), before[2])
+    run.close()
+
+
+def test_evaluation_time_is_not_training_time(tmp_path, monkeypatch):
+    """An evaluation that takes 0.3 s shows in eval.csv's wall_time, not in progress.csv's
+    wall_time or sps (the LQ updates here take milliseconds)."""
+    import time
+
+    from refimpl import evaluate
+
+    def slow(self, policy, phi, obs_rms):
+        time.sleep(0.3)
+        return np.zeros(len(self.seeds))
+    monkeypatch.setattr(evaluate.Evaluation, "__call__", slow)
+    run = train(Config.for_algo("vpg", **{**LQ, "steps": 300}, eval_every=100, eval_episodes=1),
+                tmp_path / "r", progress=False)
+    evals = _rows(tmp_path / "r" / "eval.csv", drop=())
+    assert len(evals) == 3 and all(float(r["wall_time"]) >= 0.3 for r in evals)
+    assert run.wall_time < 0.3
+    progress = _rows(tmp_path / "r" / "progress.csv", drop=())
+    assert all(float(r["sps"]) > 100 / 0.3 for r in progress)
+
