@@ -3,6 +3,9 @@ on local worker processes (one per core by default) or on a Dask distributed clu
 
     refimpl sweep --algo ppo trpo npg --seeds 0-4 --steps 1000000 --out results/halfcheetah-v5
 
+On a Dask cluster (``--scheduler``) the workers need not share the client's filesystem: each
+run travels as its ``RUN_FILES`` (``run_shipped``), unless ``--shared-fs``.
+
 Resumable: a finished run (``checkpoints/final.npz`` present) is skipped, an interrupted one
 continues from its latest checkpoint; either counts only if its stored config is the one the
 sweep asks for (otherwise the sweep refuses, naming the differing field). Every flag and
@@ -100,18 +103,65 @@ def best_evaluation(out: Path) -> dict:
             "best_eval_step": int(e["env_steps"][i])}
 
 
-def execute(specs: list[RunSpec], workers: int | None = None,
-            scheduler: str | None = None) -> list[dict]:
+RUN_FILES = ("config.json", "progress.csv", "eval.csv", "learning_curve.png",
+             "checkpoints/latest.npz", "checkpoints/final.npz")
+"""The files of a run that travel between the client and a Dask worker that does not share its
+filesystem: what the run needs to resume, its logs and its final policy (the periodic
+``update_NNNNNN.npz`` checkpoints stay behind)."""
+
+
+def run_files(out: Path) -> dict[str, bytes]:
+    """The RUN_FILES that exist in run directory ``out``, by relative name."""
+    return {name: (Path(out) / name).read_bytes() for name in RUN_FILES
+            if (Path(out) / name).is_file()}
+
+
+def write_run_files(out: Path, files: dict[str, bytes]) -> None:
+    """Write ``files`` (relative name -> contents) into run directory ``out``, each atomically."""
+    for name, data in files.items():
+        path = Path(out) / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        checkpoint.atomic_write(path, lambda f, data=data: f.write(data))
+
+
+def run_shipped(spec: RunSpec, files: dict[str, bytes]) -> tuple[dict, dict[str, bytes]]:
+    """``run_one`` on a worker without the client's filesystem: the run is continued from
+    ``files`` (what the client holds of it) in a scratch directory of the worker, which is
+    removed afterwards; returns the summary row and the run's files for the client to write.
+    The worker is never told the client's path."""
+    import shutil
+    import tempfile
+
+    try:
+        from distributed import get_worker
+        parent = get_worker().local_directory
+    except (ImportError, ValueError):  # not inside a Dask worker
+        parent = None
+    scratch = Path(tempfile.mkdtemp(prefix="refimpl-run-", dir=parent))
+    try:
+        out = scratch / Path(spec.out).name
+        write_run_files(out, files)
+        row = run_one(RunSpec(spec.cfg, str(out)))
+        return row, run_files(out)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def execute(specs: list[RunSpec], workers: int | None = None, scheduler: str | None = None,
+            shared_fs: bool = False) -> list[dict]:
     """Run ``specs`` on local processes or, with ``scheduler``, on a Dask cluster."""
-    with runner(workers, scheduler) as run_all:
+    with runner(workers, scheduler, shared_fs) as run_all:
         return run_all(specs)
 
 
 @contextmanager
-def runner(workers: int | None = None, scheduler: str | None = None):
+def runner(workers: int | None = None, scheduler: str | None = None, shared_fs: bool = False):
     """A function ``specs -> summary rows`` that runs ``run_one`` on ``workers`` local
     processes or, with ``scheduler``, on the Dask cluster there; a one-line ValueError if that
-    cluster does not answer within ``SCHEDULER_TIMEOUT_S``."""
+    cluster does not answer within ``SCHEDULER_TIMEOUT_S``. On a cluster the workers write
+    into the run directories themselves only with ``shared_fs``; otherwise each run travels as
+    its RUN_FILES (``run_shipped``) and the client writes them under the run's directory as
+    soon as that run finishes, so an interrupted sweep keeps every finished run."""
     if scheduler is None:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             yield lambda specs: list(pool.map(run_one, specs))
@@ -127,7 +177,25 @@ def runner(workers: int | None = None, scheduler: str | None = None):
         raise ValueError(f"cannot reach a Dask scheduler at {scheduler} ({e}); start one there "
                          "(dask scheduler) or fix --scheduler") from None
     with client:
-        yield lambda specs: client.gather(client.map(run_one, specs, pure=False))
+        if shared_fs:
+            yield lambda specs: client.gather(client.map(run_one, specs, pure=False))
+        else:
+            yield lambda specs: _gather_shipped(client, specs)
+
+
+def _gather_shipped(client, specs: list[RunSpec]) -> list[dict]:
+    """Submit every run with the files the client has of it; write each run's files back as it
+    finishes; return the summary rows in the order of ``specs``."""
+    from distributed import as_completed
+
+    futures = {client.submit(run_shipped, spec, run_files(Path(spec.out)), pure=False): i
+               for i, spec in enumerate(specs)}
+    rows: list[dict] = [{}] * len(specs)
+    for future in as_completed(futures):
+        row, files = future.result()
+        write_run_files(Path(specs[futures[future]].out), files)
+        rows[futures[future]] = row
+    return rows
 
 
 def write_summary(out: Path, rows: list[dict]) -> Path:
@@ -181,6 +249,10 @@ def add_arguments(p) -> None:
     p.add_argument("--out", type=Path, default=Path("results") / "halfcheetah-v5")
     p.add_argument("--workers", type=int, default=None, help="local processes (default: cores)")
     p.add_argument("--scheduler", default=None, help="address of a Dask distributed scheduler")
+    p.add_argument("--shared-fs", action="store_true",
+                   help="with --scheduler: the workers share this filesystem and write the runs "
+                        "under --out themselves (default: each run's files are sent back and "
+                        "written here)")
     p.add_argument("--eval-episodes", type=int, default=10)
     p.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE",
                    help="config overrides applied to every run, each of its field's type, "
@@ -264,6 +336,8 @@ def plan(args) -> list[RunSpec]:
 
     if args.eval_episodes <= 0:
         raise ValueError(f"--eval-episodes must be positive, got {args.eval_episodes}")
+    if args.shared_fs and args.scheduler is None:
+        raise ValueError("--shared-fs applies to a Dask cluster: give --scheduler too")
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers must be at least 1, got {args.workers}")
     overrides = dict(parse_override(pair) for pair in args.set)
@@ -276,7 +350,7 @@ def plan(args) -> list[RunSpec]:
 
 def run(args) -> int:
     specs = plan(args)
-    with runner(args.workers, args.scheduler) as run_all:
+    with runner(args.workers, args.scheduler, args.shared_fs) as run_all:
         try:
             args.out.mkdir(parents=True, exist_ok=True)
         except OSError as e:

@@ -3,6 +3,7 @@ runs are skipped, but only if they are the runs asked for; the summary has one r
 the documented columns; bad flags and ``--set`` values are one line and leave nothing behind."""
 import csv
 import os
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -61,6 +62,60 @@ def test_dask_cluster_runs_the_same_grid(tmp_path):
                          vf_epochs=1), workers=1)
     assert [{k: v for k, v in r.items() if k != "wall_s"} for r in rows] == \
         [{k: v for k, v in r.items() if k != "wall_s"} for r in local]
+
+
+def test_dask_workers_without_the_clients_filesystem(tmp_path, monkeypatch):
+    """Workers in their own scratch directories, started in another working directory than the
+    client's, whose --out is relative: a worker that wrote to the run's path itself would write
+    under its own working directory. The client's --out receives every file of each run, one of
+    them continued (not restarted) from what the client held of it after its first update; the
+    runs equal those of local processes; nothing is written but under --out and the scratch
+    directories, which the workers clean up."""
+    distributed = pytest.importorskip("distributed", reason="the 'cluster' extra is not installed")
+    import shutil
+
+    from refimpl.config import Config
+    from refimpl.sweep import RUN_FILES
+    from refimpl.train import TIMING_COLUMNS, Run
+
+    def specs(out):
+        return grid(["ppo", "trpo"], [0], out, eval_episodes=1, env="refimpl/LQ-Lecture-v0",
+                    steps=400, horizon=200, hidden=(), norm_obs=False, epochs=1, vf_epochs=1,
+                    eval_every=200)
+
+    def rows_of(path):
+        with path.open() as f:
+            return [{k: v for k, v in r.items() if k not in TIMING_COLUMNS}
+                    for r in csv.DictReader(f)]
+    local = execute(specs(tmp_path / "local"), workers=1)
+    for d in ("client", "workers", "scratch", "half"):
+        (tmp_path / d).mkdir()
+    half = Run(Config.from_dict(specs(Path("out"))[1].cfg), tmp_path / "half" / "trpo-s0")
+    half.append_progress(half.step())
+    half.append_eval(half.evaluate())
+    half.save()
+    half.close()
+    first_row = (tmp_path / "half" / "trpo-s0" / "progress.csv").read_text().splitlines()[1]
+    shutil.copytree(tmp_path / "half" / "trpo-s0", tmp_path / "client" / "out" / "trpo-s0")
+    shutil.rmtree(tmp_path / "half")
+    monkeypatch.chdir(tmp_path / "workers")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  local_directory=str(tmp_path / "scratch"),
+                                  dashboard_address=None) as cluster:
+        monkeypatch.chdir(tmp_path / "client")
+        rows = execute(specs(Path("out")), scheduler=cluster.scheduler_address)
+    out = tmp_path / "client" / "out"
+    assert [{k: v for k, v in r.items() if k != "wall_s"} for r in rows] == \
+        [{k: v for k, v in r.items() if k != "wall_s"} for r in local]
+    for run_dir in ("ppo-s0", "trpo-s0"):
+        assert all((out / run_dir / name).is_file() for name in RUN_FILES), run_dir
+        for name in ("progress.csv", "eval.csv"):
+            assert rows_of(out / run_dir / name) == rows_of(tmp_path / "local" / run_dir / name)
+    # continued: update 1's row, timing included, is the one the client held
+    assert (out / "trpo-s0" / "progress.csv").read_text().splitlines()[1] == first_row
+    written = {p.relative_to(tmp_path).parts[0] for p in tmp_path.rglob("*") if p.is_file()}
+    assert written <= {"local", "client", "scratch"}, written
+    assert not list((tmp_path / "scratch").rglob("refimpl-run-*"))
 
 
 def _one_line(capsys, argv, *matches):
