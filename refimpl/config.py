@@ -28,6 +28,8 @@ from refimpl.nn import ACTIVATIONS
 
 ALGOS = ("ppo", "trpo", "npg", "vpg")
 NPG_STEPS = ("normalized", "fixed")
+VECTORS = ("direct", "sync", "async")
+"""Ways of stepping the training environments (``refimpl.envs.vector``)."""
 
 
 @dataclass(frozen=True)
@@ -115,8 +117,13 @@ class Config:
                        "1M as in the PPO paper's MuJoCo runs.", at_least(1))
     seed: int = field(0, "Seed of every random stream (initial weights, action noise, "
                       "minibatches, environments).", at_least(0))
-    num_envs: int = field(1, "Parallel environments in the gymnasium vector env; the horizon "
-                          "counts steps per env.", at_least(1))
+    num_envs: int = field(1, "Parallel environments; the horizon counts steps per env.",
+                          at_least(1))
+    vector: str = field("direct", "How the environments are stepped: 'direct' (refimpl's loop "
+                        "in this process), 'sync' (gymnasium's SyncVectorEnv) or 'async' "
+                        "(gymnasium's AsyncVectorEnv, one process per environment, for several "
+                        "cores). All three give the same numbers; a resumed run may change it.",
+                        one_of(VECTORS))
     horizon: int = field(2048, "Steps per env collected before each update; batch size = "
                          "horizon * num_envs. PPO: 2048 (PPO paper, Table 3); TRPO, NPG: 1024 "
                          "(baselines trpo_mpi timesteps_per_batch); VPG: 4000 (Spinning Up "

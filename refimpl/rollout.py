@@ -1,8 +1,8 @@
 """Lecture steps 1-2 of every algorithm: data collection and advantage estimation.
 
-``Collector`` runs the current policy in a gymnasium vector environment (same-step autoreset:
-when an episode ends, ``env.step`` returns the first observation of the next episode and puts
-the true last observation in ``info["final_obs"]``). ``estimate_advantages`` evaluates the
+``Collector`` runs the current policy in the training environments (``refimpl.envs.vector``;
+same-step autoreset: when an episode ends, ``step`` returns the first observation of the next
+episode and puts the true last observation in ``info["final_obs"]``). ``estimate_advantages`` evaluates the
 critic on the batch and runs GAE, bootstrapping a truncated episode from V(final observation)
 and a terminated one from 0 ("truncation is not termination").
 """
@@ -17,8 +17,8 @@ import numpy as np
 import refimpl.envs  # noqa: F401  (registers the lecture's environments with gymnasium)
 
 from refimpl import distributions as dist
-from refimpl import checkpoint, envstate
-from refimpl.envs.make import make_vector_env
+from refimpl import checkpoint
+from refimpl.envs.vector import STATE, make_training_envs
 from refimpl.errors import NumericalError
 from refimpl.normalize import RewardScaler, RunningMeanStd
 from refimpl.returns import gae
@@ -42,28 +42,11 @@ def check_finite(where: str, **arrays) -> None:
             raise NonFiniteError(f"non-finite {name} {where}")
 
 
-class DropInfo(gym.Wrapper):
-    """Returns an empty ``info`` from ``step``. Training reads no per-step info, and
-    ``SyncVectorEnv`` spends several microseconds per environment step merging HalfCheetah's
-    four info entries into arrays. The vector env still puts ``final_obs`` into its own info at
-    an episode end."""
-
-    def step(self, action):
-        obs, reward, terminated, truncated, _ = self.env.step(action)
-        return obs, reward, terminated, truncated, {}
-
-
-def make_envs(env_id: str, num_envs: int) -> gym.vector.SyncVectorEnv:
-    """A synchronous vector env with same-step autoreset, for training; a one-line ValueError
-    for an environment that cannot be made (``refimpl.envs.make``) or has no continuous action
-    space.
-
-    ``copy=False``: ``step`` returns the vector env's own observation buffer, which the next
-    ``step`` overwrites; ``Collector.collect`` copies what it keeps.
-    """
-    envs = make_vector_env(env_id, num_envs, wrappers=[DropInfo],
-                           vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP,
-                                          "copy": False})
+def make_envs(env_id: str, num_envs: int, vector: str = "direct"):
+    """The training environments (``refimpl.envs.vector``); a one-line ValueError for an
+    environment that cannot be made (``refimpl.envs.make``) or has no continuous action
+    space."""
+    envs = make_training_envs(env_id, num_envs, vector)
     if not isinstance(envs.single_action_space, gym.spaces.Box):
         envs.close()
         raise ValueError(f"{env_id} has a {type(envs.single_action_space).__name__} action space; "
@@ -94,8 +77,9 @@ class Collector:
     observation, the observation normaliser, the reward scaler and episode statistics."""
 
     def __init__(self, env_id: str, num_envs: int, seed: int, gamma: float,
-                 norm_obs: bool, obs_clip: float, norm_reward: bool, clip_actions: bool):
-        self.envs = make_envs(env_id, num_envs)
+                 norm_obs: bool, obs_clip: float, norm_reward: bool, clip_actions: bool,
+                 vector: str = "direct"):
+        self.envs = make_envs(env_id, num_envs, vector)
         self.obs_dim = int(np.prod(self.envs.single_observation_space.shape))
         self.act_dim = int(np.prod(self.envs.single_action_space.shape))
         space = self.envs.single_action_space
@@ -173,8 +157,8 @@ class Collector:
         out = {"raw_obs": self.raw_obs.copy(), "ep_return": self.ep_return.copy(),
                "ep_length": self.ep_length.copy(),
                "recent": np.array(self.recent, dtype=np.float64).reshape(-1, 2)}
-        for i, env in enumerate(self.envs.envs):
-            out.update({f"env{i}/{k}": v for k, v in envstate.get_state(env).items()})
+        for i, env_state in enumerate(self.envs.get_attr(STATE)):
+            out.update({f"env{i}/{k}": v for k, v in env_state.items()})
         for prefix, obj in (("obs_rms", self.obs_rms), ("rew_scaler", self.rew_scaler)):
             if obj is not None:
                 out.update({f"{prefix}/{k}": np.array(v, copy=True) for k, v in obj.state().items()})
@@ -185,8 +169,8 @@ class Collector:
         self.ep_return, self.ep_length = d["ep_return"].copy(), d["ep_length"].copy()
         self.recent.clear()
         self.recent.extend((float(r), int(n)) for r, n in d["recent"])
-        for i, env in enumerate(self.envs.envs):
-            envstate.set_state(env, {k: d[f"env{i}/{k}"] for k in ("sim", "rng", "elapsed")})
+        self.envs.set_attr(STATE, [{k: d[f"env{i}/{k}"] for k in ("sim", "rng", "elapsed")}
+                                   for i in range(len(self.raw_obs))])
         if self.obs_rms is not None:
             self.obs_rms = RunningMeanStd.from_state(checkpoint.subdict(d, "obs_rms/"))
         if self.rew_scaler is not None:

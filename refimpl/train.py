@@ -25,7 +25,8 @@ Before that the directory is disposable:
   start and resume.
 
 Resuming keeps the stored configuration: a requested field that differs is refused
-(``resumed_config``), except ``steps``, which may lengthen or shorten a run whose learning rate
+(``resumed_config``), except ``vector`` (how the environments are stepped, which gives the same
+numbers) and ``steps``, which may lengthen or shorten a run whose learning rate
 is not annealed (with ``anneal_lr`` the schedule depends on the run's length, so the updates done
 would not be those of a run of the new length). ``config.json`` must agree with the checkpoint's
 stored configuration field for field.
@@ -74,6 +75,11 @@ TEMPORARIES = (".config.json.*.tmp", ".progress.csv.*.tmp", ".eval.csv.*.tmp",
                ".learning_curve.png.*.tmp",
                "checkpoints/.*.npz.*.tmp")
 """Names of the temporary files of ``checkpoint.atomic_write`` in a run directory."""
+
+
+RESUME_MAY_CHANGE = ("steps", "vector")
+"""Config fields a resumed run may change: its length, and how its environments are stepped
+(which gives the same numbers)."""
 
 
 class RunError(ValueError):
@@ -127,16 +133,16 @@ def stored_run(out: Path) -> tuple[Config, dict | None]:
 
 
 def resumed_config(stored: Config, requested: dict | None, done: int) -> Config:
-    """``stored`` with the ``requested`` field values, refusing any that differs except
-    ``steps``; ``done`` is the number of updates already finished."""
+    """``stored`` with the ``requested`` field values, refusing any that differs except those
+    of RESUME_MAY_CHANGE; ``done`` is the number of updates already finished."""
     if not requested:
         return stored
     cfg = Config.from_dict({**stored.to_dict(), **requested})
     for name in requested:
-        if name != "steps" and getattr(cfg, name) != getattr(stored, name):
+        if name not in RESUME_MAY_CHANGE and getattr(cfg, name) != getattr(stored, name):
             raise RunError(f"{flag(name)} {getattr(cfg, name)!r} conflicts with the run's stored "
                            f"{name} = {getattr(stored, name)!r}; a resumed run keeps its "
-                           "configuration, only --steps may change")
+                           "configuration, only --steps and --vector may change")
     batch = stored.horizon * stored.num_envs
     before, after = math.ceil(stored.steps / batch), math.ceil(cfg.steps / batch)
     if after < done:
@@ -178,7 +184,7 @@ class Run:
     def __init__(self, cfg: Config | dict | None, out: Path, resume: bool = False):
         """A new run of ``cfg`` in ``out``, or with ``resume`` the run in ``out`` continued
         (``cfg``: None, or a dict of field values, each of which must equal the stored one
-        except ``steps``; see ``resumed_config``)."""
+        except ``steps`` and ``vector``; see ``resumed_config``)."""
         self.out = Path(out)
         self.ckpt_dir = self.out / "checkpoints"
         self.created: list[Path] = []
@@ -191,7 +197,7 @@ class Run:
                            "it or choose another --out")
         self.cfg = cfg
         self.collector = Collector(cfg.env, cfg.num_envs, cfg.seed, cfg.gamma, cfg.norm_obs,
-                                   cfg.obs_clip, cfg.norm_reward, cfg.clip_actions)
+                                   cfg.obs_clip, cfg.norm_reward, cfg.clip_actions, cfg.vector)
         seeds = RunSeeds(cfg.seed)
         self.action_rng, self.update_rng = seeds.generator("actions"), seeds.generator("update")
         self.agent = Agent.create(cfg, self.collector.obs_dim, self.collector.act_dim,

@@ -73,6 +73,7 @@ INVALID = [  # (field, flags, what the one line must say)
     ("backtrack_iters", ["--backtrack-iters", "0"], "--backtrack-iters must be an integer >= 1"),
     ("npg_step", ["--npg-step", "big"], "--npg-step must be one of normalized, fixed"),
     ("npg_alpha", ["--npg-alpha", "0"], "--npg-alpha must be a finite number > 0"),
+    ("vector", ["--vector", "threads"], "--vector must be one of direct, sync, async"),
     ("eval_every", ["--eval-every", "-5"], "--eval-every must be an integer >= 0"),
     ("eval_episodes", ["--eval-episodes", "0"], "--eval-episodes must be an integer >= 1"),
     ("checkpoint_every", ["--checkpoint-every", "0"], "--checkpoint-every must be an integer >= 1"),

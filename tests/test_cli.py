@@ -191,7 +191,8 @@ def test_train_flag_names_are_unchanged(capsys):
         main(["train", "--help"])
     flags = set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", capsys.readouterr().out))
     assert flags == {
-        "--help", "--algo", "--env", "--steps", "--seed", "--num-envs", "--horizon", "--hidden",
+        "--help", "--algo", "--env", "--steps", "--seed", "--num-envs", "--vector", "--horizon",
+        "--hidden",
         "--activation", "--log-std-init", "--gamma", "--lam", "--norm-obs", "--no-norm-obs",
         "--obs-clip", "--norm-reward", "--no-norm-reward", "--norm-adv", "--no-norm-adv",
         "--clip-actions", "--no-clip-actions", "--vf-lr", "--vf-epochs", "--vf-minibatch",

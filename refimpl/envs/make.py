@@ -37,11 +37,12 @@ def make_env(env_id: str, render: bool = False) -> gym.Env:
         return gym.make(env_id, **({"render_mode": "rgb_array"} if render else {}))
 
 
-def make_vector_env(env_id: str, num_envs: int, **kwargs) -> gym.vector.VectorEnv:
-    """``gym.make_vec(env_id, num_envs, vectorization_mode="sync", **kwargs)``; one-line
-    ValueError if it cannot be made."""
+def make_vector_env(env_id: str, num_envs: int, mode: str = "sync",
+                    **kwargs) -> gym.vector.VectorEnv:
+    """``gym.make_vec(env_id, num_envs, vectorization_mode=mode, **kwargs)`` (mode "sync" or
+    "async"); one-line ValueError if it cannot be made."""
     with _creating(env_id, render=False):
-        return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync", **kwargs)
+        return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode, **kwargs)
 
 
 def gl_failure(err: BaseException, render: bool) -> str:
