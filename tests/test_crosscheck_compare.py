@@ -240,6 +240,28 @@ def test_cg_start_nonzero_is_a_note(seed):
     assert _ids(report, "cg_x") == ["cg_start_nonzero"]
 
 
+def test_cg_stop_absolute():
+    """CG stopped once r^T r < 1e-10 (sb3-contrib's residual_tol), written out here with the
+    dense damped Fisher; damping 1 and 30 iterations let it stop before cg_iters."""
+    d = {**_base(), "damping": np.float64(1.0), "cg_iters": np.int64(30)}
+    ours = crosscheck.compute(d)
+    policy = crosscheck.validate(d)
+    A = dense_fisher(policy, d["theta"], d["obs"]) + np.eye(policy.n_params)
+    x, r = np.zeros(policy.n_params), ours["grad"].copy()
+    p, rr = r.copy(), r @ r
+    for _ in range(30):
+        Ap = A @ p
+        alpha = rr / (p @ Ap)
+        x, r = x + alpha * p, r - alpha * Ap
+        if r @ r < 1e-10:
+            break
+        p, rr = r + (r @ r) / rr * p, r @ r
+    beta = np.sqrt(2 * d["delta"] / (x @ A @ x))
+    report = crosscheck.compare(d, {"cg_x": x, "beta": beta, "step": beta * x})
+    assert {"cg_x", "step"} <= set(report.failed)
+    assert report.ids() == {"cg_stop_absolute"}
+
+
 PERTURBABLE = [k for k in crosscheck.OUTPUT_KEYS
                if k not in ("format_version", "cg_iterations_run", "cg_nonpositive_curvature",
                             "clip_fraction", "clip_fraction_outside")]

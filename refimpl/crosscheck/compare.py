@@ -172,28 +172,32 @@ def _diagnose(d, ours, theirs, rows) -> list[Diagnosis]:
                                                      how)).keys.append(key)
     x = failing.get("cg_x")
     if x is not None and not x.diagnoses:
-        theirs_x = theirs["cg_x"].astype(np.float64)
-        for ids, scale, lam, ref_x in diagnose.cg_start_variants(d, ours, policy):
+        for ids, scale, lam, out in diagnose.cg_start_variants(d, ours):
             fvp = make_fvp(policy, d["theta"], d["obs"], lam)
-            if diagnose.cg_start_note(theirs_x / scale, ref_x, fvp, lam):
-                x.diagnoses = [*ids, "cg_start_nonzero"]
-                for i in x.diagnoses:
-                    how = ("start CG at x_0 = 0 to compare at the CG tolerance" if
-                           i == "cg_start_nonzero" else f"their cg_x / {scale:g} is compared")
-                    found.setdefault((i, how), Diagnosis(i, [], diagnose.DIAGNOSES[i],
-                                                         how)).keys.append("cg_x")
-                _cg_start_follows(failing, found)
+            if diagnose.cg_start_note(theirs64["cg_x"] / scale, out["cg_x"], fvp, lam):
+                _note_cg_start(failing, found, theirs64, ids, scale, out)
                 break
     return list(found.values())
 
 
-def _cg_start_follows(failing, found) -> None:
-    """beta and step are computed from x: a cg_start_nonzero x moves them by as little."""
-    for key in ("beta", "step"):
+def _note_cg_start(failing, found, theirs64, ids, scale, out) -> None:
+    """Name cg_start_nonzero (with the scale convention ``ids``) for cg_x, and for beta and step
+    where they are within 2 CG_START_BOUND of that convention's prediction (both are computed
+    from x)."""
+    pred = {"cg_x": None, "beta": out["beta"] / scale, "step": out["step"]}
+    for key, p in pred.items():
         row = failing.get(key)
-        if row is not None and not row.diagnoses and row.rel_error <= 2 * diagnose.CG_START_BOUND:
-            row.diagnoses = ["cg_start_nonzero"]
-            next(dg for (i, _), dg in found.items() if i == "cg_start_nonzero").keys.append(key)
+        if row is None or row.diagnoses:
+            continue
+        if p is not None:
+            err = np.max(np.abs(theirs64[key] - p)) / max(np.max(np.abs(p)), 1e-300)
+            if not err <= 2 * diagnose.CG_START_BOUND:
+                continue
+        row.diagnoses = [*ids, "cg_start_nonzero"]
+        for i in row.diagnoses:
+            how = ("start CG at x_0 = 0 to compare at the CG tolerance" if i == "cg_start_nonzero"
+                   else f"their cg_x / {scale:g}, beta * {scale:g} and step are compared")
+            found.setdefault((i, how), Diagnosis(i, [], diagnose.DIAGNOSES[i], how)).keys.append(key)
 
 
 def compare(inputs: dict[str, np.ndarray], theirs: dict[str, np.ndarray],

@@ -15,7 +15,9 @@ import numpy as np
 from refimpl.crosscheck.compute import compute
 from refimpl.crosscheck.layout import layouts, their_order
 from refimpl.errors import NumericalError
-from refimpl.fisher import fisher_vector_product
+from refimpl.crosscheck.io import validate
+from refimpl.fisher import fisher_vector_product, make_fvp
+from refimpl.natural import natural_step
 from refimpl.returns import ADV_EPS, standardize
 
 DIAGNOSES = {
@@ -34,6 +36,8 @@ DIAGNOSES = {
     "approx_kl_k3": "the KL estimate is k3 = mean((kappa - 1) - log kappa)",
     "step_damping": "beta = sqrt(2 delta / x^T F x) without the damping; refimpl uses "
                     "x^T (F + lambda I) x = x^T g",
+    "cg_stop_absolute": "CG stopped once r^T r < 1e-10 (absolute; sb3-contrib, baselines) "
+                        "instead of at ||r|| <= 1e-10 ||g||",
     "cg_start_nonzero": "CG started away from x_0 = 0 (note: a difference at the CG tolerance, "
                         "not a convention to fix)",
 }
@@ -135,7 +139,59 @@ def _layouts(d, ours, policy) -> list[Candidate]:
     return found
 
 
-CANDIDATES: tuple[Callable, ...] = (_renamed, _act_dim, _advantages, _step, _layouts)
+ABSOLUTE_RESIDUAL_TOL = 1e-10
+"""sb3-contrib's ``conjugate_gradient_solver`` (``residual_tol``) and baselines' ``cg`` stop
+once r^T r < 1e-10, an absolute test on the squared residual."""
+
+
+def absolute_stop_iterations(d, damping) -> int | None:
+    """The iteration k < cg_iters after which r_k^T r_k < ABSOLUTE_RESIDUAL_TOL first holds for
+    refimpl's CG on (F + damping I) x = g (``natural.natural_step`` run with cg_iters = k, its
+    recurrence residual), or None if that test would not stop CG before cg_iters."""
+    policy = validate(d)
+    g = policy.score(d["theta"], d["obs"], d["actions"], d["advantages"] / len(d["obs"]))
+    if not g.any():
+        return None
+    A = make_fvp(policy, d["theta"], d["obs"], float(damping))
+    for k in range(1, int(d["cg_iters"])):
+        if natural_step(g, A, float(d["delta"]), k).cg.residual_norm ** 2 < ABSOLUTE_RESIDUAL_TOL:
+            return k
+    return None
+
+
+def _scale_variants(d, with_premapped=True):
+    """(ids, scale s, IN overrides) of the readings of IN under which CG outputs are compared:
+    refimpl's, act_dim_scale with their settings in IN (refimpl at (d delta, d damping)), and
+    act_dim_scale with IN already mapped."""
+    n = float(d["actions"].shape[1])
+    found = [((), 1.0, {})]
+    if n > 1:
+        found.append((("act_dim_scale",), n, {"delta": np.float64(n * d["delta"]),
+                                              "damping": np.float64(n * d["damping"])}))
+        if with_premapped:
+            found.append((("act_dim_scale",), n, {}))
+    return found
+
+
+def _cg_stop(d, ours) -> list[Candidate]:
+    """CG stopped by the absolute test after k iterations: refimpl with cg_iters = k, also in
+    the act_dim_scale reading with their settings (their residual g - (F/d + lambda I) d x
+    equals refimpl's at (d delta, d damping))."""
+    found = []
+    for ids, scale, settings in _scale_variants(d, with_premapped=False):
+        dd = {**d, **settings}
+        k = absolute_stop_iterations(dd, dd["damping"])
+        if k is None:
+            continue
+        out = compute({**dd, "cg_iters": np.int64(k)})
+        found.append(((*ids, "cg_stop_absolute"),
+                      f"set IN's cg_iters to {k}, where r^T r < 1e-10 stopped their CG",
+                      {"cg_x": scale * out["cg_x"], "beta": out["beta"] / scale,
+                       "step": out["step"], "cg_iterations_run": out["cg_iterations_run"]}))
+    return found
+
+
+CANDIDATES: tuple[Callable, ...] = (_renamed, _act_dim, _advantages, _step, _cg_stop, _layouts)
 """Candidate makers, simplest first; each (d, ours[, policy]) -> list of Candidate."""
 
 
@@ -170,13 +226,16 @@ def cg_start_note(theirs_x, x, fvp, damping) -> bool:
     return bool(np.linalg.norm(fvp(dx)) <= CG_START_SPREAD * damping * np.linalg.norm(dx))
 
 
-def cg_start_variants(d, ours, policy):
-    """(ids, scale s, damping, x) per convention that predicts cg_x: refimpl's, and the two
-    act_dim_scale readings of IN (``_act_dim``); THEIRS's cg_x / s is compared with x."""
-    n, lam = float(d["actions"].shape[1]), float(d["damping"])
-    found = [((), 1.0, lam, ours["cg_x"])]
-    if n > 1:
-        mapped = compute({**d, "delta": n * d["delta"], "damping": np.float64(n * lam)})
-        found += [(("act_dim_scale",), n, n * lam, mapped["cg_x"]),
-                  (("act_dim_scale",), n, lam, ours["cg_x"])]
+def cg_start_variants(d, ours):
+    """(ids, scale s, damping, outputs) per reading that predicts cg_x (``_scale_variants``,
+    each also with CG stopped by the absolute test). THEIRS's cg_x / s is compared with the
+    outputs' cg_x, their beta * s with its beta, their step with its step."""
+    found = []
+    for ids, scale, settings in _scale_variants(d):
+        dd = {**d, **settings}
+        found.append((ids, scale, float(dd["damping"]), compute(dd) if settings else ours))
+        k = absolute_stop_iterations(dd, dd["damping"])
+        if k is not None:
+            found.append(((*ids, "cg_stop_absolute"), scale, float(dd["damping"]),
+                          compute({**dd, "cg_iters": np.int64(k)})))
     return found
