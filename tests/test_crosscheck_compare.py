@@ -212,6 +212,21 @@ def test_step_damping():
     assert _ids(report, "beta") == _ids(report, "step") == ["step_damping"]
 
 
+def test_truncated_as_terminated():
+    """GAE with every truncated step bootstrapped from 0: the naive loop of
+    tests/test_returns.py with terminated = terminated | truncated."""
+    from test_returns import _naive_gae
+    d = crosscheck.make_example(np.random.default_rng(59), with_blocks=True)
+    ends = d["terminated"] | d["truncated"]
+    assert (d["truncated"] & ~d["terminated"]).any()
+    nxt = np.concatenate([d["values"][1:], d["last_values"][None]])  # never read where ends
+    adv = _naive_gae(d["rewards"], d["values"], nxt, ends, ends, float(d["gamma"]),
+                     float(d["lam"]))
+    report = crosscheck.compare(d, {"gae_advantages": adv, "returns": adv + d["values"]})
+    assert report.ids() == {"truncated_as_terminated"}
+    assert set(report.failed) == {"gae_advantages", "returns"}
+
+
 def _textbook_cg(A, b, x0, iters):
     """CG from x0 (Nocedal & Wright, Algorithm 5.2), no early stop."""
     x, r = x0.copy(), b - A @ x0

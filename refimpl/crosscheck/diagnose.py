@@ -34,6 +34,8 @@ DIAGNOSES = {
                              "active (refimpl's clip_fraction_outside)",
     "approx_kl_k1": "the KL estimate is k1 = mean(-log kappa)",
     "approx_kl_k3": "the KL estimate is k3 = mean((kappa - 1) - log kappa)",
+    "truncated_as_terminated": "GAE bootstraps a truncated step from 0, as if terminated "
+                               "(CleanRL), instead of from final_values",
     "step_damping": "beta = sqrt(2 delta / x^T F x) without the damping; refimpl uses "
                     "x^T (F + lambda I) x = x^T g",
     "cg_stop_absolute": "CG stopped once r^T r < 1e-10 (absolute; sb3-contrib, baselines) "
@@ -191,7 +193,19 @@ def _cg_stop(d, ours) -> list[Candidate]:
     return found
 
 
-CANDIDATES: tuple[Callable, ...] = (_renamed, _act_dim, _advantages, _step, _cg_stop, _layouts)
+def _gae_truncation(d, ours) -> list[Candidate]:
+    """A truncated step treated as terminated: refimpl with terminated = terminated or
+    truncated (then final_values is never read)."""
+    if "truncated" not in d or not (d["truncated"] & ~d["terminated"]).any():
+        return []
+    out = compute({**d, "terminated": d["terminated"] | d["truncated"]})
+    return [(("truncated_as_terminated",), "set IN's terminated to terminated | truncated to "
+             "compare; refimpl bootstraps a truncated step from V(final observation)",
+             {k: out[k] for k in ("gae_advantages", "returns")})]
+
+
+CANDIDATES: tuple[Callable, ...] = (_renamed, _act_dim, _advantages, _step, _cg_stop,
+                                    _gae_truncation, _layouts)
 """Candidate makers, simplest first; each (d, ours[, policy]) -> list of Candidate."""
 
 
