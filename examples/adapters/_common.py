@@ -8,6 +8,7 @@ refimpl's layout: per layer W (in, out) row-major, then b; the policy's log_std 
 from __future__ import annotations
 
 import contextlib
+import sys
 from pathlib import Path
 
 import gymnasium as gym
@@ -128,3 +129,26 @@ def from_refimpl(vector: np.ndarray, named: list, linears, tail=()) -> torch.Ten
         pieces[id(p)] = t[k:k + p.numel()].reshape(p.shape)
         k += p.numel()
     return torch.cat([pieces[id(p)].reshape(-1) for _, p in named])
+
+
+def torch_standardize(adv: np.ndarray) -> np.ndarray:
+    """``(A - A.mean()) / (A.std() + 1e-8)`` in torch, as SB3's PPO and CleanRL standardise
+    advantages (torch's std is the 1/(N - 1) one)."""
+    a = torch.from_numpy(adv)
+    return ((a - a.mean()) / (a.std() + 1e-8)).numpy()
+
+
+def clip_fraction_as_outside(theirs: dict) -> dict:
+    """THEIRS with its |kappa - 1| > eps clip_fraction named as refimpl's clip_fraction_outside."""
+    return {k if k != "clip_fraction" else "clip_fraction_outside": v for k, v in theirs.items()}
+
+
+def main(doc, run, title) -> int:
+    """The adapters' command line: ``run(OUT_DIR)`` gives (as written, conventions applied);
+    print both tables; exit 0 if the second passes."""
+    if len(sys.argv) != 2:
+        sys.exit(doc)
+    raw, applied = run(sys.argv[1])
+    show(f"{title} as written", raw)
+    show(f"{title} with the diagnosed conventions applied", applied)
+    return 0 if applied.ok else 1

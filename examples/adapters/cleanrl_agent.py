@@ -162,17 +162,11 @@ def run(out_dir, seed=0, T=16, K=2, width=8):
               "value_targets": returns.reshape(-1).numpy(), "values_old": b_values.numpy(),
               "vf_clip": np.float64(CLIP_COEF)}
     raw = _common.write_and_compare(out_dir, "cleanrl", inputs, theirs)
-    a = torch.from_numpy(inputs["advantages"])
-    applied_in = {**inputs, "advantages": ((a - a.mean()) / (a.std() + 1e-8)).numpy(),
+    applied_in = {**inputs, "advantages": _common.torch_standardize(inputs["advantages"]),
                   "terminated": terminated | truncated}
-    applied = {k if k != "clip_fraction" else "clip_fraction_outside": v for k, v in theirs.items()}
-    return raw, _common.write_and_compare(out_dir, "cleanrl_applied", applied_in, applied)
+    return raw, _common.write_and_compare(out_dir, "cleanrl_applied", applied_in,
+                                          _common.clip_fraction_as_outside(theirs))
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit(__doc__)
-    raw, applied = run(sys.argv[1])
-    _common.show("CleanRL-style agent as written", raw)
-    _common.show("CleanRL-style agent with the diagnosed conventions applied", applied)
-    sys.exit(0 if applied.ok else 1)
+    sys.exit(_common.main(__doc__, run, "CleanRL-style agent"))

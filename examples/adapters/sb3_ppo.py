@@ -129,29 +129,16 @@ def theirs_of(model, inputs, at_theta):
             "value_grad": _common.flat_grad(vf)}
 
 
-def sb3_standardize(adv):
-    """SB3's ``(advantages - advantages.mean()) / (advantages.std() + 1e-8)``, torch's std
-    being the 1/(N - 1) one."""
-    a = torch.from_numpy(adv)
-    return ((a - a.mean()) / (a.std() + 1e-8)).numpy()
-
-
 def run(out_dir, seed=0, n=32):
     """(report as written, report with the diagnosed conventions applied)."""
     model = build(seed, n)
     inputs, at_theta = sb3_batch(model, seed, n)
     theirs = theirs_of(model, inputs, at_theta)
     raw = _common.write_and_compare(out_dir, "sb3_ppo", inputs, theirs)
-    applied_in = {**inputs, "advantages": sb3_standardize(inputs["advantages"])}
-    applied = {k if k != "clip_fraction" else "clip_fraction_outside": v
-               for k, v in theirs.items()}
-    return raw, _common.write_and_compare(out_dir, "sb3_ppo_applied", applied_in, applied)
+    applied_in = {**inputs, "advantages": _common.torch_standardize(inputs["advantages"])}
+    return raw, _common.write_and_compare(out_dir, "sb3_ppo_applied", applied_in,
+                                          _common.clip_fraction_as_outside(theirs))
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit(__doc__)
-    raw, applied = run(sys.argv[1])
-    _common.show("SB3 PPO as written", raw)
-    _common.show("SB3 PPO with the diagnosed conventions applied", applied)
-    sys.exit(0 if applied.ok else 1)
+    sys.exit(_common.main(__doc__, run, "SB3 PPO"))
