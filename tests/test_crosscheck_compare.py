@@ -1,4 +1,4 @@
-"""refimpl/crosscheck/compare.py and diagnose.py: `crosscheck compare` passes refimpl's own
+"""refimpl/crosscheck/comparison.py and diagnose.py: `crosscheck compare` passes refimpl's own
 outputs, fails a perturbed key, uses the derived (not a flat) tolerance for the CG keys and
 float32 bounds for float32 arrays; each diagnosis id is named for a THEIRS built from refimpl's
 outputs with exactly that convention applied (or, where noted, with the convention computed by

@@ -18,10 +18,10 @@ a CleanRL-style agent, and ``tests/data/`` holds golden vectors.
 
 Modules: ``io`` (format and validation), ``compute`` (the outputs), ``tolerance`` (how far two
 correct computations may differ), ``layout`` (other parameter layouts), ``diagnose`` (other
-libraries' conventions), ``compare`` (the comparison), ``cli`` (the command).
+libraries' conventions), ``comparison`` (``compare`` and its report), ``cli`` (the command).
 """
 from refimpl.crosscheck.cli import add_arguments, main, run
-from refimpl.crosscheck.compare import Report, compare, format_report
+from refimpl.crosscheck.comparison import Report, compare, format_report
 from refimpl.crosscheck.compute import BLOCK_OUTPUT_KEYS, OUTPUT_KEYS, compute, make_example
 from refimpl.crosscheck.diagnose import DIAGNOSES
 from refimpl.crosscheck.io import BLOCK_SPECS, FORMAT_VERSION, INPUT_SPEC, validate

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from refimpl.checkpoint import atomic_write
-from refimpl.crosscheck.compare import compare, format_report
+from refimpl.crosscheck.comparison import compare, format_report
 from refimpl.crosscheck.compute import compute, make_example
 from refimpl.crosscheck.io import read, validate, write
 from refimpl.errors import NumericalError

@@ -62,7 +62,8 @@ def _act_dim(d, ours) -> list[Candidate]:
     """sb3-contrib: KL-bar averaged over the d action dimensions too. Then their FVP is F/d and
     (F/d + lambda I) x' = g gives x' = d (F + d lambda I)^-1 g, beta' = sqrt(2 delta / (d nu)):
     with (delta, lambda) theirs equal refimpl with (d delta, d lambda) but x' = d x,
-    beta' = beta/d; the step is the same. IN may hold their settings or the mapped ones."""
+    beta' = beta/d; the step is the same. IN may hold their settings or the mapped ones.
+    Tested in ``tests/test_crosscheck_compare.py::test_act_dim_scale_with_their_settings`` and ``..._with_mapped_settings``."""
     n = float(d["actions"].shape[1])
     if n == 1:
         return []
@@ -82,7 +83,9 @@ def _act_dim(d, ours) -> list[Candidate]:
 
 
 def _renamed(d, ours) -> list[Candidate]:
-    """Keys that hold, under another library's definition, a quantity refimpl also outputs."""
+    """Keys that hold, under another library's definition, a quantity refimpl also outputs.
+    Tested in ``tests/test_crosscheck_compare.py::test_kl_reverse_alone_and_with_act_dim_scale``,
+    ``test_clip_fraction_outside``, ``test_approx_kl_estimators``, ``test_entropy_conventions``."""
     return [(("kl_reverse",), "compare their kl with refimpl's kl_reverse",
              {"kl": ours["kl_reverse"]}),
             (("clip_fraction_outside",), "compare their clip_fraction with refimpl's "
@@ -105,7 +108,8 @@ def _sample_std_standardize(adv):
 
 def _advantages(d, ours) -> list[Candidate]:
     """Standardised advantages: refimpl's own ``returns.standardize`` (population std) and the
-    sample-std variant; IN then takes the standardised advantages."""
+    sample-std variant; IN then takes the standardised advantages.
+    Tested in ``tests/test_crosscheck_compare.py::test_advantages_normalized``."""
     if len(d["advantages"]) < 2:
         return []
     return [(("advantages_normalized",), f"set IN's advantages to (A - mean A) / (std A + 1e-8), "
@@ -115,7 +119,8 @@ def _advantages(d, ours) -> list[Candidate]:
 
 
 def _step(d, ours, policy) -> list[Candidate]:
-    """beta' = sqrt(2 delta / x^T F x) with the undamped F (``fisher.fisher_vector_product``)."""
+    """beta' = sqrt(2 delta / x^T F x) with the undamped F (``fisher.fisher_vector_product``).
+    Tested in ``tests/test_crosscheck_compare.py::test_step_damping``."""
     x = ours["cg_x"]
     if not x.any():
         return []
@@ -127,7 +132,8 @@ def _step(d, ours, policy) -> list[Candidate]:
 
 def _layouts(d, ours, policy) -> list[Candidate]:
     """theta, theta_new and v written in another layout: refimpl reads them converted to its
-    own, and its vector outputs are converted back to theirs."""
+    own, and its vector outputs are converted back to theirs.
+    Tested in ``tests/test_crosscheck_compare.py::test_each_layout_is_diagnosed``."""
     found = []
     for ids, flags in layouts():
         order = their_order(policy, *flags)
@@ -149,7 +155,8 @@ once r^T r < 1e-10, an absolute test on the squared residual."""
 def absolute_stop_iterations(d, damping) -> int | None:
     """The iteration k < cg_iters after which r_k^T r_k < ABSOLUTE_RESIDUAL_TOL first holds for
     refimpl's CG on (F + damping I) x = g (``natural.natural_step`` run with cg_iters = k, its
-    recurrence residual), or None if that test would not stop CG before cg_iters."""
+    recurrence residual), or None if that test would not stop CG before cg_iters.
+    Tested in ``tests/test_crosscheck_compare.py::test_cg_stop_absolute`` and ``tests/test_adapters.py``."""
     policy = validate(d)
     g = policy.score(d["theta"], d["obs"], d["actions"], d["advantages"] / len(d["obs"]))
     if not g.any():
@@ -195,7 +202,8 @@ def _cg_stop(d, ours) -> list[Candidate]:
 
 def _gae_truncation(d, ours) -> list[Candidate]:
     """A truncated step treated as terminated: refimpl with terminated = terminated or
-    truncated (then final_values is never read)."""
+    truncated (then final_values is never read).
+    Tested in ``tests/test_crosscheck_compare.py::test_truncated_as_terminated``."""
     if "truncated" not in d or not (d["truncated"] & ~d["terminated"]).any():
         return []
     out = compute({**d, "terminated": d["terminated"] | d["truncated"]})
@@ -231,7 +239,9 @@ def cg_start_note(theirs_x, x, fvp, damping) -> bool:
     x_0 = e adds R_k(A) e, R_k the residual polynomial of the k CG iterations (R_k(0) = 1):
     small on the eigenvalues CG has resolved, about 1 on the unresolved ones near lambda
     (F has rank <= N act_dim + act_dim, so most of them are); a random dx of that size has
-    ||A dx|| ~ the root-mean-square eigenvalue of A instead."""
+    ||A dx|| ~ the root-mean-square eigenvalue of A instead.
+    Tested in ``tests/test_crosscheck_compare.py::test_cg_start_nonzero_is_a_note`` and
+    ``test_random_perturbation_of_cg_start_size_is_not_a_cg_start``."""
     dx = theirs_x - x
     if not (x.any() and dx.any() and damping > 0):
         return False

@@ -137,7 +137,11 @@ def tolerances(d, out, eps=EPS, K=None):
     roundoff ``eps`` may show: ``direct_tolerance`` for direct keys; for CG keys the inputs of
     CG (g, F v) may differ by their direct tolerance, n eps relative, which CG amplifies by K;
     random perturbations find less than the worst direction, hence a factor 10. The line-search
-    keys add step's relative CG tolerance (the KL, quadratic in the step, twice that)."""
+    keys add step's relative CG tolerance (the KL, quadratic in the step, twice that).
+    Used by ``compare`` and by the golden-vector and PyTorch tests
+    (``tests/test_crosscheck.py::assert_outputs_agree``); tested in
+    ``tests/test_crosscheck_compare.py::test_cg_keys_use_the_amplified_tolerance_not_a_flat_1e_10``
+    and ``test_float32_theirs_passes_with_float32_bounds_only``."""
     K = cg_amplification(d, out) if K is None else K
     tol = {key: 10 * K[key] * rounding_steps(key, d) * eps * rounding_scale(key, d, out)
            if key in CG_KEYS else direct_tolerance(key, d, out, eps)
