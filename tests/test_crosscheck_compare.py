@@ -339,6 +339,23 @@ def test_compare_command_exit_1_names_the_diagnosis_in_json(tmp_path, capsys):
     assert next(r for r in report["rows"] if r["key"] == "kl")["diagnoses"] == ["kl_reverse"]
 
 
+def test_compare_is_reachable_from_the_main_command(tmp_path, capsys):
+    from refimpl.cli import main
+    i, t = _files(tmp_path, lambda out: {"kl": out["kl_reverse"]})
+    assert main(["crosscheck", "compare", i, t]) == 1
+    assert "kl_reverse" in capsys.readouterr().out
+
+
+def test_wrong_shape_or_dtype_fails_that_key_with_the_reason():
+    d = _base()
+    ours = crosscheck.compute(d)
+    report = crosscheck.compare(d, {"grad": ours["grad"][:-1], "logp": ours["logp"].astype(str),
+                                    "mean": ours["mean"]})
+    rows = {r.key: r for r in report.rows}
+    assert report.failed == ["logp", "grad"] and rows["mean"].status == "PASS"
+    assert "shape" in rows["grad"].reason and "dtype" in rows["logp"].reason
+
+
 def test_compare_only_restricts_the_keys(tmp_path, capsys):
     i, t = _files(tmp_path, lambda out: {**out, "kl": out["kl_reverse"]})
     assert crosscheck.main(["compare", i, t, "--only", "logp", "grad"]) == 0
