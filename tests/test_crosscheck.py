@@ -480,3 +480,12 @@ def test_refimpl_never_imports_torch():
 def test_torch_example_is_valid_python():
     path = ROOT / "examples" / "crosscheck_torch.py"
     compile(path.read_text(), str(path), "exec")
+
+
+def test_adapters_are_valid_python():
+    """The adapters compile without the peers extra (tests/test_adapters.py runs them with it)."""
+    paths = sorted((ROOT / "examples" / "adapters").glob("*.py"))
+    assert [p.name for p in paths] == ["_common.py", "cleanrl_agent.py", "sb3_ppo.py",
+                                       "sb3_trpo.py"]
+    for path in paths:
+        compile(path.read_text(), str(path), "exec")
