@@ -102,8 +102,18 @@ def crosscheck(d):
            **trpo_step(g, A, float(d["delta"]), int(d["cg_iters"])),
            "ratio": ratio, "clip_objective": clip, "clip_grad": grad_of(clip, theta_new),
            "clip_fraction": clipped.double().mean(), "surrogate": surrogate,
-           "surrogate_grad": grad_of(surrogate, theta_new), "kl_grad": grad_of(kl, theta_new)}
+           "surrogate_grad": grad_of(surrogate, theta_new), "kl_grad": grad_of(kl, theta_new),
+           **other_conventions(policy, theta, theta_new, ratio.detach(), eps)}
     return {k: v.detach().numpy() for k, v in out.items()}
+
+
+def other_conventions(policy, theta, theta_new, ratio, eps):
+    """KL(new || old) and the sampled KL estimators k1, k3 and clip share |kappa - 1| > eps that
+    other libraries log (docs/crosscheck.md)."""
+    log_ratio = ratio.log()
+    return {"kl_reverse": kl_divergence(policy(theta_new), policy(theta)).sum(-1).mean(),
+            "approx_kl_k1": (-log_ratio).mean(), "approx_kl_k3": ((ratio - 1) - log_ratio).mean(),
+            "clip_fraction_outside": ((ratio - 1).abs() > eps).double().mean()}
 
 
 def cg_amplification(d, samples=20, size=EPS, seed=0):

@@ -26,7 +26,8 @@ EXTRA_COMMANDS = (
     ("sweep", "refimpl.sweep", "train a grid of algorithms x seeds on local processes or Dask"),
     ("figures", "refimpl.figures", "regenerate the lecture's figures into figures/"),
     ("crosscheck", "refimpl.crosscheck", "write every intermediate quantity of one NPG/TRPO/PPO "
-                                         "update for given problem data (docs/crosscheck.md)"),
+                                         "update for given problem data, or compare another "
+                                         "implementation's (docs/crosscheck.md)"),
 )
 """Commands whose module provides ``add_arguments(parser)`` and ``run(args) -> exit status``."""
 

@@ -3,7 +3,6 @@ the documented parameter layout, scipy.stats, the multivariate-normal KL formula
 differences, a dense Fisher, numpy.linalg.solve); bad input files give one line naming the key,
 exit status 2 and no output file; examples and golden vectors regenerate exactly."""
 import ast
-import inspect
 import shlex
 from pathlib import Path
 
@@ -15,19 +14,18 @@ from hypothesis import strategies as st
 
 from gradcheck import assert_directional_derivative
 from refimpl import crosscheck
+from refimpl.crosscheck import tolerance
 from refimpl.algos import UPDATES
 from refimpl.config import Config
-from refimpl.fisher import dense_fisher, make_fvp
-from refimpl.natural import natural_step
+from refimpl.fisher import dense_fisher
 from refimpl.objectives import clip_objective
 from refimpl.train import Run
 from strategies import activations, batch_sizes, random_phi, seeds
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
-EPS = np.finfo(np.float64).eps
-CG_TOL = inspect.signature(natural_step).parameters["cg_tol"].default
-"""The relative residual tolerance of CG in training, hence in crosscheck."""
+EPS = tolerance.EPS
+CG_TOL = tolerance.CG_TOL
 
 
 @st.composite
@@ -388,83 +386,10 @@ def _readme_commands():
             if line.startswith("refimpl crosscheck ")]
 
 
-CG_KEYS = ("cg_x", "beta", "step")
-"""Outputs computed by truncated CG, whose rounding CG amplifies (``cg_amplification``)."""
-AMPLIFICATION_STEP = EPS
-"""Relative size of the perturbations ``cg_amplification`` makes: one rounding unit, the size
-of the differences between two correct computations of g and F v. Larger steps leave the
-linear regime where K is large (K s ~ 1); smaller ones are lost in rounding."""
-
-
-RATIO_KEYS = ("ratio", "surrogate", "surrogate_grad", "clip_objective", "clip_grad")
-"""Outputs computed through kappa_n = exp(logp_new_n - logp_n)."""
-
-
-def rounding_scale(key, d, out):
-    """The size S of the summands whose rounding sets the error of ``key`` (docs/crosscheck.md,
-    "How to compare"): the output's own largest entry, except for results of cancelling sums:
-    L_TRPO and L_CLIP (means of kappa_n A_n of either sign) and the KL (per state, a difference
-    of act_dim terms of size about 1; its gradient's log-std block 1 - (sigma^2 + dmu^2) /
-    sigma'^2 likewise, so kl_grad gets act_dim added to its own size). Quantities through kappa_n carry the absolute error of
-    logp_new_n - logp_n, which is relative to the log-probabilities' size, as a relative error
-    (exp): their S is multiplied by 1 + max |logp_n| + max |log kappa_n|."""
-    if key in ("surrogate", "clip_objective"):
-        scale = float(np.max(np.abs(out["ratio"] * d["advantages"])))
-    elif key == "kl":
-        return float(d["actions"].shape[1])
-    elif key == "kl_grad":
-        return float(np.max(np.abs(out[key]))) + d["actions"].shape[1]
-    else:
-        scale = float(np.max(np.abs(out[key]), initial=0.0))
-    if key in RATIO_KEYS:
-        scale *= 1.0 + np.max(np.abs(out["logp"])) + np.max(np.abs(np.log(out["ratio"])))
-    return scale
-
-
-def rounding_steps(d):
-    """n = P + N + 16: the roundings that feed one output: sums over at most P parameters
-    (forward passes and Jacobian products run over layers whose sizes add up to at most P) and
-    over the N states, plus fewer than 16 elementwise operations between them ((a - mu) / sigma,
-    squares, exp, log, the products with A_n and 1/N)."""
-    return len(d["theta"]) + len(d["obs"]) + 16
-
-
-def direct_tolerance(key, d, out):
-    """n eps S: a sum of n terms has rounding error <= n eps times its summands' size (Higham
-    2002, sec. 4.2), and so do n chained roundings; two correct orderings differ by about that
-    (docs/crosscheck.md)."""
-    return rounding_steps(d) * EPS * rounding_scale(key, d, out)
-
-
-def cg_amplification(d, samples=20, seed=0):
-    """K per CG key: max over random perturbations of g and of every Fisher-vector product (each
-    by AMPLIFICATION_STEP times its largest entry) of |change of key|_inf / (step |key|_inf),
-    i.e. how much truncated CG magnifies a rounding-sized relative error of its inputs,
-    including a change of the iteration count where the stopping test is decided within
-    rounding. CG is a nonlinear map of (g, F); K is an estimate of its condition number, not
-    bounded by cond(F + damping I)."""
-    policy, out, rng, s = crosscheck.validate(d), crosscheck.compute(d), \
-        np.random.default_rng(seed), AMPLIFICATION_STEP
-    perturb = lambda y: y + s * np.max(np.abs(y)) * rng.standard_normal(y.shape)  # noqa: E731
-    fvp = make_fvp(policy, d["theta"], d["obs"], float(d["damping"]))
-    K = dict.fromkeys(CG_KEYS, 0.0)
-    for _ in range(samples):
-        step = natural_step(perturb(out["grad"]), lambda v: perturb(fvp(v)), float(d["delta"]),
-                            int(d["cg_iters"]))
-        for key, value in zip(CG_KEYS, (step.x, step.beta, step.step)):
-            K[key] = max(K[key], np.max(np.abs(value - out[key])) / (s * np.max(np.abs(out[key]))))
-    return K
-
-
 def tolerances(d, out):
-    """Per float key, the largest |difference| two correct float64 computations of ``out`` may
-    show: ``direct_tolerance`` for direct keys; for CG keys the inputs of CG (g, F v) may differ
-    by their direct tolerance, n eps relative, which CG amplifies by K; random perturbations find
-    less than the worst direction, hence a factor 10."""
-    K = cg_amplification(d) if out["grad"].any() else dict.fromkeys(CG_KEYS, 0.0)
-    n = rounding_steps(d)
-    return {key: 10 * K[key] * n * EPS * rounding_scale(key, d, out) if key in CG_KEYS
-            else direct_tolerance(key, d, out) for key in out if out[key].dtype.kind == "f"}
+    """The float64 tolerance per float key (``refimpl.crosscheck.tolerance.tolerances``, the
+    derivation of docs/crosscheck.md, which ``compare`` uses too)."""
+    return tolerance.tolerances(d, out)
 
 
 def assert_outputs_agree(ours, reference, d, stop_may_differ=False):
@@ -486,10 +411,12 @@ def assert_outputs_agree(ours, reference, d, stop_may_differ=False):
     assert bad == []
 
 
-GOLDEN = sorted(p.name[:-len("_in.npz")] for p in DATA.glob("crosscheck_*_in.npz"))
+GOLDEN_ALL = sorted(p.name[:-len("_in.npz")] for p in DATA.glob("crosscheck_*_in.npz"))
+GOLDEN = [c for c in GOLDEN_ALL if c != "crosscheck_blocks"]
+"""The golden cases without optional blocks (the PyTorch oracle computes the core keys only)."""
 
 
-@pytest.mark.parametrize("case", GOLDEN)
+@pytest.mark.parametrize("case", GOLDEN_ALL)
 def test_golden_outputs_follow_from_stored_inputs_within_rounding(case):
     """refimpl on the stored input reproduces the stored output: bit for bit on the machine that
     wrote it, elsewhere within the tolerances of docs/crosscheck.md (BLAS kernels differ)."""
@@ -506,11 +433,11 @@ def test_golden_inputs_regenerate_within_a_few_ulps(tmp_path):
     two LAPACK kernels give Q's that differ by about 2 n eps, n <= 4 reflectors; everything else
     is drawn from the same random numbers and moved by that theta (actions through the mean)."""
     commands = [a for a in _readme_commands() if "--make-example" in a]
-    assert len(commands) == len(GOLDEN) >= 3, "tests/data/README.md lists the generating commands"
+    assert len(commands) == len(GOLDEN_ALL) >= 4, "tests/data/README.md lists the generating commands"
     for argv in commands:
         assert crosscheck.main([str(tmp_path / a) if a.endswith(".npz") else a for a in argv]) == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{c}_in.npz" for c in GOLDEN]
-    for case in GOLDEN:
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{c}_in.npz" for c in GOLDEN_ALL]
+    for case in GOLDEN_ALL:
         ours, stored = _load(tmp_path / f"{case}_in.npz"), _load(DATA / f"{case}_in.npz")
         assert list(ours) == list(stored)
         for k in stored:
@@ -524,12 +451,16 @@ def test_golden_inputs_regenerate_within_a_few_ulps(tmp_path):
 def test_golden_output_commands_name_the_stored_files():
     """The README's `refimpl crosscheck IN OUT` lines are the ones that wrote the *_out files."""
     commands = [a for a in _readme_commands() if "--make-example" not in a]
-    assert sorted(commands) == sorted([f"{c}_in.npz", f"{c}_out.npz"] for c in GOLDEN)
+    assert sorted(commands) == sorted([f"{c}_in.npz", f"{c}_out.npz"] for c in GOLDEN_ALL)
 
 
 def test_every_key_is_documented():
     doc = (ROOT / "docs" / "crosscheck.md").read_text()
-    missing = [k for k in (*crosscheck.INPUT_SPEC, *crosscheck.OUTPUT_KEYS) if f"`{k}`" not in doc]
+    keys = (*crosscheck.INPUT_SPEC, *crosscheck.OUTPUT_KEYS,
+            *(k for spec in crosscheck.BLOCK_SPECS.values() for k in spec),
+            *(k for keys in crosscheck.BLOCK_OUTPUT_KEYS.values() for k in keys),
+            *crosscheck.DIAGNOSES)
+    missing = [k for k in keys if f"`{k}`" not in doc]
     assert missing == []
 
 
@@ -549,3 +480,12 @@ def test_refimpl_never_imports_torch():
 def test_torch_example_is_valid_python():
     path = ROOT / "examples" / "crosscheck_torch.py"
     compile(path.read_text(), str(path), "exec")
+
+
+def test_adapters_are_valid_python():
+    """The adapters compile without the peers extra (tests/test_adapters.py runs them with it)."""
+    paths = sorted((ROOT / "examples" / "adapters").glob("*.py"))
+    assert [p.name for p in paths] == ["_common.py", "cleanrl_agent.py", "sb3_ppo.py",
+                                       "sb3_trpo.py"]
+    for path in paths:
+        compile(path.read_text(), str(path), "exec")

@@ -1,0 +1,258 @@
+"""``refimpl crosscheck compare``: refimpl's answers for IN.npz against another
+implementation's THEIRS.npz, key by key, with the tolerance of ``tolerance.py`` and its reason,
+and a diagnosis of every failing key (``diagnose.py``). ``docs/crosscheck.md`` documents the
+table, the exit status and the JSON layout.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from refimpl.crosscheck import diagnose, tolerance
+from refimpl.crosscheck.compute import compute
+from refimpl.crosscheck.io import validate
+from refimpl.fisher import make_fvp
+
+RTOL64 = 1e-10
+"""Default floor of the float64 tolerance, relative to max |refimpl|: docs/crosscheck.md's
+bound for direct keys (n eps S <= 1e-10 up to n = 4.5e5 roundings)."""
+
+
+@dataclass
+class Row:
+    """One key of the comparison: ``status`` is PASS, FAIL or "not given"."""
+
+    key: str
+    status: str
+    max_abs_error: float | None = None
+    rel_error: float | None = None
+    tolerance: float | None = None
+    reason: str = ""
+    dtype: str = ""
+    diagnoses: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Diagnosis:
+    """A convention (``diagnose.DIAGNOSES`` id) that reproduces THEIRS for ``keys``."""
+
+    id: str
+    keys: list[str]
+    meaning: str
+    setting: str
+
+
+@dataclass
+class Report:
+    """The result of ``compare``: one Row per key refimpl computes, the keys of THEIRS refimpl
+    does not know, the diagnoses, and whether THEIRS was float32."""
+
+    rows: list[Row]
+    unknown: list[str]
+    diagnoses: list[Diagnosis]
+    float32: bool
+
+    @property
+    def failed(self) -> list[str]:
+        return [r.key for r in self.rows if r.status == "FAIL"]
+
+    @property
+    def ok(self) -> bool:
+        """Every key THEIRS gives passes."""
+        return not self.failed
+
+    def ids(self) -> set[str]:
+        return {dg.id for dg in self.diagnoses}
+
+    def to_dict(self) -> dict:
+        return {"ok": self.ok, "float32": self.float32, "rows": [asdict(r) for r in self.rows],
+                "unknown_keys": self.unknown, "diagnoses": [asdict(x) for x in self.diagnoses]}
+
+
+def _theirs_array(key, a, ref) -> tuple[np.ndarray | None, str]:
+    """THEIRS's array as comparable with refimpl's, or None and why not."""
+    if a.shape != ref.shape:
+        return None, f"shape {a.shape}, refimpl's is {ref.shape}"
+    if ref.dtype.kind == "f" and a.dtype not in (np.float32, np.float64):
+        return None, f"dtype {a.dtype}, expected float64 or float32"
+    if ref.dtype.kind in "biu" and a.dtype.kind not in "biu":
+        return None, f"dtype {a.dtype}, expected an integer or bool"
+    return a, ""
+
+
+def _float_row(key, a, ref, tol, reason) -> Row:
+    diff = np.abs(a.astype(np.float64) - ref)
+    err = float(np.max(diff, initial=0.0)) if np.all(np.isfinite(a)) else float("inf")
+    scale = float(np.max(np.abs(ref), initial=0.0))
+    return Row(key, "PASS" if err <= tol else "FAIL", err,
+               err / scale if scale > 0 else (0.0 if err == 0 else float("inf")), tol, reason,
+               str(a.dtype))
+
+
+def _tolerance(key, d, ours, rtol, derived, float32, K):
+    """(absolute tolerance, reason) of one float key: max(floor, ``derived``), the floor rtol
+    (default RTOL64 for float64, 0 for float32) times max |refimpl|."""
+    n, S = tolerance.rounding_steps(key, d), tolerance.rounding_scale(key, d, ours)
+    kind = "float32 " if float32 else ""
+    if key in tolerance.CG_KEYS:
+        why = f"{kind}CG output: 10 K n eps S, K = {K[key]:.1e} (CG amplification), n = {n}"
+    elif key in tolerance.LINE_SEARCH_KEYS:
+        why = f"{kind}n eps S + step's CG tolerance, n = {n}"
+    else:
+        why = f"{kind}n eps S, n = {n}, S = {S:.2g}"
+    rel = (0.0 if float32 else RTOL64) if rtol is None else rtol
+    floor = rel * float(np.max(np.abs(ours[key]), initial=0.0))
+    if floor > derived:
+        return floor, f"rtol {rel:.0e} x max|refimpl| (derived bound {derived:.1e}: {why})"
+    return derived, why
+
+
+def _rows(d, ours, theirs, rtol, only) -> tuple[list[Row], bool]:
+    eps32 = {k for k, a in theirs.items() if k in ours and a.dtype == np.float32}
+    K = tolerance.cg_amplification(d, ours)
+    derived = {False: tolerance.tolerances(d, ours, tolerance.EPS, K),
+               True: tolerance.tolerances(d, ours, tolerance.EPS32, K)}
+    rows = []
+    for key, ref in ours.items():
+        if only and key not in only:
+            continue
+        if key not in theirs:
+            rows.append(Row(key, "not given"))
+            continue
+        a, why = _theirs_array(key, theirs[key], ref)
+        f32 = key in eps32
+        if a is None:
+            rows.append(Row(key, "FAIL", reason=why, dtype=str(theirs[key].dtype)))
+        elif ref.dtype.kind == "f":
+            tol, why = _tolerance(key, d, ours, rtol, derived[f32][key], f32, K)
+            rows.append(_float_row(key, a, ref, tol, why))
+        else:
+            same = bool(np.array_equal(a, ref))
+            rows.append(Row(key, "PASS" if same else "FAIL", float(not same), None, 0.0,
+                            "exact", str(a.dtype)))
+    return rows, bool(eps32)
+
+
+def _explains(pred, theirs_a, ref, tol) -> bool:
+    """THEIRS matches a candidate's prediction within the key's relative tolerance."""
+    pred = np.asarray(pred)
+    if pred.shape != theirs_a.shape or not np.all(np.isfinite(pred)):
+        return False
+    if pred.dtype.kind != "f":
+        return bool(np.array_equal(pred, theirs_a))
+    rel = tol / max(float(np.max(np.abs(ref), initial=0.0)), np.finfo(np.float64).tiny)
+    return bool(np.max(np.abs(theirs_a - pred), initial=0.0)
+                <= rel * float(np.max(np.abs(pred), initial=0.0)) + tol)
+
+
+def _diagnose(d, ours, theirs, rows) -> list[Diagnosis]:
+    """For each failing key, the simplest candidate convention that reproduces it."""
+    failing = {r.key: r for r in rows if r.status == "FAIL" and r.tolerance is not None}
+    if not failing:
+        return []
+    found: dict[tuple[str, str], Diagnosis] = {}
+    policy = validate(d)
+    theirs64 = {k: theirs[k].astype(np.float64) if theirs[k].dtype.kind == "f" else theirs[k]
+                for k in failing}
+    explained = []
+    for ids, how, pred in diagnose.candidates(d, ours, policy):
+        keys = [k for k in pred if k in failing
+                and _explains(pred[k], theirs64[k], ours[k], failing[k].tolerance)]
+        if keys:
+            explained.append((ids, how, keys))
+    # the candidate that explains the most failing keys first (a stable sort keeps the
+    # simplest of equally good ones first)
+    explained.sort(key=lambda c: -len(c[2]))
+    for ids, how, keys in explained:
+        for key in [k for k in keys if not failing[k].diagnoses]:
+            failing[key].diagnoses = list(ids)
+            for i in ids:
+                found.setdefault((i, how), Diagnosis(i, [], diagnose.DIAGNOSES[i],
+                                                     how)).keys.append(key)
+    x = failing.get("cg_x")
+    if x is not None and not x.diagnoses:
+        for ids, scale, lam, out in diagnose.cg_start_variants(d, ours):
+            fvp = make_fvp(policy, d["theta"], d["obs"], lam)
+            if diagnose.cg_start_note(theirs64["cg_x"] / scale, out["cg_x"], fvp, lam):
+                _note_cg_start(failing, found, theirs64, ids, scale, out)
+                break
+    return list(found.values())
+
+
+def _note_cg_start(failing, found, theirs64, ids, scale, out) -> None:
+    """Name cg_start_nonzero (with the scale convention ``ids``) for cg_x, and for beta and step
+    where they are within 2 CG_START_BOUND of that convention's prediction (both are computed
+    from x)."""
+    pred = {"cg_x": None, "beta": out["beta"] / scale, "step": out["step"]}
+    for key, p in pred.items():
+        row = failing.get(key)
+        if row is None or row.diagnoses:
+            continue
+        if p is not None:
+            err = np.max(np.abs(theirs64[key] - p)) / max(np.max(np.abs(p)), 1e-300)
+            if not err <= 2 * diagnose.CG_START_BOUND:
+                continue
+        row.diagnoses = [*ids, "cg_start_nonzero"]
+        for i in row.diagnoses:
+            how = ("start CG at x_0 = 0 to compare at the CG tolerance" if i == "cg_start_nonzero"
+                   else f"their cg_x / {scale:g}, beta * {scale:g} and step are compared")
+            found.setdefault((i, how), Diagnosis(i, [], diagnose.DIAGNOSES[i], how)).keys.append(key)
+
+
+def compare(inputs: dict[str, np.ndarray], theirs: dict[str, np.ndarray],
+            rtol: float | None = None, only: list[str] | None = None) -> Report:
+    """Compare another implementation's outputs ``theirs`` for ``inputs`` with refimpl's.
+
+    Every key of ``theirs`` that refimpl computes is compared: floats within max(rtol max
+    |refimpl|, derived bound) (``tolerance.py``; rtol defaults to 1e-10 for float64 keys and 0
+    for float32 ones, whose bound uses float32's eps), integers and booleans exactly. Failing
+    keys are diagnosed (``diagnose.DIAGNOSES``). ``only`` restricts the comparison to those keys.
+
+    Parameters
+    ----------
+    inputs : dict of ndarray
+        An IN.npz (``docs/crosscheck.md``); ValueError (one line) if it is not valid.
+    theirs : dict of ndarray
+        Their outputs under refimpl's key names.
+    rtol : float, optional
+    only : list of str, optional
+
+    Returns
+    -------
+    Report
+
+    Tested in ``tests/test_crosscheck_compare.py``.
+    """
+    ours = compute(inputs)
+    if only:
+        unknown_only = [k for k in only if k not in ours]
+        if unknown_only:
+            raise ValueError(f"--only key '{unknown_only[0]}' is not an output refimpl computes "
+                             "for this input")
+    rows, f32 = _rows(inputs, ours, theirs, rtol, only)
+    unknown = [k for k in theirs if k not in ours]
+    return Report(rows, unknown, _diagnose(inputs, ours, theirs, rows), f32)
+
+
+def _fmt(x, spec=".2e"):
+    return "-" if x is None else format(x, spec)
+
+
+def format_report(report: Report) -> str:
+    """The table ``refimpl crosscheck compare`` prints: one row per key, then the keys refimpl
+    does not know, the diagnoses and the verdict."""
+    lines = [f"{'key':24} {'max abs err':>11} {'rel err':>9} {'tolerance':>9}  status     reason"]
+    for r in report.rows:
+        status = r.status + (f" ({', '.join(r.diagnoses)})" if r.diagnoses else "")
+        lines.append(f"{r.key:24} {_fmt(r.max_abs_error):>11} {_fmt(r.rel_error, '.1e'):>9} "
+                     f"{_fmt(r.tolerance, '.1e'):>9}  {status:10} {r.reason}")
+    if report.float32:
+        lines.append("THEIRS holds float32 arrays: their keys are compared with float32 bounds")
+    if report.unknown:
+        lines.append(f"keys refimpl does not know (not compared): {', '.join(report.unknown)}")
+    for dg in report.diagnoses:
+        lines.append(f"diagnosis {dg.id} ({', '.join(dg.keys)}): {dg.meaning}; {dg.setting}")
+    given = sum(r.status != "not given" for r in report.rows)
+    lines.append("OK" if report.ok else f"FAIL: {len(report.failed)} of {given} given keys")
+    return "\n".join(lines)

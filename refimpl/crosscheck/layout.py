@@ -1,0 +1,40 @@
+"""Parameter layouts other implementations use for the policy's flat vector, and the
+permutation that converts each into refimpl's (``docs/crosscheck.md``, "Parameter layout").
+
+refimpl: per layer W (in, out) row-major then b (out,), log_std last. Three common departures,
+in any combination: log_std first (Stable-Baselines3's ``named_parameters`` order), weights
+stored (out, in) as ``torch.nn.Linear.weight``, bias before weight.
+"""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from refimpl.policy import GaussianPolicy
+
+LAYOUT_IDS = ("layout_log_std_first", "layout_weights_transposed", "layout_bias_first")
+"""Diagnosis ids of the three departures, in the order of ``their_order``'s flags."""
+
+
+def their_order(policy: GaussianPolicy, log_std_first: bool, transposed: bool,
+                bias_first: bool) -> np.ndarray:
+    """Index array o of shape (P,) with theirs = ours[o]: entry i of their vector is entry o[i]
+    of refimpl's. Its inverse (``np.argsort(o)``) converts theirs to refimpl's layout.
+    Tested in ``tests/test_crosscheck_compare.py::test_layout_orders_are_permutations``."""
+    index = np.arange(policy.n_params)
+    net, log_std = policy.split(index)
+    layers = []
+    for w, b in policy.net.views(net):
+        w = (w.T if transposed else w).reshape(-1)
+        layers += [b, w] if bias_first else [w, b]
+    parts = [log_std, *layers] if log_std_first else [*layers, log_std]
+    return np.concatenate(parts)
+
+
+def layouts():
+    """Every non-refimpl combination of the three flags, fewest departures first:
+    (ids, flags) pairs."""
+    combos = [f for f in itertools.product((False, True), repeat=3) if any(f)]
+    combos.sort(key=sum)
+    return [(tuple(i for i, on in zip(LAYOUT_IDS, f) if on), f) for f in combos]
