@@ -216,7 +216,7 @@ def test_line_search_trace_ends_where_training_trpo_update_ends(tmp_path):
     run = Run(cfg, tmp_path / "run")
     data = run.collect_batch()
     phi_old = run.agent.phi.copy()
-    metrics = UPDATES["trpo"](run.agent, data, cfg, run.rng, 1.0)
+    metrics = UPDATES["trpo"](run.agent, data, cfg, run.update_rng, 1.0)
     d = {**_input_from_batch(cfg, data, phi_old, run.agent.phi),
          "backtrack_alpha": np.float64(cfg.backtrack_alpha),
          "backtrack_iters": np.int64(cfg.backtrack_iters)}
