@@ -2,6 +2,7 @@
 
     python benchmarks/bench_train.py [--steps 20480] [--env HalfCheetah-v5] [--preset default]
                                      [--num-envs K] [--fvp-fraction F] [--algos ppo trpo ...]
+                                     [--vector direct|sync|async] [--env-only]
 
 First steps the raw environment (``gymnasium.make``, random actions, reset at episode ends) to
 get raw SPS, then the vector environment the collector uses (K copies, same-step autoreset, no
@@ -27,7 +28,7 @@ import gymnasium as gym
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from refimpl.config import ALGOS, PRESETS, Config
+from refimpl.config import ALGOS, PRESETS, VECTORS, Config
 from refimpl.rollout import make_envs
 from refimpl.train import Run
 
@@ -45,12 +46,15 @@ def raw_sps(env_id: str, steps: int, seed: int = 0) -> float:
     return steps / (time.perf_counter() - t0)
 
 
-def vector_env_sps(env_id: str, num_envs: int, steps: int, seed: int = 0) -> float:
-    """The collector's vector env alone (autoreset included), random actions, no policy."""
-    envs = make_envs(env_id, num_envs)
-    envs.reset(seed=seed)
-    envs.action_space.seed(seed)
-    actions = [envs.action_space.sample() for _ in range(steps // num_envs)]
+def vector_env_sps(env_id: str, num_envs: int, steps: int, vector: str = "direct",
+                   seed: int = 0) -> float:
+    """The collector's environments alone (autoreset included), random actions, no policy."""
+    envs = make_envs(env_id, num_envs, vector)
+    envs.reset(seed=[seed + i for i in range(num_envs)])
+    space = envs.single_action_space
+    space.seed(seed)
+    actions = [np.stack([space.sample() for _ in range(num_envs)])
+               for _ in range(steps // num_envs)]
     t0 = time.perf_counter()
     for a in actions:
         envs.step(a)
@@ -121,7 +125,8 @@ def bench_config(algo: str, args) -> Config:
         overrides.update(num_envs=args.num_envs, horizon=max(1, batch // args.num_envs))
     if args.fvp_fraction is not None and algo in ("trpo", "npg"):
         overrides.update(fvp_fraction=args.fvp_fraction)
-    return Config.for_algo(algo, args.preset, env=args.env, steps=args.steps, **overrides)
+    return Config.for_algo(algo, args.preset, env=args.env, steps=args.steps,
+                           vector=args.vector, **overrides)
 
 
 def main(argv=None):
@@ -131,6 +136,9 @@ def main(argv=None):
     p.add_argument("--preset", choices=PRESETS, default="default")
     p.add_argument("--num-envs", type=int, default=None)
     p.add_argument("--fvp-fraction", type=float, default=None)
+    p.add_argument("--vector", choices=VECTORS, default="direct")
+    p.add_argument("--env-only", action="store_true",
+                   help="measure the environments alone, every --vector way, and stop")
     p.add_argument("--algos", nargs="+", choices=ALGOS, default=list(ALGOS))
     args = p.parse_args(argv)
     threadpool_limits(1, user_api="blas")
@@ -140,9 +148,12 @@ def main(argv=None):
     print(f"float64 (64x64)@(64x64): {matmul_gflops():.0f} GFLOPS")
     configs = [bench_config(algo, args) for algo in args.algos]
     for k in sorted({c.num_envs for c in configs}):
-        sps = vector_env_sps(args.env, k, args.steps)
-        print(f"vector env, {k:2d} envs: {sps:8.0f} SPS   ratio to raw {sps / raw:.2f} "
-              "(the ceiling of collection)")
+        for vector in VECTORS if args.env_only else (args.vector,):
+            sps = vector_env_sps(args.env, k, args.steps, vector)
+            print(f"{vector:>6} envs, {k:2d} envs: {sps:8.0f} SPS   ratio to raw {sps / raw:.2f} "
+                  "(the ceiling of collection)")
+    if args.env_only:
+        return 0
     env = gym.make(args.env)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     env.close()

@@ -1,11 +1,16 @@
 """The README's HalfCheetah results table, computed from the sweeps' summary.csv files.
 
-    python benchmarks/halfcheetah_table.py results/halfcheetah-v5-tianshou results/halfcheetah-v5
+    python benchmarks/halfcheetah_table.py results/halfcheetah-v5-tianshou results/halfcheetah-v5 \
+        [--peers results/peers]
 
-For each directory (one preset) and algorithm: final deterministic return (mean over 10
-evaluation episodes per run), its mean +- std over seeds, the min and max seed, and the mean
-wall time per run. Prints Markdown.
+For each directory (one preset) and algorithm, over its runs: the final deterministic return
+(each run's mean over its evaluation episodes) as the IQM with its 95% percentile-bootstrap
+interval, mean +- std and median (``refimpl.stats``), the min and max run, the IQM of the best
+evaluation during training where the runs evaluated, and the mean wall time per run. With
+``--peers``, the rows of ``benchmarks/peers_halfcheetah.py``'s summary.csv on the same protocol.
+Prints Markdown.
 """
+import argparse
 import csv
 import json
 import sys
@@ -14,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from refimpl.config import Config
+from refimpl.stats import summarize
 
 
 def rows(results: Path) -> list[dict]:
@@ -27,21 +33,38 @@ def preset_of(results: Path, algo: str, seed: str) -> str:
     return Config.from_dict(cfg).preset
 
 
-def main(dirs: list[str]) -> int:
-    print("| preset | algorithm | final return, mean ± std over seeds | min / max seed | seeds "
-          "| wall time per run |")
-    print("|---|---|---|---|---|---|")
-    for d in map(Path, dirs):
+def table_row(name: str, algo: str, sel: list[dict]) -> str:
+    ret = np.array([float(r["final_return"]) for r in sel])
+    wall = np.mean([float(r["wall_s"]) for r in sel])
+    s = summarize(ret) if len(ret) > 1 else None
+    iqm = f"{s.iqm:,.0f} [{s.iqm_low:,.0f}, {s.iqm_high:,.0f}]" if s else f"{ret[0]:,.0f}"
+    best = [float(r["best_eval_return"]) for r in sel if r.get("best_eval_return")]
+    best_iqm = f"{summarize(best).iqm:,.0f}" if len(best) > 1 else "–"
+    return (f"| {name} | {algo.upper()} | {iqm} | {ret.mean():,.0f} ± {ret.std():,.0f} | "
+            f"{np.median(ret):,.0f} | {ret.min():,.0f} / {ret.max():,.0f} | {len(sel)} | "
+            f"{best_iqm} | {wall / 60:.1f} min |")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("dirs", nargs="+", type=Path)
+    p.add_argument("--peers", type=Path, default=None)
+    args = p.parse_args(argv)
+    print("| preset | algorithm | final return, IQM [95% CI] | mean ± std | median | min / max "
+          "| runs | best during training, IQM | wall time per run |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for d in args.dirs:
         table = rows(d)
         for algo in dict.fromkeys(r["algo"] for r in table):
             sel = [r for r in table if r["algo"] == algo]
-            ret = np.array([float(r["final_return"]) for r in sel])
-            wall = np.mean([float(r["wall_s"]) for r in sel])
-            print(f"| {preset_of(d, algo, sel[0]['seed'])} | {algo.upper()} | "
-                  f"{ret.mean():,.0f} ± {ret.std():,.0f} | {ret.min():,.0f} / {ret.max():,.0f} | "
-                  f"{len(sel)} | {wall / 60:.1f} min |")
+            print(table_row(preset_of(d, algo, sel[0]["seed"]), algo, sel))
+    if args.peers is not None:
+        table = rows(args.peers)
+        for algo in dict.fromkeys(r["algo"] for r in table):
+            sel = [r for r in table if r["algo"] == algo]
+            print(table_row(f"{sel[0]['library']} {sel[0]['library_version']} defaults", algo, sel))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())
