@@ -39,6 +39,24 @@ def test_curves_are_mean_and_std_over_seeds(tmp_path, monkeypatch):
                                          "halfcheetah_curves.csv"]
 
 
+def test_final_return_figures_come_from_the_summaries(tmp_path, monkeypatch):
+    """halfcheetah_iqm.svg and halfcheetah_profiles.svg are drawn, and halfcheetah_final.csv
+    holds each algorithm's IQM of the summary's final returns: of 4 runs, the middle two."""
+    steps = np.arange(1, 11) * 100.0
+    for i in range(4):
+        _write_log(tmp_path / f"ppo-s{i}", steps, np.linspace(0, 90, 10))
+    (tmp_path / "summary.csv").write_text("algo,seed,steps,final_return,final_return_std,wall_s\n"
+                                          + "".join(f"ppo,{i},1000,{r},1,1\n" for i, r in
+                                                    enumerate([10.0, 400.0, 20.0, 30.0])))
+    monkeypatch.setattr(halfcheetah_results, "RESULTS", {"default": tmp_path})
+    written = [p.name for p in halfcheetah_results.make(tmp_path)]
+    assert written[3:] == ["halfcheetah_iqm.svg", "halfcheetah_profiles.svg",
+                           "halfcheetah_final.csv"]
+    with (tmp_path / "halfcheetah_final.csv").open() as f:
+        (row,) = list(csv.DictReader(f))
+    assert (row["algo"], float(row["iqm"]), float(row["median"])) == ("ppo", 25.0, 25.0)
+
+
 def test_missing_logs_are_a_one_line_error(tmp_path):
     with pytest.raises(ValueError, match="run 'refimpl sweep'"):
         halfcheetah_results.curves({"default": tmp_path})
