@@ -1,8 +1,9 @@
 """Run a saved policy: ``refimpl eval CHECKPOINT``.
 
 The policy acts on observations normalised with the statistics saved in the checkpoint, frozen
-(evaluation never updates them). ``deterministic`` uses the mean action mu_phi(s); otherwise
-actions are sampled from pi_phi(.|s). Frames for ``--render`` come from MuJoCo's offscreen
+(evaluation never updates them). ``deterministic`` uses the mode: the mean action mu_phi(s) of a
+Gaussian policy, the most probable action of a categorical one; otherwise actions are sampled
+from pi_phi(.|s). Frames for ``--render`` come from MuJoCo's offscreen
 renderer (headless: set ``MUJOCO_GL=egl`` or ``MUJOCO_GL=osmesa``, see README).
 """
 from __future__ import annotations
@@ -15,11 +16,11 @@ import gymnasium as gym
 import numpy as np
 
 from refimpl import checkpoint
-from refimpl import distributions as dist
 from refimpl.config import Config
 from refimpl.envs.make import gl_failure, make_env
 from refimpl.normalize import RunningMeanStd
-from refimpl.policy import GaussianPolicy
+from refimpl.policy import CategoricalPolicy, GaussianPolicy, make_policy
+from refimpl.rollout import action_head
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class SavedPolicy:
     """A policy restored from a checkpoint: layout, parameters, frozen normaliser."""
 
     cfg: Config
-    policy: GaussianPolicy
+    policy: GaussianPolicy | CategoricalPolicy
     phi: np.ndarray
     obs_rms: RunningMeanStd | None
 
@@ -35,16 +36,16 @@ class SavedPolicy:
     def load(cls, path: Path) -> "SavedPolicy":
         d = checkpoint.load(path)  # validated: every key, dtype, shape and value
         cfg = Config.from_dict(json.loads(str(d["config"])))
-        policy = GaussianPolicy.build(int(d["obs_dim"]), int(d["act_dim"]), cfg.hidden,
-                                      cfg.activation)
+        policy = make_policy(str(d["policy"]), int(d["obs_dim"]), int(d["act_dim"]), cfg.hidden,
+                             cfg.activation)
         rms = checkpoint.subdict(d, "collector/obs_rms/")
         return cls(cfg, policy, d["phi"], RunningMeanStd.from_state(rms) if rms else None)
 
     def act(self, raw_obs: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
-        """Action for a batch of raw observations (N, obs_dim); the mean if ``rng`` is None."""
+        """Action for a batch of raw observations (N, obs_dim); the mode if ``rng`` is None."""
         s = raw_obs if self.obs_rms is None else self.obs_rms.normalize(raw_obs, clip=self.cfg.obs_clip)
-        mean, log_std, _ = self.policy.forward(self.phi, s)
-        return mean if rng is None else dist.sample(mean, log_std, rng)
+        params, _ = self.policy.dist_params(self.phi, s)
+        return self.policy.mode_of(params) if rng is None else self.policy.sample_of(params, rng)
 
 
 def evaluate(path: Path, episodes: int = 10, deterministic: bool = True, seed: int = 10_000,
@@ -71,10 +72,14 @@ def play(path: Path, episodes: int, deterministic: bool, seed: int, render: bool
     if int(np.prod(env.observation_space.shape)) != saved.policy.obs_dim:
         raise ValueError(f"{path} was trained on observations of size {saved.policy.obs_dim}, "
                          f"{saved.cfg.env} gives {env.observation_space.shape}")
+    if action_head(env.action_space, saved.cfg.env) != saved.policy.kind:
+        raise ValueError(f"{path} holds a {saved.policy.kind} policy, but {saved.cfg.env}'s action "
+                         f"space {env.action_space} needs a {action_head(env.action_space, '')} one")
     if render:
         _follow_with_tracking_camera(env)
     rng = None if deterministic else np.random.default_rng(seed)
-    low, high = env.action_space.low, env.action_space.high
+    clip = saved.cfg.clip_actions and saved.policy.kind == "gaussian"  # no clipping for discrete
+    low, high = (env.action_space.low, env.action_space.high) if clip else (None, None)
     returns, frames = np.zeros(episodes), []
     for ep in range(episodes):
         obs, _ = env.reset(seed=seed + ep)
@@ -83,7 +88,7 @@ def play(path: Path, episodes: int, deterministic: bool, seed: int, render: bool
             if render and ep == 0 and len(frames) < max_frames:
                 frames.append(_render(env))
             a = saved.act(np.asarray(obs, dtype=np.float64)[None], rng)[0]
-            obs, r, term, trunc, _ = env.step(np.clip(a, low, high) if saved.cfg.clip_actions else a)
+            obs, r, term, trunc, _ = env.step(np.clip(a, low, high) if clip else a)
             returns[ep] += r
             done = term or trunc
     env.close()

@@ -217,7 +217,7 @@ def test_natural_direction_step_passes_cg_iters_and_the_fisher_subsample():
     g, _ = _linear_policy_g_and_F(agent.phi, data, data.adv)
     sub = subsample_states(data.obs, 0.5, np.random.default_rng(7))
     m = len(sub)
-    _, F_sub = _linear_policy_g_and_F(agent.phi, FlatBatch(sub, data.actions[:m], *[None] * 6),
+    _, F_sub = _linear_policy_g_and_F(agent.phi, FlatBatch(sub, data.actions[:m], *[None] * 5),
                                       data.adv[:m])
     x = np.linalg.solve(F_sub + cfg.damping * np.eye(g.size), g)
     step = natural_direction_step(agent.policy, agent.phi, data, g, cfg, np.random.default_rng(7))
@@ -266,7 +266,7 @@ def test_npg_update_draws_the_fisher_subsample_from_its_generator():
     g, _ = _linear_policy_g_and_F(phi_old, data, data.adv)
     sub = subsample_states(data.obs, 0.5, np.random.default_rng(7))
     m = len(sub)
-    _, F_sub = _linear_policy_g_and_F(phi_old, FlatBatch(sub, data.actions[:m], *[None] * 6),
+    _, F_sub = _linear_policy_g_and_F(phi_old, FlatBatch(sub, data.actions[:m], *[None] * 5),
                                       data.adv[:m])
     x = np.linalg.solve(F_sub + cfg.damping * np.eye(g.size), g)
     D = agent.phi - phi_old

@@ -97,6 +97,10 @@ CORRUPTIONS = {
     "env_id and config disagree": (lambda d: {**d, "env_id": np.array("Hopper-v5")},
                                    "key 'env_id' is 'Hopper-v5'"),
     "format version 2": (lambda d: {**d, "format_version": np.array(2)}, "checkpoint format 2"),
+    "unknown policy head": (lambda d: {**d, "policy": np.array("beta")},
+                            "key 'policy' is 'beta', not one of gaussian, categorical"),
+    "categorical head for Gaussian parameters": (lambda d: {**d, "policy": np.array("categorical")},
+                                                 "key 'phi' (policy parameters) has shape"),
 }
 
 
@@ -123,8 +127,14 @@ def test_resume_refuses_a_corrupt_checkpoint_and_changes_nothing(case, run_dir, 
 
 
 def test_every_key_of_a_checkpoint_is_required(run_dir):
+    """... except the policy head, which checkpoints written before it was recorded lack: they
+    hold Gaussian policies, and read as such."""
     d = checkpoint.read_npz(run_dir / "checkpoints" / "final.npz")
     for key in d:
+        if key == "policy":
+            np.savez(run_dir.parent / "k.npz", **{k: v for k, v in d.items() if k != key})
+            assert str(checkpoint.load(run_dir.parent / "k.npz")["policy"]) == "gaussian"
+            continue
         np.savez(run_dir.parent / "k.npz", **{k: v for k, v in d.items() if k != key})
         with pytest.raises(ValueError, match=f"missing {key}|'{key}' is missing"):
             checkpoint.load(run_dir.parent / "k.npz")
