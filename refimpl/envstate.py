@@ -48,18 +48,13 @@ def _simulator(env: gym.Env):
 
 
 def _state_vector(base):
-    """(get, set) for a classic-control environment's ``state`` vector, saved as float64 values
-    followed by the vector's byte size per element (Acrobot's state is float32 after ``reset``
-    and float64 after ``step``, and the arithmetic of its next step depends on which), so it is
-    restored with its dtype. CartPole's ``steps_beyond_terminated`` is not saved: under
-    same-step autoreset it is None whenever training stops between updates."""
-    def get():
-        return np.append(base.state.astype(np.float64), base.state.dtype.itemsize)
-
+    """(get, set) for a classic-control environment's ``state`` vector, saved as float64 (a
+    float32 state, as Acrobot's after ``reset``, converts exactly; its next step computes in
+    float64 either way). CartPole's ``steps_beyond_terminated`` is not saved: under same-step
+    autoreset it is None whenever training stops between updates."""
     def put(saved):
-        saved = np.asarray(saved, dtype=np.float64)
-        base.state = saved[:-1].astype(np.float32 if saved[-1] == 4 else np.float64)
-    return get, put
+        base.state = np.array(saved, dtype=np.float64)
+    return (lambda: base.state), put
 
 
 def get_state(env: gym.Env) -> dict[str, np.ndarray]:

@@ -206,3 +206,10 @@ def test_log_prob_rejects_non_integer_actions(a, match):
         cat.log_prob(z, a)
     with pytest.raises(ValueError, match=match):
         cat.log_prob_grad(z, a)
+
+
+def test_check_actions_returns_int64_indices_of_any_integer_dtype():
+    a = cat.check_actions(np.array([0, 2, 1], dtype=np.int32), 3)
+    assert a.dtype == np.int64
+    np.testing.assert_array_equal(a, [0, 2, 1])
+    assert cat.check_actions(np.array([], dtype=np.uint8), 3).shape == (0,)
