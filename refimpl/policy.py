@@ -120,7 +120,8 @@ class GaussianPolicy(_MLPPolicy):
     def init(self, rng: np.random.Generator, log_std: float = 0.0) -> np.ndarray:
         """Orthogonal init with mean-head gain POLICY_HEAD_GAIN and log_std = ``log_std``.
 
-        Tested in ``tests/test_policy.py::test_init_has_head_gain_0_01_and_the_given_log_std``.
+        Tested in ``tests/test_policy.py::
+        test_init_has_head_gain_0_01_hidden_gain_sqrt2_and_the_given_log_std``.
         """
         return np.concatenate([self.net.init(rng, output_gain=POLICY_HEAD_GAIN),
                                np.full(self.act_dim, float(log_std))])
@@ -253,7 +254,8 @@ class CategoricalPolicy(_MLPPolicy):
     def init(self, rng: np.random.Generator) -> np.ndarray:
         """Orthogonal init with logits-head gain POLICY_HEAD_GAIN: a nearly uniform first policy.
 
-        Tested in ``tests/test_policy.py::test_init_has_head_gain_0_01_and_the_given_log_std``.
+        Tested in ``tests/test_policy.py::
+        test_categorical_init_has_head_gain_0_01_and_a_nearly_uniform_first_policy``.
         """
         return self.net.init(rng, output_gain=POLICY_HEAD_GAIN)
 
