@@ -3,7 +3,8 @@ atomically (temporary file in the same directory, then ``os.replace``), so a rea
 half-written file and an interrupted write leaves the previous checkpoint intact.
 
 Keys (format version 2): ``format_version``, ``config`` (JSON), ``env_id``, ``obs_dim``,
-``act_dim``, ``update``, ``env_steps``, ``wall_time``, ``phi`` (policy, layout of
+``act_dim`` (d, or K for a categorical policy), ``policy`` (the head kind, ``gaussian`` or
+``categorical``), ``update``, ``env_steps``, ``wall_time``, ``phi`` (policy, layout of
 docs/crosscheck.md), ``theta_v`` (critic), ``pi_opt/{m,v,t}``, ``v_opt/{m,v,t}`` (Adam),
 ``rng/actions`` and ``rng/update`` (JSON states of the action-noise and update generators of
 ``refimpl.seeding``), and ``collector/...`` (environment states, current observation,
@@ -25,11 +26,11 @@ import numpy as np
 
 from refimpl.config import Config
 from refimpl.nn import MLP
-from refimpl.policy import GaussianPolicy
+from refimpl.policy import HEADS, make_policy
 
 FORMAT_VERSION = 2
-REQUIRED = ("format_version", "config", "env_id", "obs_dim", "act_dim", "update", "env_steps",
-            "phi", "theta_v")
+REQUIRED = ("format_version", "config", "env_id", "obs_dim", "act_dim", "policy", "update",
+            "env_steps", "phi", "theta_v")
 FLOAT, INT, TEXT, JSON = "float64", "integer", "text", "JSON text"
 """Kinds of checkpoint entries: float64 array (finite), integer array, string, string of JSON."""
 NONNEGATIVE = ("update", "env_steps", "wall_time", "pi_opt/t", "pi_opt/v", "pi_opt/eps",
@@ -121,8 +122,8 @@ def validate(d: dict[str, np.ndarray], path: Path) -> Config:
     """Check every entry of checkpoint ``d`` (read from ``path``) and return its stored config.
 
     Order: the format version, the stored config (JSON that ``Config.from_dict`` accepts), its
-    obs/act sizes, then ``schema``: exactly its keys, each of its kind (float64 entries finite)
-    and shape, and the entries of ``NONNEGATIVE`` >= 0. Raises ValueError naming ``path`` and
+    obs/act sizes and policy head, then ``schema``: exactly its keys, each of its kind (float64
+    entries finite) and shape, and the entries of ``NONNEGATIVE`` >= 0. Raises ValueError naming ``path`` and
     the first offending key. Tested in ``tests/test_bad_files.py``.
     """
     version = d["format_version"]
@@ -134,10 +135,14 @@ def validate(d: dict[str, np.ndarray], path: Path) -> Config:
         if int(d[key]) < 1:
             raise ValueError(f"{path}: key {key!r} is {int(d[key])}, not a positive size")
     obs_dim, act_dim = int(d["obs_dim"]), int(d["act_dim"])
+    _check_entry(d, "policy", TEXT, (), path)
+    kind = str(d["policy"])
+    if kind not in HEADS:
+        raise ValueError(f"{path}: key 'policy' is {kind!r}, not one of {', '.join(HEADS)}")
     _check_entry(d, "config", TEXT, (), path)
     try:
         cfg = Config.from_dict(json.loads(str(d["config"])))
-        expected = schema(cfg, obs_dim, act_dim)
+        expected = schema(cfg, obs_dim, act_dim, kind)
     except (ValueError, TypeError) as e:  # JSONDecodeError is a ValueError
         raise ValueError(f"{path}: key 'config' is not a valid refimpl config ({e})") from None
     implied = (f"a checkpoint of its config has num_envs={cfg.num_envs}, "
@@ -159,17 +164,19 @@ def validate(d: dict[str, np.ndarray], path: Path) -> Config:
     return cfg
 
 
-def schema(cfg: Config, obs_dim: int, act_dim: int) -> dict[str, tuple[str, tuple]]:
-    """Every key of a checkpoint of a run of ``cfg`` -> (kind, shape); None in a shape is any
-    length. P and V are the policy's and the critic's parameter counts, E = cfg.num_envs.
+def schema(cfg: Config, obs_dim: int, act_dim: int,
+           head: str = "gaussian") -> dict[str, tuple[str, tuple]]:
+    """Every key of a checkpoint of a run of ``cfg`` with policy head ``head`` -> (kind, shape);
+    None in a shape is any length. P and V are the policy's and the critic's parameter counts,
+    E = cfg.num_envs.
     ``collector/obs_rms/...`` exists iff cfg.norm_obs, ``collector/rew_scaler/...`` iff
     cfg.norm_reward. Tested against the checkpoints training writes in
     ``tests/test_bad_files.py::test_schema_is_exactly_what_training_writes``."""
-    P = GaussianPolicy.build(obs_dim, act_dim, cfg.hidden, cfg.activation).n_params
+    P = make_policy(head, obs_dim, act_dim, cfg.hidden, cfg.activation).n_params
     V = MLP((obs_dim, *cfg.hidden, 1), cfg.activation).n_params
     E, scalar = cfg.num_envs, (FLOAT, ())
     keys = {"format_version": (INT, ()), "config": (TEXT, ()), "env_id": (TEXT, ()),
-            "obs_dim": (INT, ()), "act_dim": (INT, ()), "update": (INT, ()),
+            "obs_dim": (INT, ()), "act_dim": (INT, ()), "policy": (TEXT, ()), "update": (INT, ()),
             "env_steps": (INT, ()), "wall_time": scalar, "phi": (FLOAT, (P,)),
             "theta_v": (FLOAT, (V,)), "rng/actions": (JSON, ()), "rng/update": (JSON, ())}
     for opt, n in (("pi_opt", P), ("v_opt", V)):  # optim.Adam.state

@@ -89,7 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="run a saved policy and print its mean return")
     e.add_argument("checkpoint", type=Path)
     e.add_argument("--episodes", type=int, default=10)
-    e.add_argument("--deterministic", action="store_true", help="act with the mean action")
+    e.add_argument("--deterministic", action="store_true",
+                   help="act with the mode: the mean action (Gaussian policy), the most probable "
+                        "action (categorical policy)")
     e.add_argument("--seed", type=int, default=10_000, help="seed of the evaluation episodes")
     e.add_argument("--render", type=Path, metavar="OUT.gif", help="write a GIF of episode 1")
     for name, module, text in EXTRA_COMMANDS:

@@ -80,6 +80,39 @@ ALGO_DEFAULTS: dict[str, dict] = {
 }
 
 
+ENV_DEFAULTS: dict[str, dict[str, dict]] = {
+    # Discrete classic-control tasks, where the MuJoCo defaults above are wrong (a horizon of
+    # 2048 steps per update for episodes of at most 500, reward and observation normalisation
+    # for CartPole's O(1) observations and +1 rewards). Values of rl-baselines3-zoo's tuned
+    # hyperparameters (hyperparams/ppo.yml and trpo.yml, CartPole-v1 and Acrobot-v1; zoo commit
+    # 22e3ff2), with Stable-Baselines3's PPO/TRPO defaults where the zoo gives none, mapped to
+    # our fields: n_envs -> num_envs, n_steps -> horizon, batch_size -> minibatch (PPO) and
+    # vf_minibatch, n_epochs -> epochs, gae_lambda -> lam, cg_damping -> damping, SB3's
+    # cg_max_steps 15 -> cg_iters, n_critic_updates -> vf_epochs, ``normalize`` (VecNormalize
+    # of observations and rewards, our default) or its absence (norm_obs, norm_reward off).
+    # SB3's PPO trains actor and critic with one optimiser on one loss; our separate critic
+    # takes the same step size, epochs and minibatch. Not carried over: the zoo's linearly
+    # annealed PPO clip range on CartPole (we keep epsilon = 0.2 constant). NPG takes TRPO's
+    # settings (it is TRPO without the line search; the zoo has no NPG); VPG keeps its own
+    # defaults, except CartPole's normalisation.
+    "CartPole-v1": {
+        "ppo": dict(num_envs=8, horizon=32, minibatch=256, epochs=20, gamma=0.98, lam=0.8,
+                    lr=1e-3, vf_lr=1e-3, vf_epochs=20, vf_minibatch=256, norm_obs=False,
+                    norm_reward=False),
+        "trpo": dict(num_envs=2, horizon=512, vf_minibatch=512, vf_epochs=20, lam=0.98,
+                     damping=1e-3, cg_iters=15, norm_obs=False, norm_reward=False),
+        "vpg": dict(norm_obs=False, norm_reward=False),
+    },
+    "Acrobot-v1": {
+        "ppo": dict(num_envs=16, horizon=256, epochs=4, lam=0.94, anneal_lr=False, vf_epochs=4),
+        "trpo": dict(num_envs=2, horizon=1024, vf_minibatch=128, cg_iters=15),
+    },
+}
+for _family in ENV_DEFAULTS.values():
+    _family["npg"] = _family["trpo"]
+"""Per-environment overrides of ``ALGO_DEFAULTS``, applied beneath the preset and the flags."""
+
+
 PRESETS: dict[str, dict[str, dict]] = {
     # The algorithms' own defaults above: neither one paper's settings nor one library's, but
     # each field's documented source (PPO: the PPO paper's Table 3 with baselines ppo2's
@@ -112,7 +145,10 @@ class Config:
 
     algo: str = field("ppo", "Algorithm: ppo | trpo | npg | vpg.", one_of(ALGOS))
     env: str = field("HalfCheetah-v5",
-                     "Gymnasium id of an environment with a continuous (Box) action space.")
+                     "Gymnasium id of an environment with a continuous (Box) action space (a "
+                     "Gaussian policy) or a discrete one (Discrete: a categorical policy); "
+                     "CartPole-v1 and Acrobot-v1 start from rl-baselines3-zoo's settings "
+                     "(ENV_DEFAULTS).")
     steps: int = field(1_000_000, "Total environment steps (summed over parallel environments); "
                        "1M as in the PPO paper's MuJoCo runs.", at_least(1))
     seed: int = field(0, "Seed of every random stream (initial weights, action noise, "
@@ -227,7 +263,8 @@ class Config:
 
     @classmethod
     def for_algo(cls, algo: str, preset: str = "default", **overrides) -> "Config":
-        """The documented defaults of ``algo``, then the named preset's changes (see
+        """The documented defaults of ``algo``, then those of the environment's family
+        (``ENV_DEFAULTS``, for ``overrides["env"]``), then the named preset's changes (see
         ``PRESETS``), then ``overrides`` (unknown keys are errors)."""
         if algo not in ALGOS:
             raise ValueError(f"unknown algorithm {algo!r}; choose one of {', '.join(ALGOS)}")
@@ -235,8 +272,9 @@ class Config:
         if preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
         _check_names(overrides)
-        return cls(**{**ALGO_DEFAULTS[algo], **PRESETS[preset].get(algo, {}), "algo": algo,
-                      "preset": preset, **overrides})
+        family = ENV_DEFAULTS.get(overrides.get("env", cls.env), {}).get(algo, {})
+        return cls(**{**ALGO_DEFAULTS[algo], **family, **PRESETS[preset].get(algo, {}),
+                      "algo": algo, "preset": preset, **overrides})
 
     def __post_init__(self):
         if isinstance(self.preset, str):

@@ -2,7 +2,8 @@
 uninterrupted one bit for bit.
 
 An environment's state is: the simulator (MuJoCo's full integration state, which includes the
-solver's warm start; or ``get_state``/``set_state`` of an environment that provides them), the
+solver's warm start; ``get_state``/``set_state`` of an environment that provides them; or the
+``state`` vector of gymnasium's classic-control environments, CartPole and Acrobot among them), the
 environment's own random generator (used by ``reset``), and the time-limit step counter.
 States are dicts of plain arrays so they go into ``.npz`` checkpoints without pickling.
 """
@@ -39,8 +40,21 @@ def _simulator(env: gym.Env):
         def put(state):
             mujoco.mj_setState(base.model, base.data, np.asarray(state, dtype=np.float64), spec)
         return get, put
+    if isinstance(getattr(base, "state", None), np.ndarray):
+        return _state_vector(base)
     raise ValueError(f"cannot save the state of environment {env.spec.id if env.spec else env}: "
-                     "it is neither a MuJoCo environment nor provides get_state/set_state")
+                     "it is neither a MuJoCo environment nor a classic-control one with a state "
+                     "vector, nor provides get_state/set_state")
+
+
+def _state_vector(base):
+    """(get, set) for a classic-control environment's ``state`` vector, saved as float64 (a
+    float32 state, as Acrobot's after ``reset``, converts exactly; its next step computes in
+    float64 either way). CartPole's ``steps_beyond_terminated`` is not saved: under same-step
+    autoreset it is None whenever training stops between updates."""
+    def put(saved):
+        base.state = np.array(saved, dtype=np.float64)
+    return (lambda: base.state), put
 
 
 def get_state(env: gym.Env) -> dict[str, np.ndarray]:

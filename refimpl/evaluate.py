@@ -1,8 +1,9 @@
 """Run a saved policy: ``refimpl eval CHECKPOINT``.
 
 The policy acts on observations normalised with the statistics saved in the checkpoint, frozen
-(evaluation never updates them). ``deterministic`` uses the mean action mu_phi(s); otherwise
-actions are sampled from pi_phi(.|s). Frames for ``--render`` come from MuJoCo's offscreen
+(evaluation never updates them). ``deterministic`` uses the mode: the mean action mu_phi(s) of a
+Gaussian policy, the most probable action of a categorical one; otherwise actions are sampled
+from pi_phi(.|s). Frames for ``--render`` come from MuJoCo's offscreen
 renderer (headless: set ``MUJOCO_GL=egl`` or ``MUJOCO_GL=osmesa``, see README).
 """
 from __future__ import annotations
@@ -15,11 +16,11 @@ import gymnasium as gym
 import numpy as np
 
 from refimpl import checkpoint
-from refimpl import distributions as dist
 from refimpl.config import Config
 from refimpl.envs.make import gl_failure, make_env
 from refimpl.normalize import RunningMeanStd
-from refimpl.policy import GaussianPolicy
+from refimpl.policy import CategoricalPolicy, GaussianPolicy, make_policy
+from refimpl.rollout import action_head
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class SavedPolicy:
     """A policy restored from a checkpoint: layout, parameters, frozen normaliser."""
 
     cfg: Config
-    policy: GaussianPolicy
+    policy: GaussianPolicy | CategoricalPolicy
     phi: np.ndarray
     obs_rms: RunningMeanStd | None
 
@@ -35,24 +36,25 @@ class SavedPolicy:
     def load(cls, path: Path) -> "SavedPolicy":
         d = checkpoint.load(path)  # validated: every key, dtype, shape and value
         cfg = Config.from_dict(json.loads(str(d["config"])))
-        policy = GaussianPolicy.build(int(d["obs_dim"]), int(d["act_dim"]), cfg.hidden,
-                                      cfg.activation)
+        policy = make_policy(str(d["policy"]), int(d["obs_dim"]), int(d["act_dim"]), cfg.hidden,
+                             cfg.activation)
         rms = checkpoint.subdict(d, "collector/obs_rms/")
         return cls(cfg, policy, d["phi"], RunningMeanStd.from_state(rms) if rms else None)
 
     def act(self, raw_obs: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
-        """Action for a batch of raw observations (N, obs_dim); the mean if ``rng`` is None."""
+        """Action for a batch of raw observations (N, obs_dim); the mode if ``rng`` is None."""
         return policy_action(self.policy, self.phi, self.obs_rms, self.cfg.obs_clip, raw_obs, rng)
 
 
-def policy_action(policy: GaussianPolicy, phi: np.ndarray, obs_rms: RunningMeanStd | None,
-                  obs_clip: float, raw_obs: np.ndarray,
+def policy_action(policy: GaussianPolicy | CategoricalPolicy, phi: np.ndarray,
+                  obs_rms: RunningMeanStd | None, obs_clip: float, raw_obs: np.ndarray,
                   rng: np.random.Generator | None) -> np.ndarray:
     """pi_phi's action at raw observations (N, obs_dim), normalised with ``obs_rms`` frozen (no
-    update): the mean mu_phi(s) if ``rng`` is None, else a sample. Shape (N, act_dim)."""
+    update): the mode (the mean mu_phi(s) of a Gaussian, the most probable action of a
+    categorical) if ``rng`` is None, else a sample."""
     s = raw_obs if obs_rms is None else obs_rms.normalize(raw_obs, clip=obs_clip)
-    mean, log_std, _ = policy.forward(phi, s)
-    return mean if rng is None else dist.sample(mean, log_std, rng)
+    params, _ = policy.dist_params(phi, s)
+    return policy.mode_of(params) if rng is None else policy.sample_of(params, rng)
 
 
 def evaluate(path: Path, episodes: int = 10, deterministic: bool = True, seed: int = 10_000,
@@ -79,6 +81,9 @@ def play(path: Path, episodes: int, deterministic: bool, seed: int, render: bool
     if int(np.prod(env.observation_space.shape)) != saved.policy.obs_dim:
         raise ValueError(f"{path} was trained on observations of size {saved.policy.obs_dim}, "
                          f"{saved.cfg.env} gives {env.observation_space.shape}")
+    if action_head(env.action_space, saved.cfg.env) != saved.policy.kind:
+        raise ValueError(f"{path} holds a {saved.policy.kind} policy, but {saved.cfg.env}'s action "
+                         f"space {env.action_space} needs a {action_head(env.action_space, '')} one")
     if render:
         _follow_with_tracking_camera(env)
     rng = None if deterministic else np.random.default_rng(seed)
@@ -87,10 +92,16 @@ def play(path: Path, episodes: int, deterministic: bool, seed: int, render: bool
     def grab():
         if len(frames) < max_frames:
             frames.append(_render(env))
-    returns = episode_returns(env, lambda obs: saved.act(obs, rng), saved.cfg.clip_actions,
+    returns = episode_returns(env, lambda obs: saved.act(obs, rng), clips(saved.cfg, saved.policy),
                               [seed + ep for ep in range(episodes)], grab if render else None)
     env.close()
     return returns, frames
+
+
+def clips(cfg: Config, policy) -> bool:
+    """Whether actions are clipped to the action space: ``cfg.clip_actions`` for a Gaussian
+    policy, never for a categorical one (its actions are the space's own integers)."""
+    return cfg.clip_actions and policy.kind == "gaussian"
 
 
 def episode_returns(env: gym.Env, act, clip_actions: bool, seeds: list[int],
@@ -102,7 +113,7 @@ def episode_returns(env: gym.Env, act, clip_actions: bool, seeds: list[int],
     (to grab frames). Used by ``refimpl eval`` and by the evaluation during training
     (``Evaluation``); tested in tests/test_evaluation.py.
     """
-    low, high = env.action_space.low, env.action_space.high
+    space = env.action_space
     returns = np.zeros(len(seeds))
     for ep, seed in enumerate(seeds):
         obs, _ = env.reset(seed=seed)
@@ -111,7 +122,8 @@ def episode_returns(env: gym.Env, act, clip_actions: bool, seeds: list[int],
             if on_first_step is not None and ep == 0:
                 on_first_step()
             a = act(np.asarray(obs, dtype=np.float64)[None])[0]
-            obs, r, term, trunc, _ = env.step(np.clip(a, low, high) if clip_actions else a)
+            obs, r, term, trunc, _ = env.step(np.clip(a, space.low, space.high) if clip_actions
+                                              else a)
             returns[ep] += r
             done = term or trunc
     return returns
@@ -119,7 +131,7 @@ def episode_returns(env: gym.Env, act, clip_actions: bool, seeds: list[int],
 
 class Evaluation:
     """Deterministic evaluation during training (``--eval-every``): ``episodes`` episodes of the
-    mean action in an environment of its own, with the observation normaliser frozen at the
+    policy's mode in an environment of its own, with the observation normaliser frozen at the
     training statistics of the moment. The reset seeds come from the run's "evaluation" stream
     (``refimpl.seeding``) and are the same at every evaluation, so two evaluations differ only
     by the policy; nothing is drawn from a training stream, so training is the same with and
@@ -129,12 +141,12 @@ class Evaluation:
         self.cfg, self.seeds = cfg, seeds
         self.env = make_env(cfg.env)
 
-    def __call__(self, policy: GaussianPolicy, phi: np.ndarray,
+    def __call__(self, policy: GaussianPolicy | CategoricalPolicy, phi: np.ndarray,
                  obs_rms: RunningMeanStd | None) -> np.ndarray:
         """The returns of the evaluation episodes, shape (episodes,)."""
         def act(obs):
             return policy_action(policy, phi, obs_rms, self.cfg.obs_clip, obs, None)
-        return episode_returns(self.env, act, self.cfg.clip_actions, self.seeds)
+        return episode_returns(self.env, act, clips(self.cfg, policy), self.seeds)
 
     def close(self) -> None:
         self.env.close()

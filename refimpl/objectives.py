@@ -2,7 +2,7 @@
 
 The per-sample objectives take arrays of shape (N,) and return their value together with the
 gradient w.r.t. ``logp`` (or ``v``); the caller chains that through the policy
-(``distributions.log_prob_grad`` then ``policy.vjp``) or the critic. Two functions at the end
+(``policy.score_of`` then ``policy.vjp``) or the critic. Two functions at the end
 do that chaining on a batch: ``ppo_objective`` (PPO's minibatch objective and its gradient
 w.r.t. phi) and ``surrogate_and_kl`` (TRPO's objective and constraint). Objectives are
 MAXIMISED (L_TRPO, L_CLIP); the value loss is MINIMISED.
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from refimpl import distributions as dist
 from refimpl.fisher import kl_mean_of
 from refimpl.returns import standardize
 
@@ -171,19 +170,21 @@ def ppo_objective(policy, phi: np.ndarray, obs: np.ndarray, actions: np.ndarray,
     Lecture, "PPO: Final algorithm", step 3, with the entropy bonus of the PPO paper (eq. 9,
     c_2 S[pi]; 0 by default for MuJoCo):
 
-        J(phi) = L_CLIP(phi) + c_H H(phi),   H = sum_j [log sigma_j + (1 + log 2 pi) / 2],
-        grad J = sum_n (dL_CLIP / dlogp_n) grad_phi log pi_phi(a_n|s_n) + c_H (0, ..., 0, 1, ..., 1)
+        J(phi) = L_CLIP(phi) + c_H H(phi),   H = the mean over the minibatch's states of H(s),
+        grad J = sum_n (dL_CLIP / dlogp_n) grad_phi log pi_phi(a_n|s_n) + c_H grad_phi H
 
-    (dH / dlog_std_j = 1; H does not depend on the mean network). With ``norm_adv`` the
+    (``policy.add_entropy_grad``. Gaussian: H = sum_j [log sigma_j + (1 + log 2 pi) / 2] at every
+    state, grad_phi H = (0, ..., 0, 1, ..., 1); categorical: one more vjp of
+    ``categorical.entropy_grad``). With ``norm_adv`` the
     minibatch's advantages are first standardised (``returns.standardize``), unless it has a
     single row; the standardisation does not depend on phi.
 
     Parameters
     ----------
-    policy : GaussianPolicy
+    policy : GaussianPolicy or CategoricalPolicy
     phi : ndarray, shape (n_params,)
     obs : ndarray, shape (N, obs_dim)
-    actions : ndarray, shape (N, act_dim)
+    actions : ndarray, shape (N, act_dim) (Gaussian) or (N,) integers (categorical)
     logp_old, adv : ndarray, shape (N,)
     clip_eps : float > 0
     ent_coef : float
@@ -204,14 +205,13 @@ def ppo_objective(policy, phi: np.ndarray, obs: np.ndarray, actions: np.ndarray,
     Tested in ``tests/test_ppo.py::test_ppo_objective_gradient_matches_finite_differences``.
     """
     # the forward pass serves log pi and its gradient: one pass, its cache reused by vjp
-    mean, log_std, cache = policy.forward(phi, obs)
-    logp = dist.log_prob(mean, log_std, actions)
+    params, cache = policy.dist_params(phi, obs)
+    logp = policy.log_prob_of(params, actions)
     adv = standardize(adv) if norm_adv and len(adv) > 1 else adv
     l_clip, dlogp, clipped = clip_objective(logp, logp_old, adv, clip_eps)
-    dmean, dlog_std = dist.log_prob_grad(mean, log_std, actions)
     w = dlogp[:, None]
-    grad = policy.vjp(phi, cache, dmean * w, dlog_std * w)
-    grad[policy.net.n_params:] += ent_coef  # dH/dlog_std = 1 per action dimension
+    grad = policy.vjp(phi, cache, *(d * w for d in policy.score_of(params, actions)))
+    grad = policy.add_entropy_grad(grad, ent_coef, phi, params, cache)
     return l_clip, grad, clipped, logp
 
 
@@ -222,10 +222,10 @@ def surrogate_and_kl(policy, phi: np.ndarray, data, adv: np.ndarray) -> tuple[fl
 
     Parameters
     ----------
-    policy : GaussianPolicy
+    policy : GaussianPolicy or CategoricalPolicy
     phi : ndarray, shape (n_params,)
     data : agent.FlatBatch
-        Uses obs, actions, logp_old and pi_old's mean_old, log_std_old.
+        Uses obs, actions, logp_old and pi_old's distribution parameters params_old.
     adv : ndarray, shape (N,)
         The advantages the update uses (standardised or not).
 
@@ -237,9 +237,8 @@ def surrogate_and_kl(policy, phi: np.ndarray, data, adv: np.ndarray) -> tuple[fl
     Tested in ``tests/test_algos.py::test_update_metrics_recomputed_from_returned_phi`` and
     ``test_trpo_improvement_without_advantage_normalisation``.
     """
-    # one forward pass gives the mean for the KL and log pi for L; pi_old's means were kept
+    # one forward pass gives the parameters for the KL and log pi for L; pi_old's were kept
     # from data collection, so the KL needs no second pass
-    mean, log_std, _ = policy.forward(phi, data.obs)
-    logp = dist.log_prob(mean, log_std, data.actions)
-    return surrogate(logp, data.logp_old, adv)[0], kl_mean_of(data.mean_old, data.log_std_old,
-                                                               mean, log_std)
+    params, _ = policy.dist_params(phi, data.obs)
+    logp = policy.log_prob_of(params, data.actions)
+    return surrogate(logp, data.logp_old, adv)[0], kl_mean_of(policy, data.params_old, params)

@@ -16,7 +16,6 @@ import numpy as np
 
 import refimpl.envs  # noqa: F401  (registers the lecture's environments with gymnasium)
 
-from refimpl import distributions as dist
 from refimpl import checkpoint
 from refimpl.envs.vector import STATE, make_training_envs
 from refimpl.errors import NumericalError
@@ -42,15 +41,29 @@ def check_finite(where: str, **arrays) -> None:
             raise NonFiniteError(f"non-finite {name} {where}")
 
 
+def action_head(space: gym.Space, env_id: str) -> str:
+    """The policy head an action space needs (``policy.HEADS``): ``"gaussian"`` for a Box,
+    ``"categorical"`` for a Discrete space counting from 0; a one-line ValueError naming any
+    other space (MultiDiscrete, MultiBinary, Dict, Tuple, ...)."""
+    if isinstance(space, gym.spaces.Box):
+        return "gaussian"
+    if isinstance(space, gym.spaces.Discrete) and int(space.start) == 0:
+        return "categorical"
+    raise ValueError(f"{env_id} has the action space {space} ({type(space).__name__}); refimpl "
+                     "handles Box (Gaussian policy) and Discrete spaces counting from 0 "
+                     "(categorical policy)")
+
+
 def make_envs(env_id: str, num_envs: int, vector: str = "direct"):
     """The training environments (``refimpl.envs.vector``); a one-line ValueError for an
-    environment that cannot be made (``refimpl.envs.make``) or has no continuous action
-    space."""
+    environment that cannot be made (``refimpl.envs.make``) or whose action space is neither
+    Box nor Discrete (``action_head``)."""
     envs = make_training_envs(env_id, num_envs, vector)
-    if not isinstance(envs.single_action_space, gym.spaces.Box):
+    try:
+        action_head(envs.single_action_space, env_id)
+    except ValueError:
         envs.close()
-        raise ValueError(f"{env_id} has a {type(envs.single_action_space).__name__} action space; "
-                         "refimpl's Gaussian policy needs a continuous (Box) action space")
+        raise
     return envs
 
 
@@ -59,7 +72,7 @@ class Batch:
     """One rollout of T steps in E envs, flattened to N = T * E rows where noted.
 
     obs, next_obs : (T, E, obs_dim) normalised observations s_t and true successors s_{t+1}
-    actions : (T, E, act_dim) sampled (unclipped) actions a_t
+    actions : (T, E, act_dim) sampled (unclipped) actions a_t; (T, E) int64 for a Discrete space
     rewards : (T, E) rewards fed to learning (scaled if reward scaling is on)
     terminated, ends : (T, E) bool; ends = terminated or truncated
     """
@@ -81,10 +94,11 @@ class Collector:
                  vector: str = "direct"):
         self.envs = make_envs(env_id, num_envs, vector)
         self.obs_dim = int(np.prod(self.envs.single_observation_space.shape))
-        self.act_dim = int(np.prod(self.envs.single_action_space.shape))
         space = self.envs.single_action_space
+        self.kind = action_head(space, env_id)  # the policy head this space needs
+        self.act_dim = int(space.n) if self.kind == "categorical" else int(np.prod(space.shape))
         self.low, self.high = (space.low.astype(np.float64), space.high.astype(np.float64)) \
-            if clip_actions else (None, None)
+            if clip_actions and self.kind == "gaussian" else (None, None)
         self.obs_rms = RunningMeanStd((self.obs_dim,)) if norm_obs else None
         self.obs_clip = obs_clip
         self.rew_scaler = RewardScaler(num_envs, gamma) if norm_reward else None
@@ -105,16 +119,15 @@ class Collector:
         E, T = len(self.raw_obs), horizon
         obs = np.empty((T, E, self.obs_dim))
         next_obs = np.empty_like(obs)
-        actions = np.empty((T, E, self.act_dim))
+        actions = np.empty((T, E, *policy.action_shape), dtype=policy.action_dtype)
         rewards = np.empty((T, E))
         terminated = np.empty((T, E), dtype=bool)
         ends = np.empty((T, E), dtype=bool)
-        log_std = policy.split(phi)[1]
         s = self.normalize(self.raw_obs)
         for t in range(T):
             obs[t] = s
-            mean, _, _ = policy.forward(phi, s)
-            a = dist.sample(mean, log_std, rng)
+            params, _ = policy.dist_params(phi, s)
+            a = policy.sample_of(params, rng)
             actions[t] = a
             if self.low is not None:
                 a = np.clip(a, self.low, self.high)

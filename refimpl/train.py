@@ -50,7 +50,6 @@ from pathlib import Path
 import numpy as np
 
 from refimpl import checkpoint
-from refimpl import distributions as dist
 from refimpl.agent import Agent, FlatBatch
 from refimpl.algos import UPDATES
 from refimpl.config import Config, flag
@@ -168,14 +167,15 @@ def kept(out: Path) -> str:
 
 
 def flatten(agent: Agent, batch, adv, ret, values) -> FlatBatch:
-    """The rollout as N = T * E rows, with pi_old's log-probabilities and means."""
+    """The rollout as N = T * E rows, with pi_old's log-probabilities and distribution
+    parameters."""
     obs = batch.obs.reshape(-1, batch.obs.shape[-1])
-    actions = batch.actions.reshape(-1, batch.actions.shape[-1])
-    # pi_old's means are kept for the KL of every later update, so the forward pass is spelled
-    # out here rather than hidden in GaussianPolicy.log_prob (which would run it a second time)
-    mean, log_std, _ = agent.policy.forward(agent.phi, obs)
-    return FlatBatch(obs, actions, dist.log_prob(mean, log_std, actions), mean, log_std.copy(),
-                     adv.ravel(), ret.ravel(), values.ravel())
+    actions = batch.actions.reshape(-1, *agent.policy.action_shape)
+    # pi_old's parameters are kept for the KL of every later update, so the forward pass is
+    # spelled out here rather than hidden in policy.log_prob (which would run it a second time)
+    params, _ = agent.policy.dist_params(agent.phi, obs)
+    return FlatBatch(obs, actions, agent.policy.log_prob_of(params, actions),
+                     tuple(p.copy() for p in params), adv.ravel(), ret.ravel(), values.ravel())
 
 
 class Run:
@@ -201,7 +201,7 @@ class Run:
         seeds = RunSeeds(cfg.seed)
         self.action_rng, self.update_rng = seeds.generator("actions"), seeds.generator("update")
         self.agent = Agent.create(cfg, self.collector.obs_dim, self.collector.act_dim,
-                                  seeds.generator("weights"))
+                                  seeds.generator("weights"), self.collector.kind)
         self.evaluation = Evaluation(cfg, seeds.evaluation_seeds(cfg.eval_episodes)) \
             if cfg.eval_every else None
         self.batch_size = cfg.horizon * cfg.num_envs
@@ -295,6 +295,7 @@ class Run:
         a = self.agent
         d = {"config": np.array(json.dumps(self.cfg.to_dict())), "env_id": np.array(self.cfg.env),
              "obs_dim": np.array(self.collector.obs_dim), "act_dim": np.array(self.collector.act_dim),
+             "policy": np.array(self.collector.kind),
              "update": np.array(self.update), "env_steps": np.array(self.env_steps),
              "wall_time": np.array(self.wall_time), "phi": a.phi, "theta_v": a.theta_v,
              **{f"rng/{name}": np.array(json.dumps(rng.bit_generator.state))
@@ -305,6 +306,9 @@ class Run:
         return d
 
     def _restore(self, d: dict[str, np.ndarray]) -> None:
+        if str(d["policy"]) != self.collector.kind:
+            raise RunError(f"checkpoint holds a {d['policy']} policy, but {self.cfg.env}'s action "
+                           f"space needs a {self.collector.kind} one")
         if int(d["obs_dim"]) != self.collector.obs_dim or int(d["act_dim"]) != self.collector.act_dim:
             raise RunError(f"checkpoint has obs/act sizes {int(d['obs_dim'])}/{int(d['act_dim'])}, "
                            f"but {self.cfg.env} has {self.collector.obs_dim}/{self.collector.act_dim}")

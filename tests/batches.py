@@ -99,7 +99,7 @@ def agent_and_batch(algo, n=40, obs_dim=3, act_dim=2, seed=0, adv_mean=0.0, **ov
     # pi_old's log-probabilities and means as training computes them (train.flatten), so that
     # kappa(phi_old) = 1 and KL(pi_old || pi_old) = 0 exactly
     mean, log_std, _ = agent.policy.forward(agent.phi, obs)
-    data = FlatBatch(obs, actions, agent.policy.log_prob(agent.phi, obs, actions), mean,
-                     log_std.copy(), adv_mean + rng.standard_normal(n), rng.standard_normal(n),
+    data = FlatBatch(obs, actions, agent.policy.log_prob(agent.phi, obs, actions),
+                     (mean, log_std.copy()), adv_mean + rng.standard_normal(n), rng.standard_normal(n),
                      linear_values(agent.theta_v, obs))
     return cfg, agent, data

@@ -7,6 +7,8 @@ import pytest
 
 from batches import (TextbookAdam, agent_and_batch, clip_by_norm, gaussian_entropy, gaussian_kl,
                      gaussian_logp, linear_scores, linear_values, standardised)
+from scipy import special, stats
+
 from refimpl.agent import FlatBatch
 from refimpl.algos import UPDATES
 
@@ -217,7 +219,7 @@ def test_natural_direction_step_passes_cg_iters_and_the_fisher_subsample():
     g, _ = _linear_policy_g_and_F(agent.phi, data, data.adv)
     sub = subsample_states(data.obs, 0.5, np.random.default_rng(7))
     m = len(sub)
-    _, F_sub = _linear_policy_g_and_F(agent.phi, FlatBatch(sub, data.actions[:m], *[None] * 6),
+    _, F_sub = _linear_policy_g_and_F(agent.phi, FlatBatch(sub, data.actions[:m], *[None] * 5),
                                       data.adv[:m])
     x = np.linalg.solve(F_sub + cfg.damping * np.eye(g.size), g)
     step = natural_direction_step(agent.policy, agent.phi, data, g, cfg, np.random.default_rng(7))
@@ -266,9 +268,71 @@ def test_npg_update_draws_the_fisher_subsample_from_its_generator():
     g, _ = _linear_policy_g_and_F(phi_old, data, data.adv)
     sub = subsample_states(data.obs, 0.5, np.random.default_rng(7))
     m = len(sub)
-    _, F_sub = _linear_policy_g_and_F(phi_old, FlatBatch(sub, data.actions[:m], *[None] * 6),
+    _, F_sub = _linear_policy_g_and_F(phi_old, FlatBatch(sub, data.actions[:m], *[None] * 5),
                                       data.adv[:m])
     x = np.linalg.solve(F_sub + cfg.damping * np.eye(g.size), g)
     D = agent.phi - phi_old
     # P = 10 = cg_iters: CG exact up to rounding, cond about 1e2
     np.testing.assert_allclose(D / np.linalg.norm(D), x / np.linalg.norm(x), atol=1e-9)
+
+
+def _linear_logits_fisher(phi, obs, k):
+    """F = (1/N) sum_n J_n^T (diag p_n - p_n p_n^T) J_n for linear logits z = s W + b, written
+    out: J_n = [kron(s_n, I_K), I_K] (W row-major, then b), p_n = softmax(z_n) by SciPy."""
+    n, d = obs.shape
+    W, b = phi[:d * k].reshape(d, k), phi[d * k:]
+    F = np.zeros((phi.size, phi.size))
+    for s, p in zip(obs, special.softmax(obs @ W + b, axis=1)):
+        J = np.hstack([np.kron(s[None, :], np.eye(k)), np.eye(k)])
+        F += J.T @ (np.diag(p) - np.outer(p, p)) @ J / n
+    return F
+
+
+@pytest.mark.parametrize("algo", ["ppo", "npg", "trpo", "vpg"])
+def test_categorical_update_metrics_recomputed_from_returned_phi(algo):
+    """The categorical head through every update (linear logits z = s W + b, K = 3): kl is the
+    mean KL(pi_old || pi_new) and entropy the mean H(pi_new), both by scipy.stats.entropy on the
+    returned phi; for NPG, TRPO and VPG the improvement is L_TRPO(phi_new) - L_TRPO(phi_old) with
+    SciPy's log-softmax; NPG's normalised step lies on 1/2 D^T (F + lam I) D = delta with F
+    written out, TRPO's accepted step inside the trust region."""
+    from refimpl.agent import Agent
+    from refimpl.config import Config
+
+    n, d, k = 40, 3, 3
+    cfg = Config.for_algo(algo, hidden=(), lr=0.01, cg_iters=d * k + k, **ONE_CRITIC_STEP)
+    rng = np.random.default_rng(0)
+    agent = Agent.create(cfg, d, k, rng, "categorical")
+    agent.phi[:] = 0.5 * rng.standard_normal(agent.phi.size)
+    obs = rng.standard_normal((n, d))
+    logits = lambda phi: obs @ phi[:d * k].reshape(d, k) + phi[d * k:]  # noqa: E731
+    p_old = special.softmax(logits(agent.phi), axis=1)
+    actions = np.array([rng.choice(k, p=p) for p in p_old])
+    params, _ = agent.policy.dist_params(agent.phi, obs)  # as train.flatten keeps pi_old
+    data = FlatBatch(obs, actions, agent.policy.log_prob_of(params, actions), params,
+                     0.5 + rng.standard_normal(n), rng.standard_normal(n),
+                     linear_values(agent.theta_v, obs))
+    phi_old = agent.phi.copy()
+    metrics = UPDATES[algo](agent, data, cfg, np.random.default_rng(1))
+    p_new = special.softmax(logits(agent.phi), axis=1)
+    # means of 40 sums of 3 O(1) terms: rounding ~1e-15
+    assert metrics["kl"] == pytest.approx(np.mean(stats.entropy(p_old, p_new, axis=1)), abs=1e-12)
+    assert metrics["entropy"] == pytest.approx(np.mean(stats.entropy(p_new, axis=1)), abs=1e-12)
+    assert metrics["kl"] > 0
+    if algo == "ppo":
+        return
+    adv = standardised(data.adv)
+
+    def surrogate(phi):
+        logp = special.log_softmax(logits(phi), axis=1)[np.arange(n), actions]
+        return np.mean(np.exp(logp - data.logp_old) * adv)
+    improvement = surrogate(agent.phi) - surrogate(phi_old)
+    assert metrics["improvement"] == pytest.approx(improvement, abs=1e-12) and improvement > 0
+    assert metrics["policy_loss"] == pytest.approx(-improvement, abs=1e-12)
+    D = agent.phi - phi_old
+    if algo == "npg":
+        F = _linear_logits_fisher(phi_old, obs, k)
+        # P = 12 = cg_iters: CG is exact up to rounding on the damped (positive definite) system
+        assert 0.5 * D @ (F + cfg.damping * np.eye(D.size)) @ D == pytest.approx(cfg.delta,
+                                                                                 rel=1e-9)
+    if algo == "trpo":
+        assert metrics["accepted"] == 1 and metrics["kl"] <= cfg.delta

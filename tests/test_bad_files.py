@@ -100,6 +100,10 @@ CORRUPTIONS = {
     "format version 3": (lambda d: {**d, "format_version": np.array(3)}, "checkpoint format 3"),
     "format version 1 (one rng)": (lambda d: {**d, "format_version": np.array(1)},
                                    "checkpoint format 1"),
+    "unknown policy head": (lambda d: {**d, "policy": np.array("beta")},
+                            "key 'policy' is 'beta', not one of gaussian, categorical"),
+    "categorical head for Gaussian parameters": (lambda d: {**d, "policy": np.array("categorical")},
+                                                 "key 'phi' (policy parameters) has shape"),
 }
 
 

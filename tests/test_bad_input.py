@@ -12,6 +12,7 @@ from refimpl.algos import UPDATES
 from refimpl.cli import main
 from refimpl.config import Config
 from refimpl.train import Run
+import odd_spaces  # noqa: F401  (registers test/MultiBinary-v0)
 
 SMALL = ["--horizon", "128", "--epochs", "1", "--vf-epochs", "1", "--no-progress"]
 BOUNDED = ["--steps", "128", *SMALL]
@@ -21,7 +22,7 @@ for one short update instead of a million steps."""
 INVALID = [  # (field, flags, what the one line must say)
     ("algo", ["--algo", "sac"], "invalid choice: 'sac'"),
     ("env", ["--env", "NoSuchEnv-v9"], "cannot make environment"),
-    ("env", ["--env", "CartPole-v1"], "continuous (Box) action space"),
+    ("env", ["--env", "test/MultiBinary-v0"], "action space MultiBinary(3)"),
     ("steps", ["--steps", "0"], "--steps must be an integer >= 1, got 0"),
     ("steps", ["--steps", "-5"], "--steps must be an integer >= 1"),
     ("steps", ["--steps", "abc"], "invalid int value"),

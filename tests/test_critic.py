@@ -92,7 +92,7 @@ def test_clipped_critic_loss_is_the_ppo2_formula():
     # 0, 5.29, 5.29, 2.25; the max is 0, 5.29, 5.29, 2.25
     assert loss == pytest.approx(0.5 * (0 + 5.29 + 5.29 + 2.25) / 4, rel=1e-14)
     assert loss == pytest.approx(_ppo2_value_loss(obs[:, 0], v_old, ret, eps), rel=1e-14)
-    data = FlatBatch(obs, np.zeros((4, 1)), np.zeros(4), np.zeros((4, 1)), np.zeros(1),
+    data = FlatBatch(obs, np.zeros((4, 1)), np.zeros(4), (np.zeros((4, 1)), np.zeros(1)),
                      np.zeros(4), ret, v_old)
     cfg = Config.for_algo("ppo", vf_clip=eps, vf_epochs=1, vf_minibatch=4)
     logged = fit_critic(critic, theta.copy(), Adam(2), data, cfg, np.random.default_rng(0), 1e-3)
@@ -119,7 +119,7 @@ def test_linear_critic_fit_converges_to_lstsq(minibatch, noise, epochs):
     ret = obs @ np.array([1.5, -2.0, 0.5]) + 0.7 + noise * rng.standard_normal(n)
     theta_star = np.linalg.lstsq(np.column_stack([obs, np.ones(n)]), ret, rcond=None)[0]
     critic, theta = MLP((d, 1)), np.zeros(d + 1)
-    data = FlatBatch(obs, np.zeros((n, 1)), np.zeros(n), np.zeros((n, 1)), np.zeros(1),
+    data = FlatBatch(obs, np.zeros((n, 1)), np.zeros(n), (np.zeros((n, 1)), np.zeros(1)),
                      np.zeros(n), ret, np.zeros(n))
     cfg = Config.for_algo("ppo", vf_epochs=epochs, vf_minibatch=minibatch, max_grad_norm=None)
     loss = fit_critic(critic, theta, Adam(d + 1), data, cfg, np.random.default_rng(1), 3e-2)

@@ -13,7 +13,7 @@ from refimpl import distributions as dist
 from refimpl.errors import NumericalError
 from refimpl.fisher import (dense_fisher, empirical_fisher, fisher_vector_product, kl_mean,
                             kl_mean_grad, make_fvp, subsample_states)
-from refimpl.policy import GaussianPolicy
+from refimpl.policy import CategoricalPolicy, GaussianPolicy, make_policy
 from strategies import policy_problems, random_phi
 
 EPS = np.finfo(np.float64).eps
@@ -54,20 +54,22 @@ def test_fvp_equals_finite_difference_hessian_of_kl_mean(problem):
                                   h=1e-3)
 
 
+@pytest.mark.parametrize("kind", ["gaussian", "categorical"])
 @pytest.mark.parametrize("seed, hidden, activation", [(0, (5,), "tanh"), (1, (4, 3), "tanh"),
                                                       (2, (6,), "relu")])
-def test_fvp_matches_empirical_fisher_within_monte_carlo_bound(seed, hidden, activation):
+def test_fvp_matches_empirical_fisher_within_monte_carlo_bound(seed, hidden, activation, kind):
     """The lecture's definition F = E_{s, a ~ pi}[score score^T]: with m actions sampled per
     state, (1/N) sum_n score_n (score_n^T v) must be within 5 standard errors of F v in every
     component. The standard error pools all samples, so it also counts the spread between
     states, which the stratified design (m actions at every state) does not have: conservative.
-    Scores here come from policy.vjp of unit vectors, independently of empirical_fisher's jvp."""
+    Scores here come from policy.vjp of unit vectors, independently of empirical_fisher's jvp.
+    Actions are sampled by the head's own ``sample_of`` (its frequencies are checked in
+    test_distributions.py and test_categorical.py)."""
     rng = np.random.default_rng(seed)
-    policy = GaussianPolicy.build(3, 2, hidden, activation)
+    policy = make_policy(kind, 3, 2, hidden, activation)
     phi, obs, m = random_phi(policy, rng), rng.standard_normal((4, 3)), 5_000
     obs_rep = np.repeat(obs, m, axis=0)
-    mean, log_std, cache = policy.forward(phi, obs)
-    actions = dist.sample(np.repeat(mean, m, axis=0), log_std, rng)
+    actions = policy.sample_of(policy.dist_params(phi, obs_rep)[0], rng)
     v = rng.standard_normal(policy.n_params)
     scores = _per_sample_scores(policy, phi, obs, actions, m)
     terms = scores * (scores @ v)[:, None]
@@ -82,16 +84,23 @@ def test_fvp_matches_empirical_fisher_within_monte_carlo_bound(seed, hidden, act
 
 def _per_sample_scores(policy, phi, obs, actions, m):
     """grad_phi log pi(a_n|s_n) for m actions per state, shape (N m, P): per state, the rows of
-    J_s^T come from policy.vjp of unit vectors in (mean, log_std); score = J_s^T (dmean, dlog)."""
-    mean, log_std, _ = policy.forward(phi, obs)
+    J_s^T come from policy.vjp of unit vectors in the distribution's parameters, (mean, log_std)
+    or the logits; score = J_s^T u with u the score w.r.t. them, written out here: Gaussian
+    ((a - mu) / sigma^2, (a - mu)^2 / sigma^2 - 1), categorical onehot(a) - p."""
+    params, _ = policy.dist_params(phi, obs)
     d, rows = policy.act_dim, []
     for i, s in enumerate(obs):
-        _, _, cache = policy.forward(phi, s[None])
-        units = np.eye(2 * d)
-        jt = np.array([policy.vjp(phi, cache, e[None, :d], e[d:]) for e in units])
+        _, cache = policy.dist_params(phi, s[None])
         a = actions[i * m:(i + 1) * m]
-        dmean, dlog_std = dist.log_prob_grad(mean[i], log_std, a)
-        rows.append(np.concatenate([dmean, dlog_std], axis=1) @ jt)
+        if policy.kind == "gaussian":
+            jt = np.array([policy.vjp(phi, cache, e[None, :d], e[d:]) for e in np.eye(2 * d)])
+            mean, sigma2 = params[0][i], np.exp(2 * params[1])
+            u = np.concatenate([(a - mean) / sigma2, (a - mean) ** 2 / sigma2 - 1], axis=1)
+        else:
+            jt = np.array([policy.vjp(phi, cache, e[None]) for e in np.eye(d)])
+            z = params[0][i]
+            u = np.eye(d)[a] - np.exp(z) / np.exp(z).sum()
+        rows.append(u @ jt)
     return np.concatenate(rows)
 
 
@@ -108,11 +117,14 @@ def test_fisher_is_symmetric_positive_semidefinite(problem):
 
 @given(policy_problems())
 def test_kl_mean_grad_matches_finite_differences(problem):
+    """KL = cross-entropy - entropy, and for the categorical head the two cancel to a small KL:
+    rounding is that of the terms, |H(pi_old)| + KL (the cross-entropy), passed as f_scale."""
     policy, phi_old, obs, rng = problem
     phi_new = phi_old + 0.3 * rng.standard_normal(policy.n_params)
     grad = kl_mean_grad(policy, phi_old, phi_new, obs)
+    terms = abs(policy.mean_entropy(phi_old, obs)) + kl_mean(policy, phi_old, phi_new, obs)
     assert_directional_derivative(lambda p: kl_mean(policy, phi_old, p, obs), phi_new,
-                                  lambda u: grad @ u, rng)
+                                  lambda u: grad @ u, rng, f_scale=terms)
 
 
 @given(policy_problems())
@@ -237,20 +249,22 @@ def test_make_fvp_reports_non_finite_input_as_a_numerical_error(kwargs, match):
         make_fvp(**args)
 
 
-def test_fvp_runs_forward_once_then_one_jvp_and_one_vjp_per_call(monkeypatch):
-    """The cost claim of make_fvp: the forward pass is cached; each product is J^T (M (J v))."""
-    calls = {"forward": 0, "jvp": 0, "vjp": 0}
+@pytest.mark.parametrize("policy", [POLICY, CategoricalPolicy.build(3, 2, (4,))])
+def test_fvp_runs_forward_once_then_one_jvp_and_one_vjp_per_call(monkeypatch, policy):
+    """The cost claim of make_fvp, for both heads: the forward pass is cached; each product is
+    J^T (M (J v)), one forward-mode and one reverse-mode pass, no dense matrix."""
+    calls = {"dist_params": 0, "jvp": 0, "vjp": 0}
     for name in calls:
-        original = getattr(GaussianPolicy, name)
+        original = getattr(type(policy), name)
 
         def counted(self, *args, _name=name, _original=original):
             calls[_name] += 1
             return _original(self, *args)
-        monkeypatch.setattr(GaussianPolicy, name, counted)
-    fvp = make_fvp(POLICY, PHI, OBS)
+        monkeypatch.setattr(type(policy), name, counted)
+    fvp = make_fvp(policy, np.zeros(policy.n_params), OBS)
     for _ in range(3):
-        fvp(np.ones(POLICY.n_params))
-    assert calls == {"forward": 1, "jvp": 3, "vjp": 3}
+        fvp(np.ones(policy.n_params))
+    assert calls == {"dist_params": 1, "jvp": 3, "vjp": 3}
 
 
 @given(policy_problems(), st.integers(1, 9))
@@ -297,7 +311,7 @@ def test_subsample_states_at_fraction_one_returns_obs_itself_and_draws_nothing()
     assert rng.bit_generator.state == before
 
 
-@given(policy_problems())
+@given(policy_problems(kinds=("gaussian",)))
 def test_kl_mean_of_equals_the_multivariate_normal_kl_averaged_over_states(problem):
     """kl_mean_of against the textbook KL of two multivariate normals with full covariance
     matrices, KL = 1/2 [tr(S_q^-1 S_p) + (m_q - m_p)^T S_q^-1 (m_q - m_p) - k + log det S_q / det S_p],
@@ -316,7 +330,7 @@ def test_kl_mean_of_equals_the_multivariate_normal_kl_averaged_over_states(probl
         per_state.append(0.5 * (np.trace(np.linalg.solve(S_q, S_p)) + dm @ np.linalg.solve(S_q, dm)
                                 - k + np.linalg.slogdet(S_q)[1] - np.linalg.slogdet(S_p)[1]))
     # both sum O(1) terms of size up to exp(2 * 1.6) ~ 25: rounding well below 1e-12
-    assert kl_mean_of(mean_p, log_std_p, mean_q, log_std_q) == pytest.approx(
+    assert kl_mean_of(policy, (mean_p, log_std_p), (mean_q, log_std_q)) == pytest.approx(
         np.mean(per_state), rel=1e-12, abs=1e-12)
 
 

@@ -120,19 +120,17 @@ def test_surrogate_gradient_matches_finite_differences(n, seed):
 
 def _policy_problem(policy, n, seed):
     rng = np.random.default_rng(seed)
-    phi_old = policy.init(rng, log_std=-0.5)
-    phi_old[:-policy.act_dim] += 0.3 * rng.standard_normal(policy.n_params - policy.act_dim)
+    phi_old = policy.init(rng, log_std=-0.5) if policy.kind == "gaussian" else policy.init(rng)
+    phi_old[:policy.net.n_params] += 0.3 * rng.standard_normal(policy.net.n_params)
     obs = rng.standard_normal((n, policy.obs_dim))
-    mean, log_std, _ = policy.forward(phi_old, obs)
-    act = dist.sample(mean, log_std, rng)
+    act = policy.sample_of(policy.dist_params(phi_old, obs)[0], rng)
     return rng, phi_old, obs, act, policy.log_prob(phi_old, obs, act), rng.standard_normal(n)
 
 
 def _chain_to_phi(policy, phi, obs, act, dlogp):
-    """d/dphi of sum_n dlogp_n log pi_phi(a_n|s_n): through log_prob_grad, then policy.vjp."""
-    mean, log_std, cache = policy.forward(phi, obs)
-    dmean, dlog_std = dist.log_prob_grad(mean, log_std, act)
-    return policy.vjp(phi, cache, dmean * dlogp[:, None], dlog_std * dlogp[:, None])
+    """d/dphi of sum_n dlogp_n log pi_phi(a_n|s_n): through score_of, then policy.vjp."""
+    params, cache = policy.dist_params(phi, obs)
+    return policy.vjp(phi, cache, *(d * dlogp[:, None] for d in policy.score_of(params, act)))
 
 
 @given(policies(), batch_sizes, seeds)

@@ -16,7 +16,8 @@ from refimpl import distributions as dist
 from refimpl.algos import ppo
 from refimpl.objectives import ppo_objective
 from refimpl.policy import GaussianPolicy
-from strategies import policies, seeds
+from scipy.special import log_softmax
+from strategies import policies, random_actions, seeds
 
 CLIP_EPS = 0.2
 MARGIN = 0.05
@@ -34,7 +35,7 @@ def _l_clip(logp, logp_old, adv, eps):
 def _minibatch(policy, phi, rng, n):
     """obs, actions, and logp_old chosen so that log-ratios avoid the kinks by MARGIN."""
     obs = rng.standard_normal((n, policy.obs_dim))
-    actions = rng.standard_normal((n, policy.act_dim))
+    actions = random_actions(policy, n, rng)
     logp = policy.log_prob(phi, obs, actions)
     log_ratio = rng.uniform(-0.5, 0.5, n)
     for kink in (np.log1p(CLIP_EPS), np.log1p(-CLIP_EPS)):
@@ -47,29 +48,39 @@ def _minibatch(policy, phi, rng, n):
 @example(GaussianPolicy.build(2, 1, (3,), "relu"), 2, 0.0, True, 0)  # N = 2 is standardised
 def test_ppo_objective_gradient_matches_finite_differences(policy, n, ent_coef, norm_adv, seed):
     """grad_phi [L_CLIP + c_H H] of ``ppo_objective`` equals the central difference of the
-    objective written out here, H = sum_j log sigma_j + const; the advantages are standardised
-    in the test exactly when ``norm_adv`` and N > 1 (a constant does not change the gradient,
-    so the entropy's constant is left out)."""
+    objective written out here, H = sum_j log sigma_j + const (Gaussian) or the mean over states
+    of -sum_a p_a log p_a with SciPy's log-softmax (categorical); the advantages are
+    standardised in the test exactly when ``norm_adv`` and N > 1 (a constant does not change the
+    gradient, so the Gaussian entropy's constant is left out)."""
     rng = np.random.default_rng(seed)
-    phi = np.concatenate([0.5 * rng.standard_normal(policy.net.n_params),
-                          rng.uniform(-0.5, 0.5, policy.act_dim)])
+    gaussian = policy.kind == "gaussian"
+    phi = 0.5 * rng.standard_normal(policy.net.n_params)
+    if gaussian:
+        phi = np.concatenate([phi, rng.uniform(-0.5, 0.5, policy.act_dim)])
     obs, actions, logp_old = _minibatch(policy, phi, rng, n)
     adv = 1.0 + rng.standard_normal(n)
     adv_used = standardised(adv) if norm_adv and n > 1 else adv
 
     def objective(p):
-        mean, log_std, _ = policy.forward(p, obs)
-        logp = dist.log_prob(mean, log_std, actions)
-        return _l_clip(logp, logp_old, adv_used, CLIP_EPS) + ent_coef * np.sum(log_std)
+        params, _ = policy.dist_params(p, obs)
+        if gaussian:
+            logp, entropy = dist.log_prob(*params, actions), np.sum(params[1])
+        else:
+            log_p = log_softmax(params[0], axis=1)
+            logp = log_p[np.arange(n), actions]
+            entropy = np.mean(-np.sum(np.exp(log_p) * log_p, axis=1))
+        return _l_clip(logp, logp_old, adv_used, CLIP_EPS) + ent_coef * entropy
 
     l_clip, grad, _, logp = ppo_objective(policy, phi, obs, actions, logp_old, adv, CLIP_EPS,
                                           ent_coef, norm_adv)
     # the value is L_CLIP alone; rounding of an N <= 9 term mean of O(10) terms
     assert abs(l_clip - _l_clip(logp, logp_old, adv_used, CLIP_EPS)) <= 1e-13
     # L_CLIP is a mean of signed terms kappa_n A_n that cancel (standardised A sums to 0), and
-    # the entropy term adds c_H sum log sigma: f's rounding is that of its largest summands
+    # the entropy term adds c_H sum log sigma (Gaussian) or c_H H <= c_H log K: f's rounding is
+    # that of its largest summands
     terms = np.abs(np.exp(logp - logp_old) * adv_used)
-    f_scale = np.max(terms) + ent_coef * np.sum(np.abs(phi[-policy.act_dim:]))
+    h_scale = np.sum(np.abs(phi[-policy.act_dim:])) if gaussian else np.log(policy.act_dim)
+    f_scale = np.max(terms) + ent_coef * h_scale
     assert_directional_derivative(objective, phi, lambda u: grad @ u, rng, f_scale=f_scale)
 
 

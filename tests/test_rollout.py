@@ -6,6 +6,7 @@ import pytest
 from refimpl.nn import MLP
 from refimpl.policy import GaussianPolicy
 from refimpl.rollout import EPISODE_WINDOW, Collector, estimate_advantages
+from odd_spaces import ODD_SPACES
 
 EPISODE = 3
 
@@ -83,9 +84,44 @@ def test_same_seed_collects_identical_batches():
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
 
 
-def test_discrete_action_space_is_rejected_with_a_clear_error():
-    with pytest.raises(ValueError, match="continuous"):
-        Collector("CartPole-v1", 1, 0, 0.99, True, 10.0, True, True)
+@pytest.mark.parametrize("env_id", ODD_SPACES)
+def test_unsupported_action_space_is_rejected_in_one_line_naming_it(env_id):
+    """MultiDiscrete, MultiBinary, Dict, Tuple and a Discrete space not counting from 0: a
+    one-line ValueError that names the environment, the space and its type."""
+    from refimpl.rollout import action_head
+
+    space = ODD_SPACES[env_id]
+    with pytest.raises(ValueError) as err:
+        Collector(env_id, 1, 0, 0.99, True, 10.0, True, True)
+    message = str(err.value)
+    assert "\n" not in message and env_id in message and str(space) in message
+    assert type(space).__name__ in message
+    with pytest.raises(ValueError, match="refimpl handles Box"):
+        action_head(space, env_id)
+
+
+@pytest.mark.parametrize("env_id, kind, act_dim", [("CartPole-v1", "categorical", 2),
+                                                   ("Acrobot-v1", "categorical", 3),
+                                                   ("test/Terminating-v0", "gaussian", 1)])
+def test_the_action_space_picks_the_policy_head(env_id, kind, act_dim):
+    """Discrete(K) -> a categorical head over K actions, Box -> the Gaussian; a categorical
+    policy's actions are stored as int64 of shape (T, E), unclipped."""
+    from refimpl.policy import make_policy
+
+    c = Collector(env_id, 2, 0, 0.99, False, 10.0, False, True)
+    try:
+        assert (c.kind, c.act_dim) == (kind, act_dim)
+        policy = make_policy(kind, c.obs_dim, c.act_dim, ())
+        batch = c.collect(policy, policy.init(np.random.default_rng(0)), 5,
+                          np.random.default_rng(1))
+    finally:
+        c.close()
+    if kind == "categorical":
+        assert c.low is None and batch.actions.dtype == np.int64 and batch.actions.shape == (5, 2)
+        assert set(np.unique(batch.actions)) <= set(range(act_dim))
+    else:
+        assert batch.actions.dtype == np.float64 and batch.actions.shape == (5, 2, 1)
+    assert batch.actions.shape == (5, 2, *policy.action_shape)
 
 
 def test_unknown_environment_is_a_value_error():
@@ -133,5 +169,5 @@ def test_make_envs_steps_k_copies_with_same_step_autoreset():
         np.testing.assert_array_equal(np.stack(info["final_obs"]), np.full((3, 1), EPISODE))
     finally:
         envs.close()
-    with pytest.raises(ValueError, match="continuous"):
-        make_envs("CartPole-v1", 1)
+    with pytest.raises(ValueError, match="MultiDiscrete"):
+        make_envs("test/MultiDiscrete-v0", 1)

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from refimpl.cli import main
 from refimpl.sweep import SUMMARY_COLUMNS, execute, grid, parse_override, parse_seeds
+import odd_spaces  # noqa: F401  (registers test/Dict-v0)
 
 TINY = ["--env", "refimpl/LQ-Lecture-v0", "--steps", "400", "--eval-episodes", "2",
         "--set", "horizon=200", "hidden=[]", "norm_obs=false", "epochs=1", "vf_epochs=1",
@@ -136,7 +137,7 @@ def _one_line(capsys, argv, *matches):
     (["--set", "seed=3"], "give seed with --seeds"),
     (["--set", "horizon"], "--set takes FIELD=VALUE"),
     (["--set", "gamma=2"], "gamma"),  # a value Config itself refuses
-    (["--env", "CartPole-v1"], "continuous (Box) action space"),
+    (["--env", "test/Dict-v0"], "test/Dict-v0 has the action space Dict("),
     (["--env", "NoSuch-v1"], "cannot make environment 'NoSuch-v1'"),
     (["--workers", "0"], "--workers must be at least 1"),
     (["--eval-episodes", "0"], "--eval-episodes must be positive"),

@@ -162,3 +162,87 @@ def test_progress_row_cut_short_is_dropped_on_resume(tmp_path):
         f.write("1")
     train(None, tmp_path / "run", resume=True, progress=False)
     assert _rows(tmp_path / "run") == rows
+
+
+@pytest.mark.parametrize("algo, env, stop, overrides", [
+    ("trpo", "CartPole-v1", 2, dict(horizon=128, steps=4 * 128, vf_minibatch=64)),
+    # 5 updates of 100 steps end where Acrobot's TimeLimit (500) truncates the episode a random
+    # policy does not finish: the checkpoint holds the (float32) state that reset leaves
+    ("ppo", "Acrobot-v1", 5, dict(horizon=100, steps=7 * 100)),
+])
+def test_categorical_run_resumes_exactly(algo, env, stop, overrides, tmp_path):
+    """A Discrete-action run (categorical head, classic-control state saved) stopped after
+    ``stop`` updates and resumed equals the uninterrupted run bit for bit."""
+    cfg = Config.for_algo(algo, env=env, num_envs=1, epochs=2, vf_epochs=2, cg_iters=5,
+                          **overrides)
+    full = train(cfg, tmp_path / "full", progress=False)
+    part = Run(cfg, tmp_path / "part")
+    for _ in range(stop):
+        part.append_progress(part.step())
+        part.save()
+    part.close()
+    state = checkpoint.load(tmp_path / "part" / "checkpoints" / "latest.npz")
+    assert str(state["policy"]) == "categorical"
+    resumed = train(None, tmp_path / "part", resume=True, progress=False)
+    assert _rows(tmp_path / "part") == _rows(tmp_path / "full")
+    np.testing.assert_array_equal(resumed.agent.phi, full.agent.phi)
+
+
+def test_categorical_checkpoint_evaluates_with_the_mode_and_refuses_a_box_environment(tmp_path,
+                                                                                       capsys):
+    """``eval --deterministic`` acts with argmax of the logits (the trained policy's, on the
+    frozen normaliser's observations); sampled evaluation draws from the softmax. A checkpoint
+    whose head does not fit the environment's action space (categorical, but the config names
+    the Box-action InvertedPendulum-v5 with CartPole's observation size 4) is refused in one
+    line by eval and by resume."""
+    from refimpl.cli import main
+
+    cfg = Config.for_algo("ppo", env="CartPole-v1", steps=256, num_envs=2, horizon=128,
+                          epochs=1, vf_epochs=1, norm_obs=True)
+    run = train(cfg, tmp_path / "run", progress=False)
+    ckpt = tmp_path / "run" / "checkpoints" / "final.npz"
+    saved = SavedPolicy.load(ckpt)
+    assert saved.policy.kind == "categorical"
+    obs = np.random.default_rng(0).standard_normal((50, 4))
+    (logits,), _ = run.agent.policy.dist_params(run.agent.phi, run.collector.normalize(obs))
+    np.testing.assert_array_equal(saved.act(obs, None), np.argmax(logits, axis=1))
+    sampled = saved.act(np.repeat(obs[:1], 4000, axis=0), np.random.default_rng(1))
+    assert sampled.dtype == np.int64 and set(np.unique(sampled)) <= {0, 1}
+    returns = evaluate(ckpt, episodes=2)
+    assert np.all((returns >= 1) & (returns <= 500))
+    np.testing.assert_array_equal(returns, evaluate(ckpt, episodes=2))
+
+    d = checkpoint.read_npz(ckpt)
+    stored = {**json.loads(str(d["config"])), "env": "InvertedPendulum-v5"}
+    bad = {**d, "config": np.array(json.dumps(stored)), "env_id": np.array("InvertedPendulum-v5")}
+    checkpoint.save(tmp_path / "bad.npz", bad)
+    capsys.readouterr()
+    assert main(["eval", str(tmp_path / "bad.npz"), "--episodes", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "holds a categorical policy" in err and "gaussian" in err
+    checkpoint.save(tmp_path / "run" / "checkpoints" / "latest.npz", bad)
+    (tmp_path / "run" / "config.json").write_text(json.dumps(stored))
+    assert main(["train", "--resume", str(tmp_path / "run"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "checkpoint holds a categorical policy" in err
+
+
+def test_environment_family_defaults_apply_beneath_preset_and_overrides():
+    """ENV_DEFAULTS (rl-baselines3-zoo's CartPole-v1 and Acrobot-v1 settings) replace the
+    algorithm's MuJoCo defaults for those environments only, NPG takes TRPO's, and a flag
+    still wins."""
+    ppo = Config.for_algo("ppo", env="CartPole-v1")
+    assert (ppo.num_envs, ppo.horizon, ppo.minibatch, ppo.epochs, ppo.gamma, ppo.lam, ppo.lr) \
+        == (8, 32, 256, 20, 0.98, 0.8, 1e-3)
+    assert (ppo.norm_obs, ppo.norm_reward, ppo.anneal_lr) == (False, False, True)
+    trpo = Config.for_algo("trpo", env="CartPole-v1", seed=4, damping=0.05)
+    assert (trpo.num_envs, trpo.horizon, trpo.vf_epochs, trpo.lam, trpo.cg_iters) \
+        == (2, 512, 20, 0.98, 15)
+    assert (trpo.seed, trpo.damping) == (4, 0.05)  # overrides win
+    npg = Config.for_algo("npg", env="CartPole-v1")
+    assert (npg.num_envs, npg.horizon, npg.damping, npg.algo) == (2, 512, 1e-3, "npg")
+    acrobot = Config.for_algo("ppo", env="Acrobot-v1")
+    assert (acrobot.num_envs, acrobot.horizon, acrobot.epochs, acrobot.lam, acrobot.norm_obs,
+            acrobot.anneal_lr) == (16, 256, 4, 0.94, True, False)
+    assert Config.for_algo("ppo", env="HalfCheetah-v5") == Config.for_algo("ppo")
+    assert Config.for_algo("vpg", env="Acrobot-v1").horizon == Config.for_algo("vpg").horizon

@@ -1,5 +1,6 @@
 """Every public function of the math core and the middle layer that training calls is named in
-a test: short runs of every algorithm (and of the options that switch code paths) are traced,
+a test: short runs of every algorithm (and of the options that switch code paths), with the
+Gaussian and the categorical policy head, are traced,
 and each refimpl function they call must appear, by name, in some tests/test_*.py file.
 
 Naming is not proving, but it keeps the promise checkable: a new function on the training path
@@ -15,13 +16,16 @@ from refimpl.config import Config
 from refimpl.train import train
 
 TESTS = Path(__file__).parent
-PROVED_MODULES = re.compile(r"refimpl\.(nn|policy|distributions|fisher|cg|natural|linesearch|"
-                            r"objectives|optim|returns|normalize|critic|minibatch|agent|rollout|"
-                            r"algos\.\w+)$")
+PROVED_MODULES = re.compile(r"refimpl\.(nn|policy|distributions|categorical|fisher|cg|natural|"
+                            r"linesearch|objectives|optim|returns|normalize|critic|minibatch|"
+                            r"agent|rollout|algos\.\w+)$")
 PATHS = [("ppo", dict(target_kl=0.01, vf_clip=0.2, ent_coef=0.01)), ("ppo", dict(norm_adv=False)),
          ("trpo", dict(fvp_fraction=0.5)), ("npg", dict(npg_step="fixed")), ("npg", {}),
-         ("vpg", {})]
-"""(algorithm, options) of the traced runs: every branch of the updates that a flag selects."""
+         ("vpg", {}), ("ppo", dict(env="CartPole-v1", num_envs=2, ent_coef=0.01)),
+         ("trpo", dict(env="CartPole-v1", vf_minibatch=64))]
+"""(algorithm, options) of the traced runs: every branch of the updates that a flag selects, and
+the categorical head (CartPole-v1's Discrete actions) through PPO with its entropy bonus and
+through TRPO (NPG's and VPG's policy code is TRPO's and PPO's)."""
 
 
 def _functions_training_calls(tmp_path) -> set[tuple[str, str]]:

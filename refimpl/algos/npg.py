@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from refimpl import distributions as dist
 from refimpl.critic import fit_critic
 from refimpl.fisher import make_fvp, subsample_states
 from refimpl.linesearch import backtracking
@@ -64,7 +63,7 @@ def natural_update(agent, data, cfg, rng, line_search: bool, lr_scale: float):
                             cfg.vf_lr * lr_scale)
     return {**metrics, "policy_loss": -(L_new - L_old), "improvement": L_new - L_old,
             "value_loss": value_loss, "kl": kl,
-            "entropy": float(dist.entropy(policy.split(phi_new)[1]))}
+            "entropy": policy.mean_entropy(phi_new, data.obs)}
 
 
 def update(agent, data, cfg, rng, lr_scale=1.0):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from refimpl import distributions as dist
 from refimpl.critic import fit_critic
 from refimpl.fisher import kl_mean_of
 from refimpl.minibatch import minibatches
@@ -59,8 +58,8 @@ def update(agent, data, cfg, rng, lr_scale=1.0):
             break
     value_loss = fit_critic(agent.critic, agent.theta_v, agent.v_opt, data, cfg, rng,
                             cfg.vf_lr * lr_scale)
-    mean, log_std, _ = agent.policy.forward(agent.phi, data.obs)
+    params, _ = agent.policy.dist_params(agent.phi, data.obs)
     return {"policy_loss": -float(objective), "value_loss": value_loss,
-            "entropy": float(dist.entropy(log_std)),
-            "kl": kl_mean_of(data.mean_old, data.log_std_old, mean, log_std),
+            "entropy": agent.policy.mean_entropy(agent.phi, data.obs),
+            "kl": kl_mean_of(agent.policy, data.params_old, params),
             "approx_kl": float(kl_estimate), "clip_fraction": float(clipped), "epochs": epochs}

@@ -5,7 +5,6 @@ Metrics: ``policy_loss`` = -(L_TRPO(phi_new) - L_TRPO(phi_old)) as in ``npg.py``
 """
 from __future__ import annotations
 
-from refimpl import distributions as dist
 from refimpl.critic import fit_critic
 from refimpl.objectives import surrogate_and_kl
 from refimpl.optim import clip_grad_norm
@@ -25,4 +24,4 @@ def update(agent, data, cfg, rng, lr_scale=1.0):
                             cfg.vf_lr * lr_scale)
     return {"policy_loss": -(L_new - L_old), "improvement": L_new - L_old,
             "value_loss": value_loss, "kl": kl,
-            "entropy": float(dist.entropy(policy.split(agent.phi)[1]))}
+            "entropy": policy.mean_entropy(agent.phi, data.obs)}

@@ -121,8 +121,8 @@ def _line_search(policy: GaussianPolicy, d: dict[str, np.ndarray], logp: np.ndar
     KL(pi_theta || pi_candidate)); one row per candidate evaluated. No step (g = 0): no
     candidate, and ls_theta = theta."""
     theta, adv = d["theta"], d["advantages"]
-    data = SimpleNamespace(obs=d["obs"], actions=d["actions"], logp_old=logp, mean_old=mean,
-                           log_std_old=log_std)
+    data = SimpleNamespace(obs=d["obs"], actions=d["actions"], logp_old=logp,
+                           params_old=(mean, log_std))
     L_old = objectives.surrogate_and_kl(policy, theta, data, adv)[0]
     trace: list[tuple[float, float]] = []
 

@@ -8,7 +8,7 @@ Then, on the SAME batch, along the straight line in parameter space
 
     phi(alpha) = phi_old + alpha (phi_new - phi_old),   alpha in [0, 2],
 
-evaluate  E[KL] = mean_s KL(pi_old(.|s) || pi_alpha(.|s))  (``distributions.kl``),
+evaluate  E[KL] = mean_s KL(pi_old(.|s) || pi_alpha(.|s))  (``policy.kl_of``),
           L^CPI = mean(kappa A)                             (``objectives.surrogate``),
           mean(clip(kappa, 1 - eps, 1 + eps) A)             (the clipped term alone),
           L^CLIP = mean(min(kappa A, clip(kappa) A))        (``objectives.clip_objective``).
@@ -28,7 +28,6 @@ from pathlib import Path
 
 import numpy as np
 
-from refimpl import distributions as dist
 from refimpl.algos import ppo
 from refimpl.config import Config
 from refimpl.figures.output import plt, save_csv, save_json, save_png
@@ -62,10 +61,10 @@ def interpolation_curves(policy, data, phi_old, phi_new, clip_eps: float) -> dic
     adv = standardize(data.adv)
     rows = []
     for alpha in ALPHA:
-        mean, log_std, _ = policy.forward(phi_old + alpha * (phi_new - phi_old), data.obs)
-        logp = dist.log_prob(mean, log_std, data.actions)
+        params, _ = policy.dist_params(phi_old + alpha * (phi_new - phi_old), data.obs)
+        logp = policy.log_prob_of(params, data.actions)
         kappa = ratio(logp, data.logp_old)
-        rows.append((np.mean(dist.kl(data.mean_old, data.log_std_old, mean, log_std)),
+        rows.append((np.mean(policy.kl_of(data.params_old, params)),
                      surrogate(logp, data.logp_old, adv)[0],
                      np.mean(np.clip(kappa, 1 - clip_eps, 1 + clip_eps) * adv),
                      clip_objective(logp, data.logp_old, adv, clip_eps)[0]))
