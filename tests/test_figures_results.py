@@ -45,6 +45,7 @@ def test_final_return_figures_come_from_the_summaries(tmp_path, monkeypatch):
     steps = np.arange(1, 11) * 100.0
     for i in range(4):
         _write_log(tmp_path / f"ppo-s{i}", steps, np.linspace(0, 90, 10))
+    _write_log(tmp_path / "trpo-s0", steps, np.linspace(0, 50, 10))  # for the TRPO-only figure
     (tmp_path / "summary.csv").write_text("algo,seed,steps,final_return,final_return_std,wall_s\n"
                                           + "".join(f"ppo,{i},1000,{r},1,1\n" for i, r in
                                                     enumerate([10.0, 400.0, 20.0, 30.0])))
