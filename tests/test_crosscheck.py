@@ -48,10 +48,11 @@ SMOOTH_INPUTS = inputs().filter(lambda d: d["activation"] == "tanh" or d["hidden
 """Inputs whose mean network is smooth in theta (relu kinks would break finite differences)."""
 
 
-def _naive_mean_log_std(d, theta):
+def _naive_net(d, theta, n_out):
     """Textbook forward pass reading theta in the layout of docs/crosscheck.md: per layer
-    W (in, out) row-major, then b (out,); tanh/relu between layers, linear output; then log_std."""
-    sizes = (d["obs"].shape[1], *d["hidden_sizes"], d["actions"].shape[1])
+    W (in, out) row-major, then b (out,); tanh/relu between layers, linear output of width
+    n_out. Returns the output and the entries of theta after the network's."""
+    sizes = (d["obs"].shape[1], *d["hidden_sizes"], n_out)
     h, k = d["obs"], 0
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         W, b = theta[k:k + n_in * n_out].reshape(n_in, n_out), theta[k + n_in * n_out:][:n_out]
@@ -59,8 +60,14 @@ def _naive_mean_log_std(d, theta):
         z = h @ W + b
         act = np.tanh(z) if d["activation"] == "tanh" else np.maximum(z, 0.0)
         h = z if i == len(sizes) - 2 else act
-    assert len(theta) == k + sizes[-1], "layout does not use every entry of theta"
     return h, theta[k:]
+
+
+def _naive_mean_log_std(d, theta):
+    """``_naive_net`` of the Gaussian layout: the mean network, then log_std (act_dim,)."""
+    mean, log_std = _naive_net(d, theta, d["actions"].shape[1])
+    assert len(log_std) == d["actions"].shape[1], "layout does not use every entry of theta"
+    return mean, log_std
 
 
 def _scipy_logp(mean, log_std, actions):
@@ -412,8 +419,9 @@ def assert_outputs_agree(ours, reference, d, stop_may_differ=False):
 
 
 GOLDEN_ALL = sorted(p.name[:-len("_in.npz")] for p in DATA.glob("crosscheck_*_in.npz"))
-GOLDEN = [c for c in GOLDEN_ALL if c != "crosscheck_blocks"]
-"""The golden cases without optional blocks (the PyTorch oracle computes the core keys only)."""
+GOLDEN = [c for c in GOLDEN_ALL if c != "crosscheck_blocks" and "categorical" not in c]
+"""The Gaussian golden cases without optional blocks (the PyTorch oracle computes the core
+keys only)."""
 
 
 @pytest.mark.parametrize("case", GOLDEN_ALL)
@@ -433,10 +441,10 @@ def test_golden_inputs_regenerate_within_a_few_ulps(tmp_path):
     two LAPACK kernels give Q's that differ by about 2 n eps, n <= 4 reflectors; everything else
     is drawn from the same random numbers and moved by that theta (actions through the mean)."""
     commands = [a for a in _readme_commands() if "--make-example" in a]
-    assert len(commands) == len(GOLDEN_ALL) >= 4, "tests/data/README.md lists the generating commands"
+    assert len(commands) == len(GOLDEN_ALL) >= 6, "tests/data/README.md lists the generating commands"
     for argv in commands:
         assert crosscheck.main([str(tmp_path / a) if a.endswith(".npz") else a for a in argv]) == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{c}_in.npz" for c in GOLDEN_ALL]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{c}_in.npz" for c in GOLDEN_ALL)
     for case in GOLDEN_ALL:
         ours, stored = _load(tmp_path / f"{case}_in.npz"), _load(DATA / f"{case}_in.npz")
         assert list(ours) == list(stored)
@@ -456,7 +464,8 @@ def test_golden_output_commands_name_the_stored_files():
 
 def test_every_key_is_documented():
     doc = (ROOT / "docs" / "crosscheck.md").read_text()
-    keys = (*crosscheck.INPUT_SPEC, *crosscheck.OUTPUT_KEYS,
+    keys = (*crosscheck.INPUT_SPEC, *crosscheck.CATEGORICAL_SPEC, "policy",
+            *crosscheck.OUTPUT_KEYS, *crosscheck.CATEGORICAL_OUTPUT_KEYS,
             *(k for spec in crosscheck.BLOCK_SPECS.values() for k in spec),
             *(k for keys in crosscheck.BLOCK_OUTPUT_KEYS.values() for k in keys),
             *crosscheck.DIAGNOSES)
