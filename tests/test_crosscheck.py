@@ -419,9 +419,8 @@ def assert_outputs_agree(ours, reference, d, stop_may_differ=False):
 
 
 GOLDEN_ALL = sorted(p.name[:-len("_in.npz")] for p in DATA.glob("crosscheck_*_in.npz"))
-GOLDEN = [c for c in GOLDEN_ALL if c != "crosscheck_blocks" and "categorical" not in c]
-"""The Gaussian golden cases without optional blocks (the PyTorch oracle computes the core
-keys only)."""
+GOLDEN = [c for c in GOLDEN_ALL if not c.endswith("blocks")]
+"""The golden cases without optional blocks (the PyTorch oracle computes the core keys only)."""
 
 
 @pytest.mark.parametrize("case", GOLDEN_ALL)
