@@ -5,9 +5,10 @@
     python examples/crosscheck_torch.py in.npz out.npz
 
 Every key of the format (docs/crosscheck.md) is derived here from its definition, for Gaussian
-and categorical inputs (``policy``): the policy from the documented parameter layout, log-probabilities, entropy and KL from
-``torch.distributions``, every gradient by autograd, the Fisher-vector product as the
-Hessian-vector product of the mean KL (double backprop), and a textbook CG of its own. TRPO's
+and categorical inputs (``policy``): the policy from the documented parameter layout,
+log-probabilities, entropy and KL from ``torch.distributions``, every gradient by autograd,
+the Fisher-vector product as the Hessian-vector product of the mean KL (double backprop), and
+a textbook CG of its own. TRPO's
 beta uses x^T (F + lambda I) x (the lecture's "TRPO: Final algorithm", step 5), not refimpl's
 x^T g: the two agree up to rounding.
 

@@ -29,23 +29,32 @@ CG_TOL = tolerance.CG_TOL
 
 
 @st.composite
-def inputs(draw, cg_iters=None):
+def inputs(draw, cg_iters=None, policy="gaussian"):
     """A valid input dict: a random layout from ``make_example`` with theta replaced by
-    ``random_phi`` (N(0, 0.5^2) weights, so hidden layers matter) and theta_new 0.05 away."""
+    ``random_phi`` (N(0, 0.5^2) weights, so hidden layers matter) and theta_new 0.05 away
+    (``policy`` "categorical": K in 2..4 actions instead of act_dim in 1..3, theta_new 0.2
+    away, as logits move less than a mean per unit of theta)."""
     hidden = tuple(draw(st.lists(st.integers(1, 5), max_size=2)))
     rng = np.random.default_rng(draw(seeds))
+    gaussian = policy == "gaussian"
     d = crosscheck.make_example(rng, hidden, draw(activations), draw(st.integers(1, 4)),
-                                draw(st.integers(1, 3)), draw(batch_sizes))
-    policy = crosscheck.validate(d)
-    d["theta"] = random_phi(policy, rng)
-    d["theta_new"] = d["theta"] + 0.05 * rng.standard_normal(policy.n_params)
+                                draw(st.integers(1, 3) if gaussian else st.integers(2, 4)),
+                                draw(batch_sizes), policy=policy)
+    pi = crosscheck.validate(d)
+    d["theta"] = random_phi(pi, rng)
+    d["theta_new"] = d["theta"] + (0.05 if gaussian else 0.2) * rng.standard_normal(pi.n_params)
     if cg_iters is not None:
-        d["cg_iters"] = np.int64(cg_iters(policy.n_params))
+        d["cg_iters"] = np.int64(cg_iters(pi.n_params))
     return d
 
 
-SMOOTH_INPUTS = inputs().filter(lambda d: d["activation"] == "tanh" or d["hidden_sizes"].size == 0)
-"""Inputs whose mean network is smooth in theta (relu kinks would break finite differences)."""
+def is_smooth(d):
+    """Whether the network is smooth in theta (relu kinks would break finite differences)."""
+    return d["activation"] == "tanh" or d["hidden_sizes"].size == 0
+
+
+SMOOTH_INPUTS = inputs().filter(is_smooth)
+"""Inputs whose mean network is smooth in theta."""
 
 
 def _naive_net(d, theta, n_out):
@@ -440,7 +449,7 @@ def test_golden_inputs_regenerate_within_a_few_ulps(tmp_path):
     two LAPACK kernels give Q's that differ by about 2 n eps, n <= 4 reflectors; everything else
     is drawn from the same random numbers and moved by that theta (actions through the mean)."""
     commands = [a for a in _readme_commands() if "--make-example" in a]
-    assert len(commands) == len(GOLDEN_ALL) >= 6, "tests/data/README.md lists the generating commands"
+    assert len(commands) == len(GOLDEN_ALL) >= 6, "tests/data/README.md lists the commands"
     for argv in commands:
         assert crosscheck.main([str(tmp_path / a) if a.endswith(".npz") else a for a in argv]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{c}_in.npz" for c in GOLDEN_ALL)

@@ -9,7 +9,6 @@ import pytest
 import scipy.special
 import scipy.stats
 from hypothesis import assume, example, given
-from hypothesis import strategies as st
 
 from gradcheck import assert_directional_derivative, central_difference
 from refimpl import crosscheck
@@ -19,9 +18,8 @@ from refimpl.crosscheck import diagnose
 from refimpl.crosscheck.layout import their_order
 from refimpl.objectives import clip_objective
 from refimpl.train import Run
-from strategies import activations, batch_sizes, random_phi, seeds
 from test_crosscheck import (ROOT, _damped_fisher, _input_from_batch, _load, _naive_net,
-                             _true_residual_bound)
+                             _true_residual_bound, inputs, is_smooth)
 
 
 def _pinned(hidden, activation, obs_dim, K, n, seed=0):
@@ -29,25 +27,13 @@ def _pinned(hidden, activation, obs_dim, K, n, seed=0):
                                    n, policy="categorical")
 
 
-@st.composite
-def categorical_inputs(draw, cg_iters=None):
-    """A valid categorical input: a random layout from ``make_example`` (K in 2..4 actions)
-    with theta replaced by ``random_phi`` (N(0, 0.5^2) weights) and theta_new 0.2 away."""
-    hidden = tuple(draw(st.lists(st.integers(1, 5), max_size=2)))
-    rng = np.random.default_rng(draw(seeds))
-    d = crosscheck.make_example(rng, hidden, draw(activations), draw(st.integers(1, 4)),
-                                draw(st.integers(2, 4)), draw(batch_sizes), policy="categorical")
-    policy = crosscheck.validate(d)
-    d["theta"] = random_phi(policy, rng)
-    d["theta_new"] = d["theta"] + 0.2 * rng.standard_normal(policy.n_params)
-    if cg_iters is not None:
-        d["cg_iters"] = np.int64(cg_iters(policy.n_params))
-    return d
+def categorical_inputs(cg_iters=None):
+    """``test_crosscheck.inputs`` of a categorical policy (K in 2..4 actions)."""
+    return inputs(cg_iters, policy="categorical")
 
 
-SMOOTH = categorical_inputs().filter(
-    lambda d: d["activation"] == "tanh" or d["hidden_sizes"].size == 0)
-"""Inputs whose logits are smooth in theta (relu kinks would break finite differences)."""
+SMOOTH = categorical_inputs().filter(is_smooth)
+"""Inputs whose logits are smooth in theta."""
 
 
 def _logits(d, theta):

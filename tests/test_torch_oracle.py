@@ -2,8 +2,9 @@
 with PyTorch autograd in float64 (its own forward pass over the documented layout, the FVP as
 the Hessian-vector product of the mean KL, its own CG, beta from x^T (F + lambda I) x), and
 agrees with refimpl key by key within the tolerances of docs/crosscheck.md, on the golden
-inputs and on random ones, Gaussian and categorical. Needs the ``torch`` extra (``pip install -e '.[torch]'``); without
-torch every test here is skipped, with the reason shown by ``pytest -ra``."""
+inputs and on random ones, Gaussian and categorical. Needs the ``torch`` extra
+(``pip install -e '.[torch]'``); without torch every test here is skipped, with the reason
+shown by ``pytest -ra``."""
 import importlib.util
 import subprocess
 import sys

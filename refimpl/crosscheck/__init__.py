@@ -30,5 +30,6 @@ from refimpl.crosscheck.io import (BLOCK_SPECS, CATEGORICAL_SPEC, FORMAT_VERSION
                                    validate)
 
 __all__ = ["BLOCK_OUTPUT_KEYS", "BLOCK_SPECS", "CATEGORICAL_OUTPUT_KEYS", "CATEGORICAL_SPEC",
-           "DIAGNOSES", "FORMAT_VERSION", "INPUT_SPEC", "OUTPUT_KEYS", "output_keys", "Report", "add_arguments", "compare", "compute", "format_report",
-           "main", "make_example", "run", "validate"]
+           "DIAGNOSES", "FORMAT_VERSION", "INPUT_SPEC", "OUTPUT_KEYS", "Report", "add_arguments",
+           "compare", "compute", "format_report", "main", "make_example", "output_keys", "run",
+           "validate"]

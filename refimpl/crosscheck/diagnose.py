@@ -52,8 +52,8 @@ input (``applicable``)."""
 
 
 def applicable(kind: str) -> tuple[str, ...]:
-    """The diagnosis ids tried for a policy of head ``kind`` (``io.policy_kind``).
-    Tested in ``tests/test_crosscheck_categorical.py::test_gaussian_only_diagnoses_are_never_tried``."""
+    """The diagnosis ids tried for a policy of head ``kind`` (``io.policy_kind``). Tested in
+    ``tests/test_crosscheck_categorical.py::test_gaussian_only_diagnoses_are_never_tried``."""
     return tuple(i for i in DIAGNOSES if kind == "gaussian" or i not in GAUSSIAN_ONLY)
 
 

@@ -209,7 +209,8 @@ def validate(d: dict[str, np.ndarray]) -> GaussianPolicy | CategoricalPolicy:
     are checked when asked for. Extra keys are ignored (``format_version``, if present, must
     be 1).
     Tested in ``tests/test_crosscheck.py::test_bad_input_exits_2_names_key_writes_nothing`` and
-    ``tests/test_crosscheck_categorical.py::test_bad_categorical_input_exits_2_names_key_writes_nothing``.
+    ``tests/test_crosscheck_categorical.py::
+    test_bad_categorical_input_exits_2_names_key_writes_nothing``.
     """
     kind = policy_kind(d)
     _check_kinds(d, INPUT_SPEC if kind == "gaussian" else CATEGORICAL_SPEC, "")
