@@ -29,29 +29,39 @@ CG_TOL = tolerance.CG_TOL
 
 
 @st.composite
-def inputs(draw, cg_iters=None):
+def inputs(draw, cg_iters=None, policy="gaussian"):
     """A valid input dict: a random layout from ``make_example`` with theta replaced by
-    ``random_phi`` (N(0, 0.5^2) weights, so hidden layers matter) and theta_new 0.05 away."""
+    ``random_phi`` (N(0, 0.5^2) weights, so hidden layers matter) and theta_new 0.05 away
+    (``policy`` "categorical": K in 2..4 actions instead of act_dim in 1..3, theta_new 0.2
+    away, as logits move less than a mean per unit of theta)."""
     hidden = tuple(draw(st.lists(st.integers(1, 5), max_size=2)))
     rng = np.random.default_rng(draw(seeds))
+    gaussian = policy == "gaussian"
     d = crosscheck.make_example(rng, hidden, draw(activations), draw(st.integers(1, 4)),
-                                draw(st.integers(1, 3)), draw(batch_sizes))
-    policy = crosscheck.validate(d)
-    d["theta"] = random_phi(policy, rng)
-    d["theta_new"] = d["theta"] + 0.05 * rng.standard_normal(policy.n_params)
+                                draw(st.integers(1, 3) if gaussian else st.integers(2, 4)),
+                                draw(batch_sizes), policy=policy)
+    pi = crosscheck.validate(d)
+    d["theta"] = random_phi(pi, rng)
+    d["theta_new"] = d["theta"] + (0.05 if gaussian else 0.2) * rng.standard_normal(pi.n_params)
     if cg_iters is not None:
-        d["cg_iters"] = np.int64(cg_iters(policy.n_params))
+        d["cg_iters"] = np.int64(cg_iters(pi.n_params))
     return d
 
 
-SMOOTH_INPUTS = inputs().filter(lambda d: d["activation"] == "tanh" or d["hidden_sizes"].size == 0)
-"""Inputs whose mean network is smooth in theta (relu kinks would break finite differences)."""
+def is_smooth(d):
+    """Whether the network is smooth in theta (relu kinks would break finite differences)."""
+    return d["activation"] == "tanh" or d["hidden_sizes"].size == 0
 
 
-def _naive_mean_log_std(d, theta):
+SMOOTH_INPUTS = inputs().filter(is_smooth)
+"""Inputs whose mean network is smooth in theta."""
+
+
+def _naive_net(d, theta, n_out):
     """Textbook forward pass reading theta in the layout of docs/crosscheck.md: per layer
-    W (in, out) row-major, then b (out,); tanh/relu between layers, linear output; then log_std."""
-    sizes = (d["obs"].shape[1], *d["hidden_sizes"], d["actions"].shape[1])
+    W (in, out) row-major, then b (out,); tanh/relu between layers, linear output of width
+    n_out. Returns the output and the entries of theta after the network's."""
+    sizes = (d["obs"].shape[1], *d["hidden_sizes"], n_out)
     h, k = d["obs"], 0
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         W, b = theta[k:k + n_in * n_out].reshape(n_in, n_out), theta[k + n_in * n_out:][:n_out]
@@ -59,8 +69,14 @@ def _naive_mean_log_std(d, theta):
         z = h @ W + b
         act = np.tanh(z) if d["activation"] == "tanh" else np.maximum(z, 0.0)
         h = z if i == len(sizes) - 2 else act
-    assert len(theta) == k + sizes[-1], "layout does not use every entry of theta"
     return h, theta[k:]
+
+
+def _naive_mean_log_std(d, theta):
+    """``_naive_net`` of the Gaussian layout: the mean network, then log_std (act_dim,)."""
+    mean, log_std = _naive_net(d, theta, d["actions"].shape[1])
+    assert len(log_std) == d["actions"].shape[1], "layout does not use every entry of theta"
+    return mean, log_std
 
 
 def _scipy_logp(mean, log_std, actions):
@@ -412,7 +428,7 @@ def assert_outputs_agree(ours, reference, d, stop_may_differ=False):
 
 
 GOLDEN_ALL = sorted(p.name[:-len("_in.npz")] for p in DATA.glob("crosscheck_*_in.npz"))
-GOLDEN = [c for c in GOLDEN_ALL if c != "crosscheck_blocks"]
+GOLDEN = [c for c in GOLDEN_ALL if not c.endswith("blocks")]
 """The golden cases without optional blocks (the PyTorch oracle computes the core keys only)."""
 
 
@@ -433,10 +449,10 @@ def test_golden_inputs_regenerate_within_a_few_ulps(tmp_path):
     two LAPACK kernels give Q's that differ by about 2 n eps, n <= 4 reflectors; everything else
     is drawn from the same random numbers and moved by that theta (actions through the mean)."""
     commands = [a for a in _readme_commands() if "--make-example" in a]
-    assert len(commands) == len(GOLDEN_ALL) >= 4, "tests/data/README.md lists the generating commands"
+    assert len(commands) == len(GOLDEN_ALL) >= 6, "tests/data/README.md lists the commands"
     for argv in commands:
         assert crosscheck.main([str(tmp_path / a) if a.endswith(".npz") else a for a in argv]) == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{c}_in.npz" for c in GOLDEN_ALL]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{c}_in.npz" for c in GOLDEN_ALL)
     for case in GOLDEN_ALL:
         ours, stored = _load(tmp_path / f"{case}_in.npz"), _load(DATA / f"{case}_in.npz")
         assert list(ours) == list(stored)
@@ -456,7 +472,8 @@ def test_golden_output_commands_name_the_stored_files():
 
 def test_every_key_is_documented():
     doc = (ROOT / "docs" / "crosscheck.md").read_text()
-    keys = (*crosscheck.INPUT_SPEC, *crosscheck.OUTPUT_KEYS,
+    keys = (*crosscheck.INPUT_SPEC, *crosscheck.CATEGORICAL_SPEC, "policy",
+            *crosscheck.OUTPUT_KEYS, *crosscheck.CATEGORICAL_OUTPUT_KEYS,
             *(k for spec in crosscheck.BLOCK_SPECS.values() for k in spec),
             *(k for keys in crosscheck.BLOCK_OUTPUT_KEYS.values() for k in keys),
             *crosscheck.DIAGNOSES)

@@ -2,8 +2,9 @@
 with PyTorch autograd in float64 (its own forward pass over the documented layout, the FVP as
 the Hessian-vector product of the mean KL, its own CG, beta from x^T (F + lambda I) x), and
 agrees with refimpl key by key within the tolerances of docs/crosscheck.md, on the golden
-inputs and on random ones. Needs the ``torch`` extra (``pip install -e '.[torch]'``); without
-torch every test here is skipped, with the reason shown by ``pytest -ra``."""
+inputs and on random ones, Gaussian and categorical. Needs the ``torch`` extra
+(``pip install -e '.[torch]'``); without torch every test here is skipped, with the reason
+shown by ``pytest -ra``."""
 import importlib.util
 import subprocess
 import sys
@@ -15,6 +16,8 @@ from hypothesis import example, given
 
 from refimpl import crosscheck
 from test_crosscheck import DATA, GOLDEN, _load, assert_outputs_agree, inputs
+from test_crosscheck_categorical import _pinned as _pinned_categorical
+from test_crosscheck_categorical import categorical_inputs
 
 pytest.importorskip("torch", reason="torch is not installed: pip install -e '.[torch]' "
                                     "runs the PyTorch autodiff oracle")
@@ -40,16 +43,17 @@ def test_torch_example_script_agrees_with_golden_outputs(case):
                              str(DATA / f"{case}_out.npz")], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     rows = result.stdout.splitlines()
-    assert [r.split()[0] for r in rows[:-1]] == list(crosscheck.OUTPUT_KEYS)
+    keys = crosscheck.output_keys(str(_load(DATA / f"{case}_in.npz").get("policy", "gaussian")))
+    assert [r.split()[0] for r in rows[:-1]] == list(keys)
     assert rows[-1] == "OK"
 
 
 @pytest.mark.parametrize("case", GOLDEN)
 def test_torch_outputs_match_refimpl_on_golden_inputs(case):
     d = _load(DATA / f"{case}_in.npz")
-    theirs = torch_oracle.crosscheck(d)
-    assert list(theirs) == list(crosscheck.OUTPUT_KEYS)
-    assert_outputs_agree(theirs, crosscheck.compute(d), d)
+    theirs, ours = torch_oracle.crosscheck(d), crosscheck.compute(d)
+    assert list(theirs) == list(ours)
+    assert_outputs_agree(theirs, ours, d)
 
 
 def _pinned(hidden, activation, obs_dim, act_dim, n, seed=0):
@@ -68,4 +72,15 @@ def test_torch_outputs_match_refimpl_on_random_inputs(d):
     random inputs include ones whose residual reaches it within rounding."""
     theirs = torch_oracle.crosscheck(d)
     assert list(theirs) == list(crosscheck.OUTPUT_KEYS)
+    assert_outputs_agree(theirs, crosscheck.compute(d), d, stop_may_differ=True)
+
+
+@given(categorical_inputs())
+@example(_pinned_categorical((), "relu", 2, 2, 5))       # linear logits, two actions
+@example(_pinned_categorical((3,), "tanh", 1, 4, 1))     # one state: F has rank <= K - 1
+def test_torch_outputs_match_refimpl_on_random_categorical_inputs(d):
+    """As above for categorical inputs: torch.distributions.Categorical, autograd, the FVP as
+    the Hessian-vector product of the mean KL."""
+    theirs = torch_oracle.crosscheck(d)
+    assert list(theirs) == list(crosscheck.CATEGORICAL_OUTPUT_KEYS)
     assert_outputs_agree(theirs, crosscheck.compute(d), d, stop_may_differ=True)

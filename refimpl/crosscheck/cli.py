@@ -3,6 +3,7 @@ compare another implementation's outputs (``docs/crosscheck.md``, "How to run").
 
     refimpl crosscheck IN.npz OUT.npz
     refimpl crosscheck --make-example IN.npz [--seed S] [--hidden H ...] [--activation A] [--blocks]
+                       [--policy gaussian|categorical]
     refimpl crosscheck compare IN.npz THEIRS.npz [--rtol R] [--only KEY ...] [--json OUT.json]
 
 Exit status: 0 on success (compare: every key THEIRS gives passes), 1 when compare finds a key
@@ -23,9 +24,10 @@ from refimpl.crosscheck.compute import compute, make_example
 from refimpl.crosscheck.io import read, validate, write
 from refimpl.errors import NumericalError
 from refimpl.nn import ACTIVATIONS
+from refimpl.policy import HEADS
 
 COMPARE_FLAGS = ("rtol", "only", "json")
-EXAMPLE_FLAGS = ("seed", "hidden", "activation", "blocks")
+EXAMPLE_FLAGS = ("seed", "hidden", "activation", "blocks", "policy")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,6 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="activation of --make-example (default: tanh)")
     parser.add_argument("--blocks", action="store_true", default=None,
                         help="--make-example: add the GAE, critic and line-search blocks")
+    parser.add_argument("--policy", choices=HEADS,
+                        help="head of --make-example: gaussian (default; 2 continuous actions) "
+                        "or categorical (3 discrete actions)")
     parser.add_argument("--rtol", type=float, help="compare: floor of every float tolerance, "
                         "relative to max |refimpl| (default: 1e-10 for float64, 0 for float32)")
     parser.add_argument("--only", nargs="+", metavar="KEY", help="compare: only these keys")
@@ -71,7 +76,8 @@ def _example(args) -> str:
     _refuse(args, COMPARE_FLAGS, "to crosscheck compare")
     hidden = (4, 4) if args.hidden is None else tuple(args.hidden)
     d = make_example(np.random.default_rng(0 if args.seed is None else args.seed), hidden,
-                     args.activation or "tanh", with_blocks=bool(args.blocks))
+                     args.activation or "tanh", with_blocks=bool(args.blocks),
+                     policy=args.policy or "gaussian")
     validate(d)
     write(Path(args.input), d)
     return f"wrote example input {args.input}"

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from refimpl import distributions as dist
+from refimpl import categorical as cat
 from refimpl import objectives
 from refimpl.algos.ppo import approx_kl
 from refimpl.critic import critic_loss_and_grad
@@ -19,14 +19,22 @@ from refimpl.fisher import fisher_vector_product, kl_mean, kl_mean_grad, make_fv
 from refimpl.linesearch import backtracking
 from refimpl.natural import natural_step
 from refimpl.nn import MLP
-from refimpl.policy import GaussianPolicy
+from refimpl.policy import CategoricalPolicy, GaussianPolicy, make_policy
 from refimpl.returns import gae
 
 OUTPUT_KEYS = ("format_version", "mean", "logp", "entropy", "kl", "grad", "fvp", "cg_x",
                "cg_iterations_run", "cg_nonpositive_curvature", "beta", "step", "ratio",
                "clip_objective", "clip_grad", "clip_fraction", "surrogate", "surrogate_grad",
                "kl_grad", "kl_reverse", "approx_kl_k1", "approx_kl_k3", "clip_fraction_outside")
-"""Output keys of every input, in file order; each documented in ``docs/crosscheck.md``."""
+"""Output keys of every Gaussian input, in file order; each documented in ``docs/crosscheck.md``."""
+
+CATEGORICAL_OUTPUT_KEYS = ("format_version", "logits", "probs", *OUTPUT_KEYS[2:])
+"""Output keys of every categorical input: ``mean`` replaced by ``logits`` and ``probs``."""
+
+
+def output_keys(kind: str) -> tuple[str, ...]:
+    """OUTPUT_KEYS or CATEGORICAL_OUTPUT_KEYS for the head ``kind`` of ``io.policy_kind``."""
+    return OUTPUT_KEYS if kind == "gaussian" else CATEGORICAL_OUTPUT_KEYS
 
 BLOCK_OUTPUT_KEYS = {
     "gae": ("gae_advantages", "returns"),
@@ -36,7 +44,19 @@ BLOCK_OUTPUT_KEYS = {
 """Output keys of the optional input blocks (``io.BLOCK_SPECS``), written after OUTPUT_KEYS."""
 
 
-def _trpo(policy: GaussianPolicy, d: dict[str, np.ndarray], g: np.ndarray) -> dict:
+Policy = GaussianPolicy | CategoricalPolicy
+
+
+def _head(policy: Policy, params: tuple) -> dict:
+    """The distribution's parameters at obs: the mean mu_theta(s) (N, d) of the Gaussian (its
+    log_std is part of theta), or the logits z_theta(s) (N, K) and p = softmax(z)
+    (``categorical.probs``) of the categorical."""
+    if policy.kind == "gaussian":
+        return {"mean": params[0]}
+    return {"logits": params[0], "probs": cat.probs(params[0])}
+
+
+def _trpo(policy: Policy, d: dict[str, np.ndarray], g: np.ndarray) -> dict:
     """Lecture, "TRPO: Avoiding matrix inversion" and "TRPO: Final algorithm", steps 4 and 5,
     computed as training computes them: ``natural.natural_step`` with its default CG tolerance,
     x ~ (F + damping I)^-1 g by truncated CG, nu = x^T g, beta = sqrt(2 delta / nu),
@@ -54,7 +74,7 @@ def _trpo(policy: GaussianPolicy, d: dict[str, np.ndarray], g: np.ndarray) -> di
             "beta": np.float64(s.beta), "step": s.step}
 
 
-def _ppo(policy: GaussianPolicy, d: dict[str, np.ndarray], logp: np.ndarray) -> dict:
+def _ppo(policy: Policy, d: dict[str, np.ndarray], logp: np.ndarray) -> dict:
     """Lecture, "The clipped surrogate objective in PPO" and "TRPO: The surrogate optimization
     problem": ratio, L_CLIP, L_TRPO at theta_new (theta old), their gradients w.r.t. theta_new,
     and the gradient of KL-bar(theta, theta_new) w.r.t. theta_new."""
@@ -72,7 +92,7 @@ def _ppo(policy: GaussianPolicy, d: dict[str, np.ndarray], logp: np.ndarray) -> 
             "kl_grad": kl_mean_grad(policy, d["theta"], theta_new, obs)}
 
 
-def _other_conventions(policy: GaussianPolicy, d: dict[str, np.ndarray], kappa: np.ndarray,
+def _other_conventions(policy: Policy, d: dict[str, np.ndarray], kappa: np.ndarray,
                        ) -> dict:
     """Quantities other libraries log under the same names, so that a comparison can tell them
     apart (``docs/crosscheck.md``): KL(pi_new || pi_old) (``fisher.kl_mean`` with the arguments
@@ -113,16 +133,15 @@ def _critic(d: dict[str, np.ndarray]) -> dict:
     return {"value_pred": v[:, 0], "value_loss": np.float64(loss), "value_grad": grad}
 
 
-def _line_search(policy: GaussianPolicy, d: dict[str, np.ndarray], logp: np.ndarray,
-                 mean: np.ndarray, log_std: np.ndarray, step: np.ndarray) -> dict:
+def _line_search(policy: Policy, d: dict[str, np.ndarray], logp: np.ndarray, params: tuple,
+                 step: np.ndarray) -> dict:
     """Lecture, "TRPO: Final algorithm", steps 6-7, as TRPO's update runs them
     (``algos/npg.py``): ``linesearch.backtracking`` from theta along ``step``, each candidate
     evaluated by ``objectives.surrogate_and_kl`` (improvement of L_TRPO over theta, mean
     KL(pi_theta || pi_candidate)); one row per candidate evaluated. No step (g = 0): no
     candidate, and ls_theta = theta."""
     theta, adv = d["theta"], d["advantages"]
-    data = SimpleNamespace(obs=d["obs"], actions=d["actions"], logp_old=logp,
-                           params_old=(mean, log_std))
+    data = SimpleNamespace(obs=d["obs"], actions=d["actions"], logp_old=logp, params_old=params)
     L_old = objectives.surrogate_and_kl(policy, theta, data, adv)[0]
     trace: list[tuple[float, float]] = []
 
@@ -146,8 +165,8 @@ def _line_search(policy: GaussianPolicy, d: dict[str, np.ndarray], logp: np.ndar
 
 
 def compute(d: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """All outputs of ``docs/crosscheck.md`` for a validated input dict: OUTPUT_KEYS in order,
-    then the keys of each optional block given (BLOCK_OUTPUT_KEYS).
+    """All outputs of ``docs/crosscheck.md`` for a validated input dict: ``output_keys`` of its
+    policy kind in order, then the keys of each optional block given (BLOCK_OUTPUT_KEYS).
 
     Lecture quantities: g = (1/N) sum_n grad log pi_theta(a_n|s_n) A_n ("TRPO: Final algorithm",
     step 3), F v ("TRPO: Avoiding matrix inversion"), KL-bar(theta, theta_new) ("TRPO: The
@@ -158,24 +177,25 @@ def compute(d: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """
     policy = validate(d)
     theta, obs, actions, adv = d["theta"], d["obs"], d["actions"], d["advantages"]
-    mean, log_std, _ = policy.forward(theta, obs)
-    logp = dist.log_prob(mean, log_std, actions)
+    params, _ = policy.dist_params(theta, obs)
+    logp = policy.log_prob_of(params, actions)
     g = policy.score(theta, obs, actions, adv / obs.shape[0])
-    out = {"format_version": np.int64(FORMAT_VERSION), "mean": mean, "logp": logp,
-           "entropy": np.float64(dist.entropy(log_std)),
+    out = {"format_version": np.int64(FORMAT_VERSION), **_head(policy, params), "logp": logp,
+           "entropy": np.float64(policy.mean_entropy(theta, obs)),
            "kl": np.float64(kl_mean(policy, theta, d["theta_new"], obs)), "grad": g,
            "fvp": fisher_vector_product(policy, theta, obs, d["v"]),
            **_trpo(policy, d, g), **_ppo(policy, d, logp)}
     out.update(_other_conventions(policy, d, out["ratio"]))
-    assert set(out) == set(OUTPUT_KEYS), f"outputs {sorted(out)} differ from OUTPUT_KEYS"
+    keys = output_keys(policy.kind)
+    assert set(out) == set(keys), f"outputs {sorted(out)} differ from {keys}"
     asked = blocks(d)
     if "gae" in asked:
         out.update(_gae(d))
     if "critic" in asked or "critic_clip" in asked:
         out.update(_critic(d))
     if "line_search" in asked:
-        out.update(_line_search(policy, d, logp, mean, log_std, out["step"]))
-    keys = [*OUTPUT_KEYS, *(k for b in BLOCK_OUTPUT_KEYS for k in BLOCK_OUTPUT_KEYS[b] if k in out)]
+        out.update(_line_search(policy, d, logp, params, out["step"]))
+    keys = [*keys, *(k for b in BLOCK_OUTPUT_KEYS for k in BLOCK_OUTPUT_KEYS[b] if k in out)]
     return {k: np.asarray(out[k]) for k in keys}
 
 
@@ -197,25 +217,45 @@ def _example_blocks(rng: np.random.Generator, obs_dim: int, n: int) -> dict[str,
             "backtrack_alpha": np.float64(0.5), "backtrack_iters": np.int64(10)}
 
 
-def make_example(rng: np.random.Generator, hidden: tuple[int, ...] = (4, 4),
-                 activation: str = "tanh", obs_dim: int = 3, act_dim: int = 2,
-                 n: int = 8, with_blocks: bool = False) -> dict[str, np.ndarray]:
-    """A random valid input: theta from ``GaussianPolicy.init`` with log_std ~ -0.5 + 0.1 N(0, 1),
-    obs ~ N(0, I), actions ~ pi_theta, advantages and v ~ N(0, I), theta_new = theta +
-    0.05 N(0, I) (far enough for some ratios to leave [1 - clip_eps, 1 + clip_eps]);
-    delta 0.01, damping 0.1, cg_iters 10, clip_eps 0.2. ``with_blocks`` adds the optional
-    blocks (``_example_blocks``), drawn after everything else, so the other arrays stay the same.
-    Tested in ``tests/test_crosscheck.py::test_make_example_is_valid_and_reproducible``."""
-    policy = GaussianPolicy.build(obs_dim, act_dim, hidden, activation)
+def _example_theta(policy: Policy, rng: np.random.Generator) -> np.ndarray:
+    """Gaussian: ``policy.init`` (mean head of gain 0.01), then log_std ~ -0.5 + 0.1 N(0, 1).
+    Categorical: the logits network's orthogonal init with output gain 1 (``nn.MLP.init``)
+    instead of training's 0.01, so that the probabilities are far from uniform and differ
+    from state to state."""
+    if policy.kind == "categorical":
+        return policy.net.init(rng, output_gain=1.0)
     theta = policy.init(rng)
-    policy.split(theta)[1][:] = -0.5 + 0.1 * rng.standard_normal(act_dim)
+    policy.split(theta)[1][:] = -0.5 + 0.1 * rng.standard_normal(policy.act_dim)
+    return theta
+
+
+def make_example(rng: np.random.Generator, hidden: tuple[int, ...] = (4, 4),
+                 activation: str = "tanh", obs_dim: int = 3, act_dim: int | None = None,
+                 n: int = 8, with_blocks: bool = False,
+                 policy: str = "gaussian") -> dict[str, np.ndarray]:
+    """A random valid input of head ``policy``: theta from ``_example_theta``, obs ~ N(0, I),
+    actions ~ pi_theta (``policy.sample_of``), advantages and v ~ N(0, I), theta_new = theta +
+    0.05 N(0, I) (categorical: 0.2 N(0, I)), far enough for some ratios to leave
+    [1 - clip_eps, 1 + clip_eps];
+    delta 0.01, damping 0.1, cg_iters 10, clip_eps 0.2. act_dim is d (default 2) for the
+    Gaussian, K = n_actions (default 3) for the categorical, whose input also holds ``policy``
+    and ``n_actions``. ``with_blocks`` adds the optional blocks (``_example_blocks``), drawn
+    after everything else, so the other arrays stay the same.
+    Tested in ``tests/test_crosscheck.py::test_make_example_is_valid_and_reproducible`` and
+    ``tests/test_crosscheck_categorical.py::test_categorical_example_is_valid_and_reproducible``."""
+    act_dim = (2 if policy == "gaussian" else 3) if act_dim is None else act_dim
+    pi = make_policy(policy, obs_dim, act_dim, hidden, activation)
+    theta = _example_theta(pi, rng)
     obs = rng.standard_normal((n, obs_dim))
-    mean, log_std, _ = policy.forward(theta, obs)
-    d = {"format_version": np.int64(FORMAT_VERSION),
+    params, _ = pi.dist_params(theta, obs)
+    head = {} if policy == "gaussian" else {"policy": np.array(policy),
+                                            "n_actions": np.int64(act_dim)}
+    d = {"format_version": np.int64(FORMAT_VERSION), **head,
          "hidden_sizes": np.array(hidden, dtype=np.int64), "activation": np.array(activation),
-         "theta": theta, "obs": obs, "actions": dist.sample(mean, log_std, rng),
-         "advantages": rng.standard_normal(n), "v": rng.standard_normal(policy.n_params),
-         "theta_new": theta + 0.05 * rng.standard_normal(policy.n_params),
+         "theta": theta, "obs": obs, "actions": pi.sample_of(params, rng),
+         "advantages": rng.standard_normal(n), "v": rng.standard_normal(pi.n_params),
+         "theta_new": theta + (0.05 if policy == "gaussian" else 0.2)
+         * rng.standard_normal(pi.n_params),
          "delta": np.float64(0.01), "damping": np.float64(0.1), "cg_iters": np.int64(10),
          "clip_eps": np.float64(0.2)}
     if with_blocks:

@@ -15,7 +15,7 @@ import numpy as np
 from refimpl.crosscheck.compute import compute
 from refimpl.crosscheck.layout import layouts, their_order
 from refimpl.errors import NumericalError
-from refimpl.crosscheck.io import validate
+from refimpl.crosscheck.io import policy_kind, validate
 from refimpl.fisher import fisher_vector_product, make_fvp
 from refimpl.natural import natural_step
 from refimpl.returns import ADV_EPS, standardize
@@ -46,6 +46,20 @@ DIAGNOSES = {
 """The fixed list of diagnosis ids (``--json`` and ``Report.diagnoses`` use them) and what each
 one means; documented in docs/crosscheck.md."""
 
+GAUSSIAN_ONLY = ("act_dim_scale", "layout_log_std_first", "entropy_dim_mean")
+"""Diagnoses about the Gaussian's action dimensions or log_std: never tried for a categorical
+input (``applicable``)."""
+
+
+def applicable(kind: str) -> tuple[str, ...]:
+    """The diagnosis ids tried for a policy of head ``kind`` (``io.policy_kind``). Tested in
+    ``tests/test_crosscheck_categorical.py::test_gaussian_only_diagnoses_are_never_tried``."""
+    return tuple(i for i in DIAGNOSES if kind == "gaussian" or i not in GAUSSIAN_ONLY)
+
+
+def _gaussian(d) -> bool:
+    return policy_kind(d) == "gaussian"
+
 VECTOR_KEYS = ("grad", "fvp", "cg_x", "step", "clip_grad", "surrogate_grad", "kl_grad",
                "ls_theta")
 """Outputs in the policy's parameter layout (converted back by a layout diagnosis)."""
@@ -64,9 +78,9 @@ def _act_dim(d, ours) -> list[Candidate]:
     with (delta, lambda) theirs equal refimpl with (d delta, d lambda) but x' = d x,
     beta' = beta/d; the step is the same. IN may hold their settings or the mapped ones.
     Tested in ``tests/test_crosscheck_compare.py::test_act_dim_scale_with_their_settings`` and ``..._with_mapped_settings``."""
-    n = float(d["actions"].shape[1])
-    if n == 1:
+    if not _gaussian(d) or d["actions"].shape[1] == 1:
         return []
+    n = float(d["actions"].shape[1])
     mapped = compute({**d, "delta": n * d["delta"], "damping": n * d["damping"]})
     found = []
     for out, how in ((mapped, f"their (delta, damping) = ({float(d['delta']):g}, "
@@ -86,7 +100,7 @@ def _renamed(d, ours) -> list[Candidate]:
     """Keys that hold, under another library's definition, a quantity refimpl also outputs.
     Tested in ``tests/test_crosscheck_compare.py::test_kl_reverse_alone_and_with_act_dim_scale``,
     ``test_clip_fraction_outside``, ``test_approx_kl_estimators``, ``test_entropy_conventions``."""
-    return [(("kl_reverse",), "compare their kl with refimpl's kl_reverse",
+    found = [(("kl_reverse",), "compare their kl with refimpl's kl_reverse",
              {"kl": ours["kl_reverse"]}),
             (("clip_fraction_outside",), "compare their clip_fraction with refimpl's "
              "clip_fraction_outside", {"clip_fraction": ours["clip_fraction_outside"]}),
@@ -94,10 +108,13 @@ def _renamed(d, ours) -> list[Candidate]:
              {"kl": ours["approx_kl_k1"], "approx_kl_k3": ours["approx_kl_k1"]}),
             (("approx_kl_k3",), "compare with refimpl's approx_kl_k3",
              {"kl": ours["approx_kl_k3"], "approx_kl_k1": ours["approx_kl_k3"]}),
-            (("entropy_dim_mean",), f"their entropy times act_dim = {d['actions'].shape[1]} is "
-             "refimpl's", {"entropy": ours["entropy"] / d["actions"].shape[1]}),
             (("entropy_summed",), f"their entropy divided by N = {len(d['obs'])} is refimpl's",
              {"entropy": ours["entropy"] * len(d["obs"])})]
+    if _gaussian(d):  # before entropy_summed, the simpler one
+        found.insert(-1, (("entropy_dim_mean",), f"their entropy times act_dim = "
+                          f"{d['actions'].shape[1]} is refimpl's",
+                          {"entropy": ours["entropy"] / d["actions"].shape[1]}))
+    return found
 
 
 def _sample_std_standardize(adv):
@@ -135,7 +152,7 @@ def _layouts(d, ours, policy) -> list[Candidate]:
     own, and its vector outputs are converted back to theirs.
     Tested in ``tests/test_crosscheck_compare.py::test_each_layout_is_diagnosed``."""
     found = []
-    for ids, flags in layouts():
+    for ids, flags in layouts(policy.kind):
         order = their_order(policy, *flags)
         back = np.argsort(order)
         out = compute({**d, **{k: d[k][back] for k in ("theta", "theta_new", "v")}})
@@ -171,9 +188,9 @@ def absolute_stop_iterations(d, damping) -> int | None:
 def _scale_variants(d, with_premapped=True):
     """(ids, scale s, IN overrides) of the readings of IN under which CG outputs are compared:
     refimpl's, act_dim_scale with their settings in IN (refimpl at (d delta, d damping)), and
-    act_dim_scale with IN already mapped."""
-    n = float(d["actions"].shape[1])
+    act_dim_scale with IN already mapped (Gaussian inputs only)."""
     found = [((), 1.0, {})]
+    n = float(d["actions"].shape[1]) if _gaussian(d) else 1.0
     if n > 1:
         found.append((("act_dim_scale",), n, {"delta": np.float64(n * d["delta"]),
                                               "damping": np.float64(n * d["damping"])}))

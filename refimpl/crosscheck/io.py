@@ -10,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
+from refimpl.categorical import check_actions
 from refimpl.checkpoint import atomic_write, read_npz
 from refimpl.nn import ACTIVATIONS, MLP
-from refimpl.policy import GaussianPolicy
+from refimpl.policy import HEADS, CategoricalPolicy, GaussianPolicy, make_policy
 
 FORMAT_VERSION = 1
 """Version of the IN/OUT formats of ``docs/crosscheck.md``; bumped only if a key changes meaning."""
@@ -23,7 +24,13 @@ INPUT_SPEC: dict[str, tuple[str, int]] = {
     "v": ("float", 1), "theta_new": ("float", 1), "delta": ("float", 0),
     "damping": ("float", 0), "cg_iters": ("int", 0), "clip_eps": ("float", 0),
 }
-"""Input key -> (kind, number of dimensions); kind "float" means float64 exactly."""
+"""Input key -> (kind, number of dimensions) of a Gaussian input (``policy`` absent or
+"gaussian"); kind "float" means float64 exactly."""
+
+CATEGORICAL_SPEC: dict[str, tuple[str, int]] = {**INPUT_SPEC, "actions": ("int", 1),
+                                                "n_actions": ("int", 0)}
+"""Input key -> (kind, number of dimensions) of a categorical input (``policy`` = "categorical"):
+integer actions (N,) in [0, n_actions) instead of float actions (N, act_dim)."""
 
 BLOCK_SPECS: dict[str, dict[str, tuple[str, int]]] = {
     "gae": {"rewards": ("float", 2), "values": ("float", 2), "terminated": ("bool", 2),
@@ -59,6 +66,16 @@ def write(path: Path, arrays: dict[str, np.ndarray]) -> None:
         atomic_write(path, lambda f: np.savez(f, **arrays))
     except OSError as e:
         raise ValueError(f"cannot write {path} ({e.strerror or e})") from None
+
+
+def policy_kind(d: dict[str, np.ndarray]) -> str:
+    """The optional input key ``policy``: "gaussian" (the default) or "categorical"."""
+    if "policy" not in d:
+        return "gaussian"
+    _check_kinds(d, {"policy": ("str", 0)}, "")
+    if str(d["policy"]) not in HEADS:
+        raise ValueError(f"input key 'policy' must be one of {HEADS}, got {str(d['policy'])!r}")
+    return str(d["policy"])
 
 
 def _check_kinds(d: dict[str, np.ndarray], spec: dict[str, tuple[str, int]], why: str) -> None:
@@ -108,21 +125,41 @@ def _check_shape(d: dict[str, np.ndarray], key: str, shape: tuple[int, ...], why
         raise ValueError(f"input key '{key}' must have shape {shape}{why}, got {d[key].shape}")
 
 
-def _check_sizes(d: dict[str, np.ndarray]) -> GaussianPolicy:
-    """N, obs_dim, act_dim from obs and actions; P from the policy; every shape must agree."""
-    (n, obs_dim), act_dim = d["obs"].shape, d["actions"].shape[1]
-    if n < 1 or obs_dim < 1:
-        raise ValueError(f"input key 'obs' must have shape (N, obs_dim) with N, obs_dim >= 1, "
-                         f"got {d['obs'].shape}")
+def _gaussian_act_dim(d: dict[str, np.ndarray], n: int) -> tuple[int, str]:
+    """act_dim d from float actions (N, d), and how the layout's message names it."""
+    act_dim = d["actions"].shape[1]
     if d["actions"].shape[0] != n or act_dim < 1:
         raise ValueError(f"input key 'actions' must have shape ({n}, act_dim) with act_dim >= 1 "
                          f"(one row per row of obs), got {d['actions'].shape}")
+    return act_dim, f"act_dim {act_dim}"
+
+
+def _categorical_n_actions(d: dict[str, np.ndarray], n: int) -> tuple[int, str]:
+    """K = n_actions >= 1, and integer actions (N,) in [0, K) (``categorical.check_actions``)."""
+    _check_rules(d, {"n_actions": (d["n_actions"] >= 1, ">= 1")})
+    _check_shape(d, "actions", (n,), " (one action per row of obs)")
+    K = int(d["n_actions"])
+    try:
+        check_actions(d["actions"], K)
+    except ValueError as e:
+        raise ValueError(f"input key 'actions': {e}") from None
+    return K, f"n_actions {K}"
+
+
+def _check_sizes(d: dict[str, np.ndarray], kind: str) -> GaussianPolicy | CategoricalPolicy:
+    """N, obs_dim from obs; act_dim (Gaussian) or n_actions (categorical) from the actions; P
+    from the policy; every shape must agree."""
+    n, obs_dim = d["obs"].shape
+    if n < 1 or obs_dim < 1:
+        raise ValueError(f"input key 'obs' must have shape (N, obs_dim) with N, obs_dim >= 1, "
+                         f"got {d['obs'].shape}")
+    out_dim, named = (_gaussian_act_dim if kind == "gaussian" else _categorical_n_actions)(d, n)
     _check_shape(d, "advantages", (n,), "")
     hidden = tuple(int(h) for h in d["hidden_sizes"])
-    policy = GaussianPolicy.build(obs_dim, act_dim, hidden, str(d["activation"]))
+    policy = make_policy(kind, obs_dim, out_dim, hidden, str(d["activation"]))
     for key in ("theta", "v", "theta_new"):
         _check_shape(d, key, (policy.n_params,), f" for hidden_sizes {hidden}, obs_dim {obs_dim} "
-                     f"and act_dim {act_dim}")
+                     f"and {named}")
     return policy
 
 
@@ -164,17 +201,21 @@ def _check_line_search(d: dict[str, np.ndarray]) -> None:
                      "backtrack_iters": (d["backtrack_iters"] >= 1, ">= 1")})
 
 
-def validate(d: dict[str, np.ndarray]) -> GaussianPolicy:
+def validate(d: dict[str, np.ndarray]) -> GaussianPolicy | CategoricalPolicy:
     """Check an input dict against the format of ``docs/crosscheck.md``; return its policy layout.
 
-    Raises ValueError with a one-line message naming the offending key. The optional blocks
-    (``BLOCK_SPECS``) are checked when asked for. Extra keys are ignored (``format_version``,
-    if present, must be 1).
-    Tested in ``tests/test_crosscheck.py::test_bad_input_exits_2_names_key_writes_nothing``.
+    Raises ValueError with a one-line message naming the offending key. ``policy`` (default
+    "gaussian") selects INPUT_SPEC or CATEGORICAL_SPEC. The optional blocks (``BLOCK_SPECS``)
+    are checked when asked for. Extra keys are ignored (``format_version``, if present, must
+    be 1).
+    Tested in ``tests/test_crosscheck.py::test_bad_input_exits_2_names_key_writes_nothing`` and
+    ``tests/test_crosscheck_categorical.py::
+    test_bad_categorical_input_exits_2_names_key_writes_nothing``.
     """
-    _check_kinds(d, INPUT_SPEC, "")
+    kind = policy_kind(d)
+    _check_kinds(d, INPUT_SPEC if kind == "gaussian" else CATEGORICAL_SPEC, "")
     _check_scalars(d)
-    policy = _check_sizes(d)
+    policy = _check_sizes(d, kind)
     asked = blocks(d)
     if "critic_clip" in asked and "critic" not in asked:
         asked = ("critic", *asked)

@@ -1,9 +1,10 @@
 """Parameter layouts other implementations use for the policy's flat vector, and the
 permutation that converts each into refimpl's (``docs/crosscheck.md``, "Parameter layout").
 
-refimpl: per layer W (in, out) row-major then b (out,), log_std last. Three common departures,
-in any combination: log_std first (Stable-Baselines3's ``named_parameters`` order), weights
-stored (out, in) as ``torch.nn.Linear.weight``, bias before weight.
+refimpl: per layer W (in, out) row-major then b (out,), log_std last (a categorical policy has
+no log_std). Three common departures, in any combination: log_std first (Stable-Baselines3's
+``named_parameters`` order; Gaussian only), weights stored (out, in) as
+``torch.nn.Linear.weight``, bias before weight.
 """
 from __future__ import annotations
 
@@ -11,19 +12,20 @@ import itertools
 
 import numpy as np
 
-from refimpl.policy import GaussianPolicy
+from refimpl.policy import CategoricalPolicy, GaussianPolicy
 
 LAYOUT_IDS = ("layout_log_std_first", "layout_weights_transposed", "layout_bias_first")
 """Diagnosis ids of the three departures, in the order of ``their_order``'s flags."""
 
 
-def their_order(policy: GaussianPolicy, log_std_first: bool, transposed: bool,
+def their_order(policy: GaussianPolicy | CategoricalPolicy, log_std_first: bool, transposed: bool,
                 bias_first: bool) -> np.ndarray:
     """Index array o of shape (P,) with theirs = ours[o]: entry i of their vector is entry o[i]
-    of refimpl's. Its inverse (``np.argsort(o)``) converts theirs to refimpl's layout.
+    of refimpl's. Its inverse (``np.argsort(o)``) converts theirs to refimpl's layout. The
+    entries after the network's (log_std; none for a categorical policy) are the head's.
     Tested in ``tests/test_crosscheck_compare.py::test_layout_orders_are_permutations``."""
     index = np.arange(policy.n_params)
-    net, log_std = policy.split(index)
+    net, log_std = index[:policy.net.n_params], index[policy.net.n_params:]
     layers = []
     for w, b in policy.net.views(net):
         w = (w.T if transposed else w).reshape(-1)
@@ -32,9 +34,11 @@ def their_order(policy: GaussianPolicy, log_std_first: bool, transposed: bool,
     return np.concatenate(parts)
 
 
-def layouts():
+def layouts(kind: str = "gaussian"):
     """Every non-refimpl combination of the three flags, fewest departures first:
-    (ids, flags) pairs."""
-    combos = [f for f in itertools.product((False, True), repeat=3) if any(f)]
+    (ids, flags) pairs. A categorical policy (``kind``) has no log_std to move: only the
+    other two flags."""
+    first = (False, True) if kind == "gaussian" else (False,)
+    combos = [f for f in itertools.product(first, (False, True), (False, True)) if any(f)]
     combos.sort(key=sum)
     return [(tuple(i for i, on in zip(LAYOUT_IDS, f) if on), f) for f in combos]

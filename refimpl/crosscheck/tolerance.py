@@ -41,10 +41,26 @@ def _largest(a) -> float:
     return float(np.max(np.abs(a), initial=0.0))
 
 
+def _logit_scale(out) -> float:
+    """max |z| over the categorical logits (0 for a Gaussian input): log-softmax subtracts
+    max z and log sum exp, so its absolute rounding error is relative to the logits' size."""
+    return _largest(out.get("logits", 0.0))
+
+
 def _log_scale(out) -> float:
-    """1 + max |logp_n| + max |log kappa_n|: the absolute error of log kappa_n = logp_new_n -
-    logp_n is relative to the log-probabilities' size; exp makes it a relative error."""
-    return 1.0 + _largest(out["logp"]) + _largest(np.log(out["ratio"]))
+    """1 + max |logp_n| + max |log kappa_n| (+ max |z|, categorical): the absolute error of
+    log kappa_n = logp_new_n - logp_n is relative to the log-probabilities' size (and to the
+    logits' through log-softmax); exp makes it a relative error."""
+    return 1.0 + _largest(out["logp"]) + _largest(np.log(out["ratio"])) + _logit_scale(out)
+
+
+def _kl_terms(d, out) -> float:
+    """Size of the sum that gives the KL per state: act_dim terms of size about 1 (Gaussian);
+    K terms p_a (log p_a - log q_a) whose logs carry errors relative to 1 + max |z|
+    (categorical)."""
+    if "logits" not in out:
+        return float(d["actions"].shape[1])
+    return float(d["n_actions"]) * (1.0 + _logit_scale(out))
 
 
 def _gae_scale(d) -> float:
@@ -64,8 +80,15 @@ def rounding_scale(key, d, out):
     log kappa_n, whose error is absolute); GAE (sums of TD errors); the value loss and its
     gradient (through V - ret). Quantities through kappa_n carry the absolute error of
     logp_new_n - logp_n, which is relative to the log-probabilities' size, as a relative error
-    (exp): their S is multiplied by 1 + max |logp_n| + max |log kappa_n|."""
-    d_act = float(d["actions"].shape[1])
+    (exp): their S is multiplied by 1 + max |logp_n| + max |log kappa_n|. Categorical inputs:
+    the act_dim of the KL is ``_kl_terms``, the entropy (a sum of K terms p_a log p_a) is
+    likewise, and logp and probs, through log-softmax, carry errors relative to 1 + max |z|."""
+    d_act = _kl_terms(d, out)
+    categorical = "logits" in out
+    if categorical and key == "entropy":
+        return d_act
+    if categorical and key in ("logp", "probs"):
+        return _largest(out[key]) * (1.0 + _logit_scale(out))
     if key in ("surrogate", "clip_objective", "ls_improvements"):
         scale = float(np.max(np.abs(out["ratio"] * d["advantages"])))
     elif key in ("kl", "kl_reverse", "ls_kls"):
