@@ -112,16 +112,16 @@ class MLP:
         y : ndarray, shape (N, sizes[-1])
         cache : list [x, h_1, ..., h_L = y] of every layer's output, what ``vjp`` and ``jvp`` need.
         """
-        return self.forward_views(self.views(theta), x)
+        return self._forward_views(self.views(theta), x)
 
     def bind(self, theta: np.ndarray):
         """``x -> forward(theta, x)`` with ``theta``'s layer views taken once, for the rollout's
         one-row forward passes (there taking the views costs as much as the arithmetic). The views
         alias theta: the bound pass sees theta changed in place, not a new array bound to it."""
         layers = self.views(theta)
-        return lambda x: self.forward_views(layers, x)
+        return lambda x: self._forward_views(layers, x)
 
-    def forward_views(self, layers: list, x: np.ndarray) -> tuple[np.ndarray, list]:
+    def _forward_views(self, layers: list, x: np.ndarray) -> tuple[np.ndarray, list]:
         """``forward`` on the layer views ``self.views(theta)``."""
         cache, h = [x], x
         last = len(layers) - 1
