@@ -21,7 +21,10 @@ def log_prob(mean: np.ndarray, log_std: np.ndarray, a: np.ndarray) -> np.ndarray
     Tested in ``tests/test_distributions.py::test_log_prob_matches_scipy``.
     """
     z = (a - mean) * np.exp(-log_std)
-    return -0.5 * np.sum(z * z, axis=-1) - np.sum(log_std, axis=-1) - 0.5 * mean.shape[-1] * LOG_2PI
+    # np.sum spelled as its reduction (the same bits): this runs at every PPO minibatch, where the
+    # wrapper costs more than the sum of 64 rows
+    return -0.5 * np.add.reduce(z * z, axis=-1) - np.add.reduce(log_std, axis=-1) \
+        - 0.5 * mean.shape[-1] * LOG_2PI
 
 
 def log_prob_grad(mean: np.ndarray, log_std: np.ndarray,

@@ -112,8 +112,18 @@ class MLP:
         y : ndarray, shape (N, sizes[-1])
         cache : list [x, h_1, ..., h_L = y] of every layer's output, what ``vjp`` and ``jvp`` need.
         """
-        cache, h = [x], x
+        return self._forward_views(self.views(theta), x)
+
+    def bind(self, theta: np.ndarray):
+        """``x -> forward(theta, x)`` with ``theta``'s layer views taken once, for the rollout's
+        one-row forward passes (there taking the views costs as much as the arithmetic). The views
+        alias theta: the bound pass sees theta changed in place, not a new array bound to it."""
         layers = self.views(theta)
+        return lambda x: self._forward_views(layers, x)
+
+    def _forward_views(self, layers: list, x: np.ndarray) -> tuple[np.ndarray, list]:
+        """``forward`` on the layer views ``self.views(theta)``."""
+        cache, h = [x], x
         last = len(layers) - 1
         for i, (w, b) in enumerate(layers):
             h = h @ w
@@ -123,8 +133,8 @@ class MLP:
             cache.append(h)
         return h, cache
 
-    def vjp(self, theta: np.ndarray, cache: list, dy: np.ndarray,
-            need_dx: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    def vjp(self, theta: np.ndarray, cache: list, dy: np.ndarray, need_dx: bool = False,
+            out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """Backprop: (dL/dtheta, dL/dx) from dL/dy, i.e. J^T dy.
 
         Parameters
@@ -132,18 +142,25 @@ class MLP:
         dy : ndarray, shape (N, sizes[-1])
         need_dx : bool
             Also return dL/dx (skips one matrix product when False).
+        out : ndarray, shape (n_params,), optional
+            Written with dtheta and returned (a policy's gradient with more entries than the
+            network's passes a slice of its own, saving a concatenation).
 
         Returns
         -------
-        dtheta : ndarray, shape (n_params,), laid out like theta.
+        dtheta : ndarray, shape (n_params,), laid out like theta (``out`` if given).
         dx : ndarray of shape (N, sizes[0]), or None.
         """
-        dtheta = np.empty(self.n_params)
+        dtheta = np.empty(self.n_params) if out is None else out
         layers, grads = self.views(theta), self.views(dtheta)
         dh = dy
         for i in range(len(layers) - 1, -1, -1):
             h_in, h_out = cache[i], cache[i + 1]
-            dz = dh if i == len(layers) - 1 else dh * _act_grad(self.activation, h_out)
+            if i == len(layers) - 1:
+                dz = dh
+            else:  # dz = act'(z) * dh, multiplied into act's fresh array (x * y == y * x exactly)
+                dz = _act_grad(self.activation, h_out)
+                dz *= dh
             dw, db = grads[i]
             np.matmul(h_in.T, dz, out=dw)
             np.add.reduce(dz, axis=0, out=db)

@@ -137,8 +137,8 @@ def value_loss(v: np.ndarray, ret: np.ndarray, v_old: np.ndarray | None = None,
         raise ValueError("v_old and clip_eps must be given together (or neither)")
     err = v - ret
     sq = err * err
-    if v_old is None:
-        return float(0.5 * np.mean(sq)), err / N
+    if v_old is None:  # np.mean spelled as its reduction (same bits): it runs per minibatch
+        return float(0.5 * (np.add.reduce(sq) / N)), err / N
     _check_same_1d(v=v, v_old=v_old)
     if not clip_eps > 0:
         raise ValueError(f"clip_eps must be > 0, got {clip_eps}")

@@ -16,6 +16,7 @@ for the categorical -- and a gradient or direction w.r.t. them, ``dparams``, is 
 same form:
 
     dist_params(phi, obs) -> (params, cache)       forward pass
+    bind(phi) -> (obs -> params)                   the same, phi's views taken once
     vjp(phi, cache, *dparams) -> (P,)              chain rule to phi: J^T dparams
     jvp(phi, cache, v) -> dparams                  forward mode: J v
     log_prob_of(params, a), score_of(params, a)    log pi(a|s) and d log pi / d params
@@ -149,6 +150,13 @@ class GaussianPolicy(_MLPPolicy):
         mean, log_std, cache = self.forward(phi, obs)
         return (mean, log_std), cache
 
+    def bind(self, phi: np.ndarray):
+        """``obs -> dist_params(phi, obs)[0]`` with phi's layer views taken once (``MLP.bind``),
+        for the rollout's one-row passes."""
+        theta, log_std = self.split(phi)
+        mean_of = self.net.bind(theta)
+        return lambda obs: (mean_of(obs)[0], log_std)
+
     def vjp(self, phi: np.ndarray, cache, dmean: np.ndarray, dlog_std: np.ndarray) -> np.ndarray:
         """Chain rule to phi: returns sum_n [J_mean^T dmean_n] concatenated with sum_n dlog_std_n.
 
@@ -156,9 +164,14 @@ class GaussianPolicy(_MLPPolicy):
         Returns an (n_params,) vector.
         """
         theta, _ = self.split(phi)
-        dtheta, _ = self.net.vjp(theta, cache, dmean)
-        dls = dlog_std if dlog_std.ndim == 1 else dlog_std.sum(axis=0)
-        return np.concatenate([dtheta, dls])
+        grad = np.empty(self.n_params)
+        dtheta, dls = self.split(grad)
+        self.net.vjp(theta, cache, dmean, out=dtheta)
+        if dlog_std.ndim == 1:
+            dls[:] = dlog_std
+        else:
+            np.add.reduce(dlog_std, axis=0, out=dls)  # dlog_std.sum(axis=0), without its wrapper
+        return grad
 
     def jvp(self, phi: np.ndarray, cache, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Directional derivative of (mean, log_std) along v: (J_mean v_theta, v_log_std)."""
@@ -263,6 +276,12 @@ class CategoricalPolicy(_MLPPolicy):
         """((logits (N, K),), cache) at a batch of states obs (N, obs_dim)."""
         logits, cache = self.net.forward(phi, obs)
         return (logits,), cache
+
+    def bind(self, phi: np.ndarray):
+        """``obs -> dist_params(phi, obs)[0]`` with phi's layer views taken once (``MLP.bind``),
+        for the rollout's one-row passes."""
+        logits_of = self.net.bind(phi)
+        return lambda obs: (logits_of(obs)[0],)
 
     def vjp(self, phi: np.ndarray, cache, dlogits: np.ndarray) -> np.ndarray:
         """Chain rule to phi: sum_n J_n^T dlogits_n, dlogits (N, K). Returns (n_params,)."""

@@ -123,14 +123,14 @@ class Collector:
         rewards = np.empty((T, E))
         terminated = np.empty((T, E), dtype=bool)
         ends = np.empty((T, E), dtype=bool)
+        dist_params = policy.bind(phi)  # phi's layer views taken once per rollout, not per step
         s = self.normalize(self.raw_obs)
         for t in range(T):
             obs[t] = s
-            params, _ = policy.dist_params(phi, s)
-            a = policy.sample_of(params, rng)
+            a = policy.sample_of(dist_params(s), rng)
             actions[t] = a
-            if self.low is not None:
-                a = np.clip(a, self.low, self.high)
+            if self.low is not None:  # np.clip as its two ufuncs: its wrapper outcosts one row
+                a = np.minimum(np.maximum(a, self.low), self.high)
             raw, r, term, trunc, info = self.envs.step(a)
             raw = np.array(raw, dtype=np.float64).reshape(E, self.obs_dim)  # own copy
             end = term | trunc

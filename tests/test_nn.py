@@ -142,3 +142,26 @@ def test_vjp_returns_dx_only_when_asked():
 def test_orthogonal_rows_when_wide():
     q = orthogonal(np.random.default_rng(0), 2, 5, 1.0)
     np.testing.assert_allclose(q @ q.T, np.eye(2), atol=1e-12)
+
+
+@given(mlps(), batch_sizes, seeds)
+def test_bound_forward_equals_forward_bit_for_bit_and_follows_theta_in_place(mlp, n, seed):
+    # bind only hoists the layer views out of forward: the same operations, so equality is exact
+    rng, theta, x = _problem(mlp, n, seed)
+    bound = mlp.bind(theta)
+    np.testing.assert_array_equal(bound(x)[0], mlp.forward(theta, x)[0])
+    theta += 0.5 * rng.standard_normal(mlp.n_params)  # an optimiser's in-place step
+    y, cache = bound(x)
+    np.testing.assert_array_equal(y, mlp.forward(theta, x)[0])
+    assert len(cache) == len(mlp.sizes)
+
+
+@given(mlps(), batch_sizes, seeds)
+def test_vjp_writes_dtheta_into_out_when_given(mlp, n, seed):
+    rng, theta, x = _problem(mlp, n, seed)
+    _, cache = mlp.forward(theta, x)
+    dy = rng.standard_normal((n, mlp.sizes[-1]))
+    out = np.full(mlp.n_params, np.nan)
+    dtheta, _ = mlp.vjp(theta, cache, dy, out=out)
+    assert dtheta is out
+    np.testing.assert_array_equal(out, mlp.vjp(theta, cache, dy)[0])  # the same products

@@ -59,6 +59,17 @@ def test_gaussian_vjp_sums_a_per_state_dlog_std_over_the_batch(problem):
 
 
 @given(policy_problems())
+def test_bound_dist_params_equal_dist_params_bit_for_bit_and_follow_phi_in_place(problem):
+    # bind only hoists the network's layer views out of the pass: exact equality
+    policy, phi, obs, rng = problem
+    bound = policy.bind(phi)
+    for _ in range(2):
+        for b, p in zip(bound(obs), policy.dist_params(phi, obs)[0], strict=True):
+            np.testing.assert_array_equal(b, p)
+        phi += 0.5 * rng.standard_normal(phi.shape)  # an optimiser's in-place step
+
+
+@given(policy_problems())
 def test_score_matches_finite_differences_of_log_prob(problem):
     """score = sum_n w_n grad_phi log pi_phi(a_n|s_n), the policy-gradient building block."""
     policy, phi, obs, rng = problem

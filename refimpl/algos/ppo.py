@@ -35,12 +35,13 @@ def policy_step(agent, data, idx, cfg, lr, want_kl):
 
     Returns (L_CLIP, clip fraction, approximate KL) before the step, the last NaN unless
     ``want_kl``."""
+    logp_old = data.logp_old[idx]
     l_clip, grad, clipped, logp = ppo_objective(
-        agent.policy, agent.phi, data.obs[idx], data.actions[idx], data.logp_old[idx],
+        agent.policy, agent.phi, data.obs[idx], data.actions[idx], logp_old,
         data.adv[idx], cfg.clip_eps, cfg.ent_coef, cfg.norm_adv)
     grad, _ = clip_grad_norm(grad, cfg.max_grad_norm)
     agent.pi_opt.step(agent.phi, -grad, lr)  # Adam descends; ascend the objective
-    return l_clip, clipped, approx_kl(logp, data.logp_old[idx]) if want_kl else np.nan
+    return l_clip, clipped, approx_kl(logp, logp_old) if want_kl else np.nan
 
 
 def update(agent, data, cfg, rng, lr_scale=1.0):
