@@ -20,9 +20,13 @@ from refimpl.cli import main
 from refimpl.train import TIMING_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
-UPDATES = 12
+UPDATES, KILL_WITHIN = 40, 10
+"""Updates of the run, and the first updates among which the signal lands: the 30 or more that
+follow take far longer than the signal's delay of at most 0.1 s even on a fast, idle machine
+(an update of 128 steps takes some 30 ms), so the run never finishes before it is signalled."""
+EVAL_EVERY = 640
 ARGS = ["--steps", str(UPDATES * 128), "--horizon", "128", "--epochs", "2", "--vf-epochs", "2",
-        "--eval-every", "256", "--eval-episodes", "1", "--no-progress"]
+        "--eval-every", str(EVAL_EVERY), "--eval-episodes", "1", "--no-progress"]
 
 
 def _rows(out, name="progress.csv"):
@@ -67,7 +71,7 @@ def uninterrupted(tmp_path_factory):
 @pytest.mark.parametrize("sig, seed", [(signal.SIGKILL, 1), (signal.SIGINT, 2)])
 def test_signalled_run_continued_equals_uninterrupted_run(uninterrupted, tmp_path, sig, seed):
     rng = np.random.default_rng(seed)
-    wait_for, delay = int(rng.integers(0, UPDATES - 2)), float(rng.uniform(0.0, 0.1))
+    wait_for, delay = int(rng.integers(0, KILL_WITHIN)), float(rng.uniform(0.0, 0.1))
     out = tmp_path / "run"
     ended = _signalled(out, sig, wait_for, delay)
     latest = out / "checkpoints" / "latest.npz"
@@ -86,7 +90,7 @@ def test_signalled_run_continued_equals_uninterrupted_run(uninterrupted, tmp_pat
     assert main(argv) == 0
     assert _rows(out) == _rows(uninterrupted)
     assert _rows(out, "eval.csv") == _rows(uninterrupted, "eval.csv")
-    assert len(_rows(out, "eval.csv")) == UPDATES * 128 // 256
+    assert len(_rows(out, "eval.csv")) == UPDATES * 128 // EVAL_EVERY
     a = checkpoint.load(out / "checkpoints" / "final.npz")
     b = checkpoint.load(uninterrupted / "checkpoints" / "final.npz")
     for key in ("phi", "theta_v", "pi_opt/m", "v_opt/v"):
