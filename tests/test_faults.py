@@ -47,9 +47,13 @@ def _finished_updates(out) -> int:
 def _signalled(out, sig, wait_for: int, delay: float) -> subprocess.CompletedProcess:
     """Start ``refimpl train`` in a subprocess, send ``sig`` once ``wait_for`` updates have
     finished and ``delay`` seconds have passed, and return how it ended."""
+    # SIGINT back to its default in the child: a shell starts background jobs with SIGINT
+    # ignored, and Python keeps an ignored SIGINT ignored, so under `cmd &` Ctrl-C would not reach
+    # the training process at all
     proc = subprocess.Popen([sys.executable, "-m", "refimpl.cli", "train", "--out", str(out),
                              *ARGS], env={**os.environ, "PYTHONPATH": str(ROOT)},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while _finished_updates(out) < wait_for:
         assert proc.poll() is None, f"training ended before the signal: {proc.communicate()}"
