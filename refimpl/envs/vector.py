@@ -22,7 +22,7 @@ import numpy as np
 
 from refimpl import envstate
 from refimpl.config import VECTORS
-from refimpl.envs.make import make_vector_env
+from refimpl.envs.make import make_env, make_vector_env
 
 STATE = "exact_state"
 """``TrainingEnv``'s attribute holding the environment's exact state, read and written through
@@ -104,11 +104,9 @@ def make_training_envs(env_id: str, num_envs: int, vector: str = "direct"):
     """
     if vector not in VECTORS:
         raise ValueError(f"unknown vector {vector!r}; choose one of {', '.join(VECTORS)}")
-    mode = {"direct": "sync", "sync": "sync", "async": "async"}[vector]
+    if vector == "direct":  # the environments gym.make_vec would make, without its vector layer
+        return DirectVectorEnv([TrainingEnv(make_env(env_id)) for _ in range(num_envs)])
     kwargs = {"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP, "copy": False}
     if vector == "async":
         kwargs["shared_memory"] = True
-    envs = make_vector_env(env_id, num_envs, mode, wrappers=[TrainingEnv], vector_kwargs=kwargs)
-    if vector == "direct":  # the same wrapped environments, without the vector layer
-        envs = DirectVectorEnv(envs.envs)
-    return envs
+    return make_vector_env(env_id, num_envs, vector, wrappers=[TrainingEnv], vector_kwargs=kwargs)
