@@ -20,7 +20,7 @@ from refimpl.config import Config
 from refimpl.envs.make import gl_failure, make_env
 from refimpl.normalize import RunningMeanStd
 from refimpl.policy import CategoricalPolicy, GaussianPolicy, make_policy
-from refimpl.rollout import action_head
+from refimpl.rollout import action_head, clips_actions
 
 
 @dataclass(frozen=True)
@@ -92,16 +92,11 @@ def play(path: Path, episodes: int, deterministic: bool, seed: int, render: bool
     def grab():
         if len(frames) < max_frames:
             frames.append(_render(env))
-    returns = episode_returns(env, lambda obs: saved.act(obs, rng), clips(saved.cfg, saved.policy),
+    clip = clips_actions(saved.cfg.clip_actions, saved.policy.kind)
+    returns = episode_returns(env, lambda obs: saved.act(obs, rng), clip,
                               [seed + ep for ep in range(episodes)], grab if render else None)
     env.close()
     return returns, frames
-
-
-def clips(cfg: Config, policy) -> bool:
-    """Whether actions are clipped to the action space: ``cfg.clip_actions`` for a Gaussian
-    policy, never for a categorical one (its actions are the space's own integers)."""
-    return cfg.clip_actions and policy.kind == "gaussian"
 
 
 def episode_returns(env: gym.Env, act, clip_actions: bool, seeds: list[int],
@@ -146,7 +141,8 @@ class Evaluation:
         """The returns of the evaluation episodes, shape (episodes,)."""
         def act(obs):
             return policy_action(policy, phi, obs_rms, self.cfg.obs_clip, obs, None)
-        return episode_returns(self.env, act, clips(self.cfg, policy), self.seeds)
+        clip = clips_actions(self.cfg.clip_actions, policy.kind)
+        return episode_returns(self.env, act, clip, self.seeds)
 
     def close(self) -> None:
         self.env.close()

@@ -54,6 +54,13 @@ def action_head(space: gym.Space, env_id: str) -> str:
                      "(categorical policy)")
 
 
+def clips_actions(clip_actions: bool, kind: str) -> bool:
+    """Whether actions go to the environment clipped to its action space: ``clip_actions`` (the
+    config field) for a Gaussian policy, never for a categorical one, whose actions are the
+    space's own integers. Used by collection and by evaluation."""
+    return clip_actions and kind == "gaussian"
+
+
 def make_envs(env_id: str, num_envs: int, vector: str = "direct"):
     """The training environments (``refimpl.envs.vector``); a one-line ValueError for an
     environment that cannot be made (``refimpl.envs.make``) or whose action space is neither
@@ -98,7 +105,7 @@ class Collector:
         self.kind = action_head(space, env_id)  # the policy head this space needs
         self.act_dim = int(space.n) if self.kind == "categorical" else int(np.prod(space.shape))
         self.low, self.high = (space.low.astype(np.float64), space.high.astype(np.float64)) \
-            if clip_actions and self.kind == "gaussian" else (None, None)
+            if clips_actions(clip_actions, self.kind) else (None, None)
         self.obs_rms = RunningMeanStd((self.obs_dim,)) if norm_obs else None
         self.obs_clip = obs_clip
         self.rew_scaler = RewardScaler(num_envs, gamma) if norm_reward else None

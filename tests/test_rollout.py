@@ -171,3 +171,11 @@ def test_make_envs_steps_k_copies_with_same_step_autoreset():
         envs.close()
     with pytest.raises(ValueError, match="MultiDiscrete"):
         make_envs("test/MultiDiscrete-v0", 1)
+
+
+def test_clips_actions_only_for_a_gaussian_policy_that_asks_for_it():
+    """The one rule collection and evaluation share: a categorical policy's actions are the
+    Discrete space's integers and never clipped; a Gaussian's are clipped iff clip_actions."""
+    from refimpl.rollout import clips_actions
+    assert clips_actions(True, "gaussian") and not clips_actions(False, "gaussian")
+    assert not clips_actions(True, "categorical") and not clips_actions(False, "categorical")
