@@ -71,9 +71,10 @@ def evaluate(path: Path, episodes: int = 10, deterministic: bool = True, seed: i
 
 
 def play(path: Path, episodes: int, deterministic: bool, seed: int, render: bool,
-         max_frames: int) -> tuple[np.ndarray, list[np.ndarray]]:
+         max_frames: int, watch=None) -> tuple[np.ndarray, list[np.ndarray]]:
     """Returns of ``episodes`` episodes (seeds seed, seed + 1, ...) and, if ``render``, the
-    first episode's first ``max_frames`` RGB frames."""
+    first episode's first ``max_frames`` RGB frames. ``watch(ep, env)``, if given, runs before
+    every step of every episode (ep counts from 0), to record the simulator's state."""
     if episodes <= 0:
         raise ValueError(f"episodes must be positive, got {episodes}")
     saved = SavedPolicy.load(path)
@@ -89,23 +90,25 @@ def play(path: Path, episodes: int, deterministic: bool, seed: int, render: bool
     rng = None if deterministic else np.random.default_rng(seed)
     frames: list[np.ndarray] = []
 
-    def grab():
-        if len(frames) < max_frames:
+    def on_step(ep: int) -> None:
+        if render and ep == 0 and len(frames) < max_frames:
             frames.append(_render(env))
+        if watch is not None:
+            watch(ep, env)
     clip = clips_actions(saved.cfg.clip_actions, saved.policy.kind)
     returns = episode_returns(env, lambda obs: saved.act(obs, rng), clip,
-                              [seed + ep for ep in range(episodes)], grab if render else None)
+                              [seed + ep for ep in range(episodes)], on_step)
     env.close()
     return returns, frames
 
 
 def episode_returns(env: gym.Env, act, clip_actions: bool, seeds: list[int],
-                    on_first_step=None) -> np.ndarray:
+                    on_step=None) -> np.ndarray:
     """Undiscounted returns of one episode per reset seed in ``seeds``, shape (len(seeds),).
 
     ``act`` maps raw observations (1, obs_dim) to actions (1, act_dim), clipped to the action
-    space if ``clip_actions``; ``on_first_step()`` runs before every step of the first episode
-    (to grab frames). Used by ``refimpl eval`` and by the evaluation during training
+    space if ``clip_actions``; ``on_step(ep)`` runs before every step of episode ``ep`` (to grab
+    frames, or record the state). Used by ``refimpl eval`` and by the evaluation during training
     (``Evaluation``); tested in tests/test_evaluation.py.
     """
     space = env.action_space
@@ -114,8 +117,8 @@ def episode_returns(env: gym.Env, act, clip_actions: bool, seeds: list[int],
         obs, _ = env.reset(seed=seed)
         done = False
         while not done:
-            if on_first_step is not None and ep == 0:
-                on_first_step()
+            if on_step is not None:
+                on_step(ep)
             a = act(np.asarray(obs, dtype=np.float64)[None])[0]
             obs, r, term, trunc, _ = env.step(np.clip(a, space.low, space.high) if clip_actions
                                               else a)

@@ -35,14 +35,28 @@ def iqm_interval(x, seed: int = BOOTSTRAP_SEED, resamples: int = RESAMPLES,
     """Percentile-bootstrap confidence interval of the IQM over runs ``x`` (shape (n,)): the
     (1 - c)/2 and (1 + c)/2 quantiles of the IQM of ``resamples`` resamples of n runs drawn with
     replacement. (The percentile method, not SciPy's default BCa, as rliable uses it: BCa's
-    jackknife acceleration is degenerate for the IQM of few runs.)"""
+    jackknife acceleration is degenerate for the IQM of few runs.) ``iqm_band`` of one point."""
     x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 1 or len(x) < 2:
-        raise ValueError(f"a bootstrap interval needs at least 2 runs, got shape {x.shape}")
-    res = scipy.stats.bootstrap((x,), iqm, n_resamples=resamples, confidence_level=confidence,
-                                method="percentile", vectorized=True,
+    if x.ndim != 1:
+        raise ValueError(f"x must hold one final return per run, shape (n,), got {x.shape}")
+    _, low, high = iqm_band(x[:, None], seed, resamples, confidence)
+    return float(low[0]), float(high[0])
+
+
+def iqm_band(runs, seed: int = BOOTSTRAP_SEED, resamples: int = RESAMPLES,
+             confidence: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """IQM over runs with its percentile-bootstrap interval at each of m points, e.g. the
+    evaluation steps of a learning curve: ``runs`` of shape (n, m), run i's curve in row i.
+    Each resample draws n rows with replacement, so a run's whole curve is drawn as a unit and
+    the band at every point is ``iqm_interval`` of that point's column (the same resampled runs
+    for every column). Returns (iqm, low, high), each of shape (m,)."""
+    runs = np.asarray(runs, dtype=np.float64)
+    if runs.ndim != 2 or len(runs) < 2:
+        raise ValueError(f"a bootstrap interval needs at least 2 runs, got shape {runs.shape}")
+    res = scipy.stats.bootstrap((runs,), iqm, n_resamples=resamples, confidence_level=confidence,
+                                method="percentile", vectorized=True, axis=0,
                                 rng=np.random.default_rng(seed))
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+    return iqm(runs, axis=0), res.confidence_interval.low, res.confidence_interval.high
 
 
 def performance_profile(x, taus) -> np.ndarray:

@@ -230,6 +230,30 @@ def learning_curves(run_dirs: dict[str, list[Path]], grid_steps: int = 100):
     return curves
 
 
+def evaluation_curves(run_dirs: dict[str, list[Path]]):
+    """Per algorithm whose every run wrote an eval.csv: (steps, iqm, low, high) of the
+    deterministic evaluation return over its runs (``refimpl.stats.iqm_band``: the IQM and its
+    pointwise 95% percentile-bootstrap interval) at the evaluation steps that all of its runs
+    reached. Runs of one configuration evaluate at the same steps, so nothing is interpolated;
+    a ValueError names a run whose steps differ."""
+    from refimpl import stats
+    from refimpl.train import EVAL_COLUMNS, read_csv
+
+    curves = {}
+    for algo, dirs in run_dirs.items():
+        if len(dirs) < 2 or not all((d / "eval.csv").exists() for d in dirs):
+            continue
+        logs = [read_csv(d / "eval.csv", EVAL_COLUMNS) for d in dirs]
+        n = min(len(e["env_steps"]) for e in logs)
+        steps = logs[0]["env_steps"][:n]
+        for d, e in zip(dirs, logs):
+            if not np.array_equal(e["env_steps"][:n], steps):
+                raise ValueError(f"{d / 'eval.csv'} evaluates at other steps than "
+                                 f"{dirs[0] / 'eval.csv'}; runs of one curve need one schedule")
+        curves[algo] = (steps, *stats.iqm_band(np.array([e["mean"][:n] for e in logs])))
+    return curves
+
+
 def plot_curves(curves: dict, path: Path, title: str, fmt: str = "png") -> None:
     """The sweep's learning curves (``learning_curves``' output) as one figure at ``path``."""
     from refimpl.figures.output import Curve, learning_curve_figure, save_figure

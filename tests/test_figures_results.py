@@ -29,14 +29,50 @@ def test_curves_are_mean_and_std_over_seeds(tmp_path, monkeypatch):
     for i, r in enumerate(seeds):
         _write_log(tmp_path / f"trpo-s{i}", steps, r)
     monkeypatch.setattr(halfcheetah_results, "RESULTS", {"default": tmp_path})
-    x, mean, std = halfcheetah_results.curves()[("default", "trpo")]
+    source, x, mean, low, high = halfcheetah_results.curves()[("default", "trpo")]
     expected = np.array([np.interp(x, steps, r) for r in seeds])
+    assert source == "training"  # no eval.csv: the training episodes' curve
     # interpolation and mean of two numbers: a few roundings
     np.testing.assert_allclose(mean, expected.mean(axis=0), rtol=1e-12, atol=1e-9)
-    np.testing.assert_allclose(std, expected.std(axis=0), rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(high - mean, expected.std(axis=0), rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(mean - low, expected.std(axis=0), rtol=1e-12, atol=1e-9)
     written = halfcheetah_results.make(tmp_path)
     assert [p.name for p in written] == ["half_cheetah_trpo.svg", "trpo_vs_ppo.svg",
                                          "halfcheetah_curves.csv"]
+
+
+def _write_eval(path, steps, means):
+    with (path / "eval.csv").open("w") as f:
+        w = csv.DictWriter(f, train.EVAL_COLUMNS)
+        w.writeheader()
+        for i, (s, m) in enumerate(zip(steps, means)):
+            w.writerow({"update": i + 1, "env_steps": s, "mean": m, "std": 0, "min": m, "max": m,
+                        "wall_time": 0})
+
+
+def test_runs_that_evaluated_are_drawn_as_the_iqm_of_their_evaluations(tmp_path, monkeypatch):
+    """Four PPO runs with eval.csv: at each step the IQM is the mean of the middle two
+    evaluation returns, inside its bootstrap band, which lies within the runs' range; a TRPO
+    run without eval.csv beside them keeps its training curve."""
+    steps = np.arange(1, 11) * 100.0
+    finals = [10.0, 400.0, 20.0, 30.0]
+    for i, f in enumerate(finals):
+        _write_log(tmp_path / f"ppo-s{i}", steps, np.zeros(10))
+        _write_eval(tmp_path / f"ppo-s{i}", steps[1::2], np.linspace(0, f, 5))
+    _write_log(tmp_path / "trpo-s0", steps, np.zeros(10))
+    _write_log(tmp_path / "trpo-s1", steps, np.zeros(10))
+    c = halfcheetah_results.curves({"default": tmp_path})
+    source, x, iqm, low, high = c[("default", "ppo")]
+    assert source == "evaluation" and list(x) == list(steps[1::2])
+    ys = np.array([np.linspace(0, f, 5) for f in finals])
+    middle = np.sort(ys, axis=0)[1:3].mean(axis=0)  # 4 runs: drop 1 at each end
+    np.testing.assert_allclose(iqm, middle, rtol=1e-15, atol=1e-12)  # two roundings at most
+    assert np.all((ys.min(axis=0) <= low) & (low <= iqm) & (iqm <= high)
+                  & (high <= ys.max(axis=0)))
+    assert c[("default", "trpo")][0] == "training"
+    _write_eval(tmp_path / "ppo-s3", steps[::2], np.zeros(5))  # another schedule
+    with pytest.raises(ValueError, match="one schedule"):
+        halfcheetah_results.curves({"default": tmp_path})
 
 
 def test_final_return_figures_come_from_the_summaries(tmp_path, monkeypatch):
@@ -64,11 +100,16 @@ def test_missing_logs_are_a_one_line_error(tmp_path):
 
 
 def test_rendered_policy_is_the_best_ppo_run_over_all_sweeps(tmp_path):
+    """Among the PPO runs whose final checkpoint is there: b's ppo-s4 scored higher, but its
+    sweep kept no checkpoint."""
     header = "algo,seed,steps,final_return,final_return_std,wall_s\n"
     for name, rows in (("a", "ppo,0,1,100.5,1,1\nppo,1,1,900.0,1,1\ntrpo,2,1,5000,1,1\n"),
-                       ("b", "ppo,2,1,-3,1,1\nppo,3,1,899,1,1\n")):
+                       ("b", "ppo,2,1,-3,1,1\nppo,3,1,899,1,1\nppo,4,1,901,1,1\n")):
         (tmp_path / name).mkdir()
         (tmp_path / name / "summary.csv").write_text(header + rows)
+        for seed in range(4):
+            (tmp_path / name / f"ppo-s{seed}" / "checkpoints").mkdir(parents=True)
+            (tmp_path / name / f"ppo-s{seed}" / "checkpoints" / "final.npz").touch()
     best = half_cheetah.best_checkpoint([tmp_path / "a", tmp_path / "b", tmp_path / "none"])
     assert best == tmp_path / "a" / "ppo-s1" / "checkpoints" / "final.npz"
 
@@ -108,3 +149,33 @@ def test_committed_sweep_and_run_curves_regenerate_byte_for_byte(preset, stored_
     train.plot_learning_curve(tmp_path)
     assert (tmp_path / "learning_curve.png").read_bytes() == \
         (run / "learning_curve.png").read_bytes()
+
+
+def test_gait_is_measured_from_the_episode_itself():
+    """``gait`` of one committed PPO policy against the same episode replayed here with
+    gymnasium alone: the speed is the mean of the environment's own x_velocity over the
+    steps before the last (the displacements telescope: rounding only), the pitch and the
+    upside-down share come from the torso angle in the observation (obs[1] = qpos[2])."""
+    import gymnasium as gym
+
+    from refimpl.evaluate import SavedPolicy
+
+    path = ROOT / "results" / "halfcheetah-v5-tianshou" / "ppo-s2" / "checkpoints" / "final.npz"
+    g = half_cheetah.gait(path, episodes=1)
+    saved, env = SavedPolicy.load(path), gym.make("HalfCheetah-v5")
+    obs, _ = env.reset(seed=half_cheetah.EVAL_SEED)
+    angles, speeds, ret, done = [], [], 0.0, False
+    while not done:
+        angles.append(obs[1])
+        a = np.clip(saved.act(obs[None], None)[0], env.action_space.low, env.action_space.high)
+        obs, r, term, trunc, info = env.step(a)
+        speeds.append(info["x_velocity"])
+        ret, done = ret + r, term or trunc
+    angles = np.array(angles)
+    assert g["return"][0] == ret
+    # each x_velocity = (x_after - x_before) / dt rounds by eps |x| / dt <= 2.2e-16 * 200 m /
+    # 0.05 s ~ 1e-12 m/s (x stays under 200 m in 50 s), so does their mean: relative 1e-11 at
+    # the 3.4 m/s this policy runs
+    np.testing.assert_allclose(g["speed"][0], np.mean(speeds[:-1]), rtol=1e-11)
+    np.testing.assert_allclose(g["pitch"][0], np.degrees(np.abs(angles).mean()), rtol=1e-12)
+    assert g["upside_down"][0] == np.mean(np.cos(angles) < 0)

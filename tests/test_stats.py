@@ -62,6 +62,21 @@ def test_bootstrap_interval_is_reproducible_and_checks_its_input():
         stats.iqm_interval([1.0])
 
 
+@settings(max_examples=10)  # each example bootstraps 4 columns of 10,000 resamples
+@given(st.lists(st.lists(finite, min_size=4, max_size=4), min_size=3, max_size=12),
+       st.integers(0, 2**32 - 1))
+def test_band_is_the_interval_of_each_point(rows, seed):
+    """A learning curve's band: at each evaluation step, exactly the interval of that step's
+    column alone (the resamples draw whole runs; columns do not mix), and the IQM is the
+    definition's. Exact, since both draw the same resample indices from the same seed."""
+    runs = np.array(rows)
+    mid, low, high = stats.iqm_band(runs, seed=seed)
+    for j in range(runs.shape[1]):
+        assert (low[j], high[j]) == stats.iqm_interval(runs[:, j], seed=seed)
+    # a mean of at most 12 values of size <= 1e4 summed in another order: 12 eps 1e4 < 1e-9
+    np.testing.assert_allclose(mid, _iqm_by_definition(runs.T), rtol=0, atol=1e-9)
+
+
 @given(runs, st.lists(finite, min_size=1, max_size=20))
 def test_performance_profile_is_the_share_of_runs_above_tau(x, taus):
     expected = [sum(v > tau for v in x) / len(x) for tau in taus]

@@ -2,7 +2,12 @@
 frames of a trained refimpl policy on HalfCheetah-v5, rendered by MuJoCo's offscreen renderer
 on the CPU. The policy is the committed final checkpoint of the PPO run with the best final
 evaluation among the sweeps' ``summary.csv`` files (``halfcheetah_results.RESULTS``); the
-episode is deterministic (mean action), seed 10000. Headless machines need an OpenGL back end: ``MUJOCO_GL=egl`` (package
+episode is deterministic (mean action), seed 10000.
+
+Why PPO's final returns spread over runs: ``half_cheetah_gaits.csv`` measures the gait of every
+committed PPO run over its 10 evaluation episodes (``gait``: forward speed, torso pitch, time
+spent upside down), and ``half_cheetah_slow_gait.gif`` shows the slowest run that stays upright,
+rendered like the fast one. Headless machines need an OpenGL back end: ``MUJOCO_GL=egl`` (package
 libegl1; what ``refimpl.evaluate`` uses when MUJOCO_GL is unset) or ``MUJOCO_GL=osmesa`` (libosmesa6).
 """
 from __future__ import annotations
@@ -10,8 +15,10 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import numpy as np
+
 from refimpl.figures.halfcheetah_results import RESULTS
-from refimpl.figures.output import plt, save_png
+from refimpl.figures.output import plt, save_csv, save_png
 
 FRAMES = 120
 """GIF length: 120 frames of 0.05 s simulated time each (6 s)."""
@@ -19,8 +26,16 @@ STRIP = 6
 """Frames shown side by side in the PNG."""
 
 
-def best_checkpoint(results: list[Path] | None = None, algo: str = "ppo") -> Path:
-    """Final checkpoint of the ``algo`` run with the highest final return in the summaries."""
+EVAL_SEED, EVAL_EPISODES = 10_000, 10
+"""The episodes of ``refimpl sweep``'s final evaluation (``refimpl.evaluate.evaluate``)."""
+UPRIGHT = 0.5
+"""An episode counts as upside down if it spends more than this share of its steps so; a run
+is upright if none of its evaluation episodes is."""
+
+
+def ppo_runs(results: list[Path] | None = None, algo: str = "ppo") -> list[tuple[float, Path]]:
+    """(final return, run directory) of every ``algo`` run in the sweeps' summaries whose final
+    checkpoint is there (a sweep may commit its logs without its checkpoints)."""
     runs = []
     for path in RESULTS.values() if results is None else results:
         summary = Path(path) / "summary.csv"
@@ -28,19 +43,53 @@ def best_checkpoint(results: list[Path] | None = None, algo: str = "ppo") -> Pat
             with summary.open() as f:
                 runs += [(float(r["final_return"]), Path(path) / f"{algo}-s{r['seed']}")
                          for r in csv.DictReader(f) if r["algo"] == algo]
+    return [(ret, run) for ret, run in runs if (run / "checkpoints" / "final.npz").exists()]
+
+
+def best_checkpoint(results: list[Path] | None = None, algo: str = "ppo") -> Path:
+    """Final checkpoint of the ``algo`` run with the highest final return in the summaries."""
+    runs = ppo_runs(results, algo)
     if not runs:
         raise ValueError(f"no {algo} runs in any summary.csv; run 'refimpl sweep' first")
     return max(runs, key=lambda r: r[0])[1] / "checkpoints" / "final.npz"
 
 
-def make(out_dir: Path) -> list[Path]:
+def gait(checkpoint: Path, episodes: int = EVAL_EPISODES, seed: int = EVAL_SEED) -> dict:
+    """How the policy runs, per deterministic episode (reset seeds seed, seed + 1, ...), from
+    the simulator state before every step: ``speed``, the torso's forward displacement over the
+    episode's steps divided by their duration (m/s; the reward's forward term is this speed);
+    ``pitch``, the mean |torso angle| to the horizontal (degrees, the root's hinge angle
+    qpos[2]); ``upside_down``, the share of steps with the torso turned past vertical,
+    cos(angle) < 0. Returns arrays of shape (episodes,) under those names and ``return``."""
+    from refimpl.evaluate import play
+
+    states: list[list] = [[] for _ in range(episodes)]
+    dt = []
+
+    def watch(ep, env):
+        states[ep].append(env.unwrapped.data.qpos[:3].copy())
+        dt[:] = [env.unwrapped.dt]  # simulated seconds per step (frame_skip x timestep)
+    returns, _ = play(checkpoint, episodes, deterministic=True, seed=seed, render=False,
+                      max_frames=0, watch=watch)
+    x, angle = [np.array(q)[:, 0] for q in states], [np.array(q)[:, 2] for q in states]
+    return {"return": returns,
+            "speed": np.array([(xs[-1] - xs[0]) / ((len(xs) - 1) * dt[0]) for xs in x]),
+            "pitch": np.array([np.degrees(np.abs(a).mean()) for a in angle]),
+            "upside_down": np.array([np.mean(np.cos(a) < 0) for a in angle])}
+
+
+def _render_gif(checkpoint: Path, path: Path) -> tuple[float, list]:
     from refimpl.evaluate import play, write_gif
 
-    returns, frames = play(best_checkpoint(), 1, deterministic=True, seed=10_000, render=True,
+    returns, frames = play(checkpoint, 1, deterministic=True, seed=EVAL_SEED, render=True,
                            max_frames=FRAMES)
-    ret = returns[0]
-    gif = Path(out_dir) / "half_cheetah.gif"
-    write_gif(gif, [f[::2, ::2] for f in frames])  # every other pixel: 240 x 240, ~1 MB
+    write_gif(path, [f[::2, ::2] for f in frames])  # every other pixel: 240 x 240, ~1 MB
+    return returns[0], frames
+
+
+def make(out_dir: Path) -> list[Path]:
+    out_dir = Path(out_dir)
+    ret, frames = _render_gif(best_checkpoint(), out_dir / "half_cheetah.gif")
     fig, axes = plt.subplots(1, STRIP, figsize=(2.2 * STRIP, 2.4))
     for i, (ax, frame) in enumerate(zip(axes, frames[::FRAMES // STRIP])):
         ax.imshow(frame)
@@ -48,4 +97,17 @@ def make(out_dir: Path) -> list[Path]:
         ax.set_title(f"t = {i * FRAMES // STRIP * 0.05:.1f} s", fontsize=9)
     fig.suptitle(f"refimpl PPO on HalfCheetah-v5 (deterministic episode return {ret:.0f})")
     fig.tight_layout()
-    return [gif, save_png(fig, Path(out_dir) / "half_cheetah.png")]
+    written = [out_dir / "half_cheetah.gif", save_png(fig, out_dir / "half_cheetah.png")]
+    runs = sorted(ppo_runs())
+    gaits = [gait(run / "checkpoints" / "final.npz") for _, run in runs]
+    upright = [run for (_, run), g in zip(runs, gaits) if g["upside_down"].max() <= UPRIGHT]
+    if upright:
+        _render_gif(upright[0] / "checkpoints" / "final.npz", out_dir / "half_cheetah_slow_gait.gif")
+        written.append(out_dir / "half_cheetah_slow_gait.gif")
+    written.append(save_csv(out_dir / "half_cheetah_gaits.csv", {
+        "run": [str(run) for _, run in runs], "final_return": [r for r, _ in runs],
+        "speed_mean": [g["speed"].mean() for g in gaits],
+        "speed_min": [g["speed"].min() for g in gaits],
+        "pitch_mean": [g["pitch"].mean() for g in gaits],
+        "episodes_upside_down": [int(np.sum(g["upside_down"] > UPRIGHT)) for g in gaits]}))
+    return written

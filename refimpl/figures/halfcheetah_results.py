@@ -1,9 +1,15 @@
 """Lecture figures "Results with TRPO" (``half_cheetah_trpo.svg``) and "Results: TRPO vs. PPO"
-(``trpo_vs_ppo.svg``): episode return on HalfCheetah-v5 against environment steps, mean +- std
-over seeds, drawn from the committed run logs ``results/halfcheetah-v5*/ALGO-sSEED/progress.csv``
-written by ``refimpl sweep``, one line style per preset (solid: the `default` preset; dashed: the
-``tianshou`` preset). The return plotted is each run's mean over its last 20 finished training
-episodes, with the stochastic policy. The curves' numbers go to ``halfcheetah_curves.csv``.
+(``trpo_vs_ppo.svg``): episode return on HalfCheetah-v5 against environment steps, one line
+style per preset (solid: the `default` preset; dashed: the ``tianshou`` preset), drawn from the
+committed run logs ``results/halfcheetah-v5*/ALGO-sSEED/`` written by ``refimpl sweep``.
+
+Where every run of an algorithm evaluated during training (``eval.csv``: 10 deterministic
+episodes every 20,000 steps), its curve is the IQM over runs of the evaluation return with a
+pointwise 95% percentile-bootstrap band (``refimpl.sweep.evaluation_curves``). Runs from before
+evaluation existed are drawn from their training episodes instead, as the mean +- std over seeds
+of each run's mean over its last 20 finished episodes of the stochastic policy
+(``refimpl.sweep.learning_curves``); the legend says which each line is. The curves' numbers go to
+``halfcheetah_curves.csv``.
 
 The final returns of the sweeps' ``summary.csv`` (10 deterministic episodes of each run's final
 policy) give two more figures, as Agarwal et al. (NeurIPS 2021) draw them (``refimpl.stats``):
@@ -19,7 +25,7 @@ import numpy as np
 
 from refimpl import stats
 from refimpl.figures.output import Curve, learning_curve_figure, plt, save_csv, save_figure
-from refimpl.sweep import learning_curves
+from refimpl.sweep import evaluation_curves, learning_curves
 
 RESULTS = {"default": Path("results") / "halfcheetah-v5",
            "tianshou": Path("results") / "halfcheetah-v5-tianshou"}
@@ -29,14 +35,24 @@ STYLE = {"default": "-", "tianshou": "--"}
 COLOR = {"trpo": "C0", "ppo": "C1", "npg": "C2"}
 
 
+SOURCES = {"evaluation": "evaluation IQM, 95% CI", "training": "training episodes, mean ± std"}
+"""What a curve is drawn from -> how its legend entry says so."""
+
+
 def curves(results: dict[str, Path] | None = None) -> dict[tuple[str, str], tuple]:
-    """(preset, algo) -> (steps, mean, std) over the seeds found; ValueError if none are."""
+    """(preset, algo) -> (source, steps, y, low, high) over the seeds found, ``source`` one of
+    SOURCES: the evaluation IQM and its band where every run has an eval.csv, else the training
+    curve's mean and mean -+ std. A ValueError if no run is found."""
     results = RESULTS if results is None else results
     out = {}
     for preset, path in results.items():
-        dirs = {a: sorted(Path(path).glob(f"{a}-s*")) for a in ALGOS}
-        for algo, c in learning_curves({a: d for a, d in dirs.items() if d}).items():
-            out[(preset, algo)] = c
+        dirs = {a: d for a in ALGOS if (d := sorted(Path(path).glob(f"{a}-s*")))}
+        evaluated = evaluation_curves(dirs)
+        for algo, (x, iqm, low, high) in evaluated.items():
+            out[(preset, algo)] = ("evaluation", x, iqm, low, high)
+        trained = learning_curves({a: d for a, d in dirs.items() if a not in evaluated})
+        for algo, (x, mean, std) in trained.items():
+            out[(preset, algo)] = ("training", x, mean, mean - std, mean + std)
     if not out:
         raise ValueError(f"no run logs under {', '.join(map(str, results.values()))}; "
                          "run 'refimpl sweep' there first")
@@ -94,11 +110,12 @@ def _profile_figure(finals, taus):
 
 def _figure(c, algos, title):
     return learning_curve_figure(
-        [Curve(x, mean, std, f"{algo.upper()} ({preset})", STYLE.get(preset, ":"), COLOR[algo])
-         for (preset, algo), (x, mean, std) in c.items() if algo in algos],
-        title, "episode return (mean ± std over seeds)", "environment steps (millions)",
+        [Curve(x, y, None, f"{algo.upper()} ({preset}): {SOURCES[source]}",
+               STYLE.get(preset, ":"), COLOR[algo], band=(low, high))
+         for (preset, algo), (source, x, y, low, high) in c.items() if algo in algos],
+        title, "episode return", "environment steps (millions)",
         x_unit=1e6, figsize=(6.5, 4.2), band_alpha=0.15,
-        legend={"loc": "upper left", "fontsize": 8})
+        legend={"loc": "upper left", "fontsize": 7})
 
 
 def _save_svg(fig, path: Path) -> Path:
@@ -112,12 +129,11 @@ def make(out_dir: Path) -> list[Path]:
         _save_svg(_figure(c, ["trpo"], "TRPO on HalfCheetah-v5"), out_dir / "half_cheetah_trpo.svg"),
         _save_svg(_figure(c, ALGOS, "HalfCheetah-v5: TRPO vs. PPO (and NPG)"),
                   out_dir / "trpo_vs_ppo.svg")]
-    # one row per plotted point, each curve on its own step grid (no resampling)
-    keys = list(c)
-    columns = {"preset": [p for p, a in keys for _ in c[(p, a)][0]],
-               "algo": [a for p, a in keys for _ in c[(p, a)][0]],
-               **{name: np.concatenate([c[k][i] for k in keys])
-                  for i, name in enumerate(("env_steps", "mean", "std"))}}
+    # one row per plotted point, each curve on its own steps (no resampling)
+    rows = [(preset, algo, source, *point) for (preset, algo), (source, *arrays) in c.items()
+            for point in zip(*arrays)]
+    columns = dict(zip(("preset", "algo", "source", "env_steps", "return", "low", "high"),
+                       map(list, zip(*rows))))
     written.append(save_csv(out_dir / "halfcheetah_curves.csv", columns))
     finals = final_returns()
     if finals:
