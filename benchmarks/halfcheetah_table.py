@@ -40,9 +40,10 @@ def table_row(name: str, algo: str, sel: list[dict]) -> str:
     iqm = f"{s.iqm:,.0f} [{s.iqm_low:,.0f}, {s.iqm_high:,.0f}]" if s else f"{ret[0]:,.0f}"
     best = [float(r["best_eval_return"]) for r in sel if r.get("best_eval_return")]
     best_iqm = f"{summarize(best).iqm:,.0f}" if len(best) > 1 else "–"
-    return (f"| {name} | {algo.upper()} | {iqm} | {ret.mean():,.0f} ± {ret.std():,.0f} | "
-            f"{np.median(ret):,.0f} | {ret.min():,.0f} / {ret.max():,.0f} | {len(sel)} | "
-            f"{best_iqm} | {wall / 60:.1f} min |")
+    spread = (f"{ret.mean():,.0f} ± {ret.std():,.0f} | {np.median(ret):,.0f} | "
+              f"{ret.min():,.0f} / {ret.max():,.0f}") if s else "– | – | –"  # one run: no spread
+    return (f"| {name} | {algo.upper()} | {iqm} | {spread} | {len(sel)} | {best_iqm} | "
+            f"{wall / 60:.1f} min |")
 
 
 def main(argv=None) -> int:

@@ -4,10 +4,10 @@ on the CPU. The policy is the committed final checkpoint of the PPO run with the
 evaluation among the sweeps' ``summary.csv`` files (``halfcheetah_results.RESULTS``); the
 episode is deterministic (mean action), seed 10000.
 
-Why PPO's final returns spread over runs: ``half_cheetah_gaits.csv`` measures the gait of every
-committed PPO run over its 10 evaluation episodes (``gait``: forward speed, torso pitch, time
-spent upside down), and ``half_cheetah_slow_gait.gif`` shows the slowest run that stays upright,
-rendered like the fast one. Headless machines need an OpenGL back end: ``MUJOCO_GL=egl`` (package
+Why the final returns spread over runs: ``half_cheetah_gaits.csv`` measures the gait of every
+committed run (TRPO, PPO, NPG) over its 10 evaluation episodes (``gait``: forward speed, torso
+pitch, episodes spent upside down), and ``half_cheetah_slow_gait.gif`` shows the slowest PPO run
+that stays upright, rendered like the fast one. Headless machines need an OpenGL back end: ``MUJOCO_GL=egl`` (package
 libegl1; what ``refimpl.evaluate`` uses when MUJOCO_GL is unset) or ``MUJOCO_GL=osmesa`` (libosmesa6).
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from refimpl.figures.halfcheetah_results import RESULTS
+from refimpl.figures.halfcheetah_results import ALGOS, RESULTS
 from refimpl.figures.output import plt, save_csv, save_png
 
 FRAMES = 120
@@ -33,7 +33,7 @@ UPRIGHT = 0.5
 is upright if none of its evaluation episodes is."""
 
 
-def ppo_runs(results: list[Path] | None = None, algo: str = "ppo") -> list[tuple[float, Path]]:
+def finished_runs(algo: str, results: list[Path] | None = None) -> list[tuple[float, Path]]:
     """(final return, run directory) of every ``algo`` run in the sweeps' summaries whose final
     checkpoint is there (a sweep may commit its logs without its checkpoints)."""
     runs = []
@@ -48,7 +48,7 @@ def ppo_runs(results: list[Path] | None = None, algo: str = "ppo") -> list[tuple
 
 def best_checkpoint(results: list[Path] | None = None, algo: str = "ppo") -> Path:
     """Final checkpoint of the ``algo`` run with the highest final return in the summaries."""
-    runs = ppo_runs(results, algo)
+    runs = finished_runs(algo, results)
     if not runs:
         raise ValueError(f"no {algo} runs in any summary.csv; run 'refimpl sweep' first")
     return max(runs, key=lambda r: r[0])[1] / "checkpoints" / "final.npz"
@@ -98,14 +98,15 @@ def make(out_dir: Path) -> list[Path]:
     fig.suptitle(f"refimpl PPO on HalfCheetah-v5 (deterministic episode return {ret:.0f})")
     fig.tight_layout()
     written = [out_dir / "half_cheetah.gif", save_png(fig, out_dir / "half_cheetah.png")]
-    runs = sorted(ppo_runs())
-    gaits = [gait(run / "checkpoints" / "final.npz") for _, run in runs]
-    upright = [run for (_, run), g in zip(runs, gaits) if g["upside_down"].max() <= UPRIGHT]
-    if upright:
+    runs = [(algo, *run) for algo in ALGOS for run in sorted(finished_runs(algo))]
+    gaits = [gait(run / "checkpoints" / "final.npz") for _, _, run in runs]
+    upright = [run for (algo, _, run), g in zip(runs, gaits)
+               if algo == "ppo" and g["upside_down"].max() <= UPRIGHT]
+    if upright:  # the slowest of them, as runs are sorted by final return
         _render_gif(upright[0] / "checkpoints" / "final.npz", out_dir / "half_cheetah_slow_gait.gif")
         written.append(out_dir / "half_cheetah_slow_gait.gif")
     written.append(save_csv(out_dir / "half_cheetah_gaits.csv", {
-        "run": [str(run) for _, run in runs], "final_return": [r for r, _ in runs],
+        "run": [str(run) for _, _, run in runs], "final_return": [r for _, r, _ in runs],
         "speed_mean": [g["speed"].mean() for g in gaits],
         "speed_min": [g["speed"].min() for g in gaits],
         "pitch_mean": [g["pitch"].mean() for g in gaits],
