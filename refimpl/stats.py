@@ -49,7 +49,8 @@ def iqm_band(runs, seed: int = BOOTSTRAP_SEED, resamples: int = RESAMPLES,
     evaluation steps of a learning curve: ``runs`` of shape (n, m), run i's curve in row i.
     Each resample draws n rows with replacement, so a run's whole curve is drawn as a unit and
     the band at every point is ``iqm_interval`` of that point's column (the same resampled runs
-    for every column). Returns (iqm, low, high), each of shape (m,)."""
+    for every column). Returns (iqm, low, high), each of shape (m,). Tested in
+    ``tests/test_stats.py::test_band_is_the_interval_of_each_point``."""
     runs = np.asarray(runs, dtype=np.float64)
     if runs.ndim != 2 or len(runs) < 2:
         raise ValueError(f"a bootstrap interval needs at least 2 runs, got shape {runs.shape}")

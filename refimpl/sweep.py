@@ -235,7 +235,8 @@ def evaluation_curves(run_dirs: dict[str, list[Path]]):
     deterministic evaluation return over its runs (``refimpl.stats.iqm_band``: the IQM and its
     pointwise 95% percentile-bootstrap interval) at the evaluation steps that all of its runs
     reached. Runs of one configuration evaluate at the same steps, so nothing is interpolated;
-    a ValueError names a run whose steps differ."""
+    a ValueError names a run whose steps differ. Tested in ``tests/test_figures_results.py::
+    test_runs_that_evaluated_are_drawn_as_the_iqm_of_their_evaluations``."""
     from refimpl import stats
     from refimpl.train import EVAL_COLUMNS, read_csv
 

@@ -60,7 +60,9 @@ def gait(checkpoint: Path, episodes: int = EVAL_EPISODES, seed: int = EVAL_SEED)
     episode's steps divided by their duration (m/s; the reward's forward term is this speed);
     ``pitch``, the mean |torso angle| to the horizontal (degrees, the root's hinge angle
     qpos[2]); ``upside_down``, the share of steps with the torso turned past vertical,
-    cos(angle) < 0. Returns arrays of shape (episodes,) under those names and ``return``."""
+    cos(angle) < 0. Returns arrays of shape (episodes,) under those names and ``return``.
+    Tested in ``tests/test_figures_results.py::test_gait_is_measured_from_the_episode_itself``
+    against gymnasium's own x_velocity and the observation's torso angle."""
     from refimpl.evaluate import play
 
     states: list[list] = [[] for _ in range(episodes)]
