@@ -231,7 +231,8 @@ def learning_curves(run_dirs: dict[str, list[Path]], grid_steps: int = 100):
 
 
 def evaluation_curves(run_dirs: dict[str, list[Path]]):
-    """Per algorithm whose every run wrote an eval.csv: (steps, iqm, low, high) of the
+    """Per algorithm with at least 2 runs, every one of which wrote an eval.csv (others are
+    left out, for ``learning_curves`` to draw): (steps, iqm, low, high) of the
     deterministic evaluation return over its runs (``refimpl.stats.iqm_band``: the IQM and its
     pointwise 95% percentile-bootstrap interval) at the evaluation steps that all of its runs
     reached. Runs of one configuration evaluate at the same steps, so nothing is interpolated;

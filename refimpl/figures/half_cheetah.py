@@ -2,13 +2,14 @@
 frames of a trained refimpl policy on HalfCheetah-v5, rendered by MuJoCo's offscreen renderer
 on the CPU. The policy is the committed final checkpoint of the PPO run with the best final
 evaluation among the sweeps' ``summary.csv`` files (``halfcheetah_results.RESULTS``); the
-episode is deterministic (mean action), seed 10000.
+episode is deterministic (mean action), seed 10000. Headless machines need an OpenGL back end:
+``MUJOCO_GL=egl`` (package libegl1; what ``refimpl.evaluate`` uses when MUJOCO_GL is unset) or
+``MUJOCO_GL=osmesa`` (libosmesa6).
 
 Why the final returns spread over runs: ``half_cheetah_gaits.csv`` measures the gait of every
 committed run (TRPO, PPO, NPG) over its 10 evaluation episodes (``gait``: forward speed, torso
 pitch, episodes spent upside down), and ``half_cheetah_slow_gait.gif`` shows the slowest PPO run
-that stays upright, rendered like the fast one. Headless machines need an OpenGL back end: ``MUJOCO_GL=egl`` (package
-libegl1; what ``refimpl.evaluate`` uses when MUJOCO_GL is unset) or ``MUJOCO_GL=osmesa`` (libosmesa6).
+that stays upright, rendered like the fast one.
 """
 from __future__ import annotations
 
@@ -57,7 +58,8 @@ def best_checkpoint(results: list[Path] | None = None, algo: str = "ppo") -> Pat
 def gait(checkpoint: Path, episodes: int = EVAL_EPISODES, seed: int = EVAL_SEED) -> dict:
     """How the policy runs, per deterministic episode (reset seeds seed, seed + 1, ...), from
     the simulator state before every step: ``speed``, the torso's forward displacement over the
-    episode's steps divided by their duration (m/s; the reward's forward term is this speed);
+    episode's steps divided by the simulated time they took (m/s; the reward's forward term is
+    this speed);
     ``pitch``, the mean |torso angle| to the horizontal (degrees, the root's hinge angle
     qpos[2]); ``upside_down``, the share of steps with the torso turned past vertical,
     cos(angle) < 0. Returns arrays of shape (episodes,) under those names and ``return``.
@@ -65,17 +67,16 @@ def gait(checkpoint: Path, episodes: int = EVAL_EPISODES, seed: int = EVAL_SEED)
     against gymnasium's own x_velocity and the observation's torso angle."""
     from refimpl.evaluate import play
 
-    states: list[list] = [[] for _ in range(episodes)]
-    dt = []
+    states: list[list] = [[] for _ in range(episodes)]  # per step: (sim time, x, z, angle)
 
     def watch(ep, env):
-        states[ep].append(env.unwrapped.data.qpos[:3].copy())
-        dt[:] = [env.unwrapped.dt]  # simulated seconds per step (frame_skip x timestep)
+        data = env.unwrapped.data
+        states[ep].append((data.time, *data.qpos[:3]))
     returns, _ = play(checkpoint, episodes, deterministic=True, seed=seed, render=False,
                       max_frames=0, watch=watch)
-    x, angle = [np.array(q)[:, 0] for q in states], [np.array(q)[:, 2] for q in states]
+    t, x, _, angle = zip(*(np.array(q).T for q in states))
     return {"return": returns,
-            "speed": np.array([(xs[-1] - xs[0]) / ((len(xs) - 1) * dt[0]) for xs in x]),
+            "speed": np.array([(xs[-1] - xs[0]) / (ts[-1] - ts[0]) for ts, xs in zip(t, x)]),
             "pitch": np.array([np.degrees(np.abs(a).mean()) for a in angle]),
             "upside_down": np.array([np.mean(np.cos(a) < 0) for a in angle])}
 
