@@ -97,9 +97,10 @@ def test_summary_of_a_bimodal_outcome():
 def test_agrees_with_rliable():
     """rliable 1.2.0 (Agarwal et al.'s library): the same IQM, and an interval whose endpoints
     lie at the same probability levels of our bootstrap distribution within Monte-Carlo error.
-    Optional (pip install rliable==1.2.0): it needs arch < 8, and arch 7.2 does not import
-    with pandas 3 (TypeError in arch.univariate.base), while arch 8 drops the random_state
-    argument rliable passes; so it runs only with pandas 2."""
+    Optional (pip install -e '.[rliable]'; .ci/run runs it and fails on a skip): rliable
+    needs arch < 8, since arch 8 drops the random_state argument rliable passes, and arch 7.2
+    does not import with pandas 3 (TypeError in arch.univariate.base), so the extra pins
+    pandas < 3."""
     try:
         from rliable import library, metrics
     except Exception as e:  # absent, or present but failing to import
