@@ -1,13 +1,14 @@
-"""The README's HalfCheetah results table, computed from the sweeps' summary.csv files.
+"""The README's results tables, computed from the sweeps' summary.csv files.
 
-    python benchmarks/halfcheetah_table.py results/halfcheetah-v5-tianshou results/halfcheetah-v5 \
+    python benchmarks/results_table.py results/halfcheetah-v5-tianshou results/halfcheetah-v5 \
         [--peers results/peers]
 
 For each directory (one preset) and algorithm, over its runs: the final deterministic return
 (each run's mean over its evaluation episodes) as the IQM with its 95% percentile-bootstrap
 interval, mean +- std and median (``refimpl.stats``), the min and max run, the IQM of the best
 evaluation during training where the runs evaluated, and the mean wall time per run. With
-``--peers``, the rows of ``benchmarks/peers_halfcheetah.py``'s summary.csv on the same protocol.
+``--peers``, the rows of ``benchmarks/peers.py``'s summary.csv on the same protocol, one per
+library, algorithm and settings (the libraries' defaults or rl-baselines3-zoo's).
 Prints Markdown.
 """
 import argparse
@@ -61,9 +62,10 @@ def main(argv=None) -> int:
             print(table_row(preset_of(d, algo, sel[0]["seed"]), algo, sel))
     if args.peers is not None:
         table = rows(args.peers)
-        for algo in dict.fromkeys(r["algo"] for r in table):
-            sel = [r for r in table if r["algo"] == algo]
-            print(table_row(f"{sel[0]['library']} {sel[0]['library_version']} defaults", algo, sel))
+        for algo, settings in dict.fromkeys((r["algo"], r["settings"]) for r in table):
+            sel = [r for r in table if (r["algo"], r["settings"]) == (algo, settings)]
+            name = f"{sel[0]['library']} {sel[0]['library_version']} {settings}"
+            print(table_row(name, algo, sel))
     return 0
 
 
