@@ -39,7 +39,8 @@ class Agent:
         critic = MLP((obs_dim, *cfg.hidden, 1), cfg.activation)
         phi = policy.init(rng, cfg.log_std_init) if kind == "gaussian" else policy.init(rng)
         theta_v = init_critic(critic, rng)
-        return cls(policy, phi, critic, theta_v, Adam(phi.size, cfg.lr), Adam(theta_v.size, cfg.vf_lr))
+        return cls(policy, phi, critic, theta_v, Adam(phi.size, cfg.lr, eps=cfg.adam_eps),
+                   Adam(theta_v.size, cfg.vf_lr, eps=cfg.adam_eps))
 
 
 @dataclass

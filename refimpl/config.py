@@ -90,6 +90,9 @@ ENV_DEFAULTS: dict[str, dict[str, dict]] = {
     # vf_minibatch, n_epochs -> epochs, gae_lambda -> lam, cg_damping -> damping, SB3's
     # cg_max_steps 15 -> cg_iters, n_critic_updates -> vf_epochs, ``normalize`` (VecNormalize
     # of observations and rewards, our default) or its absence (norm_obs, norm_reward off).
+    # Two SB3 defaults differ from ours and are set here: Adam's epsilon is 1e-5 in SB3's
+    # policies (adam_eps), and sb3-contrib's TRPO fits its critic without gradient clipping
+    # (max_grad_norm none; SB3's PPO clips at 0.5, our default).
     # SB3's PPO trains actor and critic with one optimiser on one loss; our separate critic
     # takes the same step size, epochs and minibatch. Not carried over: the zoo's linearly
     # annealed PPO clip range on CartPole (we keep epsilon = 0.2 constant). NPG takes TRPO's
@@ -98,14 +101,17 @@ ENV_DEFAULTS: dict[str, dict[str, dict]] = {
     "CartPole-v1": {
         "ppo": dict(num_envs=8, horizon=32, minibatch=256, epochs=20, gamma=0.98, lam=0.8,
                     lr=1e-3, vf_lr=1e-3, vf_epochs=20, vf_minibatch=256, norm_obs=False,
-                    norm_reward=False),
+                    norm_reward=False, adam_eps=1e-5),
         "trpo": dict(num_envs=2, horizon=512, vf_minibatch=512, vf_epochs=20, lam=0.98,
-                     damping=1e-3, cg_iters=15, norm_obs=False, norm_reward=False),
+                     damping=1e-3, cg_iters=15, norm_obs=False, norm_reward=False,
+                     adam_eps=1e-5, max_grad_norm=None),
         "vpg": dict(norm_obs=False, norm_reward=False),
     },
     "Acrobot-v1": {
-        "ppo": dict(num_envs=16, horizon=256, epochs=4, lam=0.94, anneal_lr=False, vf_epochs=4),
-        "trpo": dict(num_envs=2, horizon=1024, vf_minibatch=128, cg_iters=15),
+        "ppo": dict(num_envs=16, horizon=256, epochs=4, lam=0.94, anneal_lr=False, vf_epochs=4,
+                    adam_eps=1e-5),
+        "trpo": dict(num_envs=2, horizon=1024, vf_minibatch=128, cg_iters=15, adam_eps=1e-5,
+                     max_grad_norm=None),
     },
 }
 for _family in ENV_DEFAULTS.values():
@@ -202,6 +208,10 @@ class Config:
     max_grad_norm: float | None = field(0.5, "Gradient-norm clipping of each Adam step, policy "
                                         "and critic (baselines ppo2: 0.5; not in the PPO "
                                         "paper); none disables.", POSITIVE)
+    adam_eps: float = field(1e-8, "Adam's epsilon, policy and critic: 1e-8, Kingma & Ba's and "
+                            "PyTorch's default. Stable-Baselines3's policies and baselines ppo2 "
+                            "use 1e-5, which the CartPole-v1 and Acrobot-v1 settings take "
+                            "(ENV_DEFAULTS).", POSITIVE)
 
     # ---- PPO (lecture, "PPO: Final algorithm")
     lr: float = field(3e-4, "Adam step size of the policy (PPO paper, Table 3: 3e-4; VPG uses "

@@ -52,6 +52,8 @@ INVALID = [  # (field, flags, what the one line must say)
     ("vf_clip", ["--vf-clip", "0"], "--vf-clip must be a finite number > 0 or none"),
     ("max_grad_norm", ["--max-grad-norm", "-1"], "--max-grad-norm must be a finite number > 0"),
     ("max_grad_norm", ["--max-grad-norm", "nan"], "--max-grad-norm must be a finite number > 0"),
+    ("adam_eps", ["--adam-eps", "0"], "--adam-eps must be a finite number > 0"),
+    ("adam_eps", ["--adam-eps", "none"], "argument --adam-eps: invalid float value"),
     ("lr", ["--lr", "nan"], "--lr must be a finite number > 0"),
     ("lr", ["--lr=-3e-4"], "--lr must be a finite number > 0"),
     ("anneal_lr", ["--anneal-lr=off"], "ignored explicit argument"),

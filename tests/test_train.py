@@ -244,5 +244,12 @@ def test_environment_family_defaults_apply_beneath_preset_and_overrides():
     acrobot = Config.for_algo("ppo", env="Acrobot-v1")
     assert (acrobot.num_envs, acrobot.horizon, acrobot.epochs, acrobot.lam, acrobot.norm_obs,
             acrobot.anneal_lr) == (16, 256, 4, 0.94, True, False)
+    # SB3's Adam epsilon on both tasks; sb3-contrib's TRPO critic unclipped, SB3's PPO clipped
+    for env in ("CartPole-v1", "Acrobot-v1"):
+        by_algo = {a: Config.for_algo(a, env=env) for a in ("ppo", "trpo", "npg")}
+        assert {a: (c.adam_eps, c.max_grad_norm) for a, c in by_algo.items()} \
+            == {"ppo": (1e-5, 0.5), "trpo": (1e-5, None), "npg": (1e-5, None)}
+    assert (Config.for_algo("ppo").adam_eps, Config.for_algo("vpg", env="CartPole-v1").adam_eps) \
+        == (1e-8, 1e-8)
     assert Config.for_algo("ppo", env="HalfCheetah-v5") == Config.for_algo("ppo")
     assert Config.for_algo("vpg", env="Acrobot-v1").horizon == Config.for_algo("vpg").horizon
