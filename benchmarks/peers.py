@@ -2,7 +2,8 @@
 
     pip install -e '.[peers]'      # torch, stable-baselines3, sb3-contrib: not refimpl's dependencies
     python benchmarks/peers.py [--algos ppo trpo] [--seeds 0-2] [--steps 1000000]
-                               [--env HalfCheetah-v5] [--settings defaults|zoo] [--out results/peers]
+                               [--env HalfCheetah-v5] [--settings defaults|zoo]
+                               [--out results/peers]
 
 With ``--settings defaults`` each peer trains with its library's defaults (``PPO("MlpPolicy",
 env)``, ``TRPO("MlpPolicy", env)``) on one environment, with observation and reward normalisation

@@ -197,7 +197,7 @@ def test_train_flag_names_are_unchanged(capsys):
         "--obs-clip", "--norm-reward", "--no-norm-reward", "--norm-adv", "--no-norm-adv",
         "--clip-actions", "--no-clip-actions", "--vf-lr", "--vf-epochs", "--vf-minibatch",
         "--vf-clip", "--max-grad-norm", "--adam-eps", "--lr", "--anneal-lr", "--no-anneal-lr",
-        "--epochs", "--minibatch", "--clip-eps", "--ent-coef", "--target-kl", "--delta", "--cg-iters",
-        "--damping", "--fvp-fraction", "--backtrack-alpha", "--backtrack-iters", "--npg-step",
+        "--epochs", "--minibatch", "--clip-eps", "--ent-coef", "--target-kl", "--delta",
+        "--cg-iters", "--damping", "--fvp-fraction", "--backtrack-alpha", "--backtrack-iters", "--npg-step",
         "--npg-alpha", "--eval-every", "--eval-episodes", "--checkpoint-every", "--preset",
         "--out", "--resume", "--no-progress"}
