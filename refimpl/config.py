@@ -261,6 +261,10 @@ class Config:
     eval_episodes: int = field(10, "Episodes per evaluation during training (their reset seeds "
                                "are the run's evaluation stream, the same every time).",
                                at_least(1))
+    eval_process: bool = field(True, "Run the evaluations during training in a process of their "
+                               "own, beside training, instead of between its updates; the "
+                               "numbers are the same either way, and a resumed run may change "
+                               "it.")
     checkpoint_every: int = field(50, "Updates between periodic checkpoints update_NNNNNN.npz "
                                   "(latest.npz is written after every update, final.npz at the "
                                   "end).", at_least(1))

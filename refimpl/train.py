@@ -7,7 +7,9 @@
 
 Run directory: ``config.json``, ``progress.csv`` (one row per update, columns ``COLUMNS``),
 ``eval.csv`` (one row per evaluation during training, columns ``EVAL_COLUMNS``: the mean action
-in an environment of its own every ``cfg.eval_every`` steps, ``evaluate.Evaluation``),
+in an environment of its own every ``cfg.eval_every`` steps, ``evaluate.Evaluation``, by default
+in a process of its own while training goes on; ``checkpoints/evaluation.npz`` holds the inputs
+of one whose row is not written yet, ``Run.start_evaluation``),
 ``checkpoints/latest.npz`` (after every update), ``checkpoints/update_NNNNNN.npz`` (every
 ``cfg.checkpoint_every`` updates), ``checkpoints/final.npz`` and ``learning_curve.png``.
 
@@ -44,6 +46,7 @@ import json
 import math
 import os
 import time
+from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -54,7 +57,8 @@ from refimpl.agent import Agent, FlatBatch
 from refimpl.algos import UPDATES
 from refimpl.config import Config, flag
 from refimpl.errors import NumericalError
-from refimpl.evaluate import Evaluation
+from refimpl.evaluate import make_evaluation
+from refimpl.normalize import RunningMeanStd
 from refimpl.objectives import explained_variance
 from refimpl.optim import Adam
 from refimpl.rollout import Collector, check_finite, estimate_advantages
@@ -76,9 +80,12 @@ TEMPORARIES = (".config.json.*.tmp", ".progress.csv.*.tmp", ".eval.csv.*.tmp",
 """Names of the temporary files of ``checkpoint.atomic_write`` in a run directory."""
 
 
-RESUME_MAY_CHANGE = ("steps", "vector")
-"""Config fields a resumed run may change: its length, and how its environments are stepped
-(which gives the same numbers)."""
+RESUME_MAY_CHANGE = ("steps", "vector", "eval_process")
+"""Config fields a resumed run may change: its length, and how its environments are stepped or
+its evaluations run (which give the same numbers)."""
+PENDING = "evaluation.npz"
+"""In ``checkpoints/``: the inputs of an evaluation whose eval.csv row is not written yet
+(``Run.start_evaluation``)."""
 
 
 class RunError(ValueError):
@@ -202,14 +209,16 @@ class Run:
         self.action_rng, self.update_rng = seeds.generator("actions"), seeds.generator("update")
         self.agent = Agent.create(cfg, self.collector.obs_dim, self.collector.act_dim,
                                   seeds.generator("weights"), self.collector.kind)
-        self.evaluation = Evaluation(cfg, seeds.evaluation_seeds(cfg.eval_episodes)) \
+        self.evaluation = make_evaluation(cfg, seeds.evaluation_seeds(cfg.eval_episodes)) \
             if cfg.eval_every else None
+        self.pending: tuple[int, int, Future] | None = None  # update, env_steps, its returns
         self.batch_size = cfg.horizon * cfg.num_envs
         self.num_updates = math.ceil(cfg.steps / self.batch_size)
         self.update, self.env_steps, self.wall_time = 0, 0, 0.0
         self._remove_stale_temporaries()
         if state is not None:
             self._restore(state)
+            self._finish_pending_file()
             if self.cfg != stored:  # a new length: the checkpoint first, config.json second
                 self.save()
                 self._write_config(ours=False)
@@ -367,12 +376,72 @@ class Run:
         return bool(every) and self.env_steps // every > (self.env_steps - self.batch_size) // every
 
     def evaluate(self) -> dict:
-        """Evaluate the current policy (``evaluate.Evaluation``); returns the eval.csv row."""
-        t0 = time.perf_counter()
-        returns = self.evaluation(self.agent.policy, self.agent.phi, self.collector.obs_rms)
-        return {"update": self.update, "env_steps": self.env_steps, "mean": returns.mean(),
-                "std": returns.std(), "min": returns.min(), "max": returns.max(),
-                "wall_time": round(time.perf_counter() - t0, 3)}
+        """Evaluate the current policy now; returns the eval.csv row."""
+        returns, seconds = self.evaluation.submit(self.agent.policy, self.agent.phi,
+                                                  self.collector.obs_rms).result()
+        return eval_row(self.update, self.env_steps, returns, seconds)
+
+    def start_evaluation(self) -> None:
+        """Submit the evaluation of the current policy (after ``finish_evaluation`` of the one
+        before). An evaluation that runs in its own process leaves its inputs in
+        ``checkpoints/evaluation.npz`` until its row is written, so that a run that dies in
+        between, with its checkpoint already past this update, redoes it on resume
+        (``_finish_pending_file``)."""
+        self.finish_evaluation(wait=True)
+        a, rms = self.agent, self.collector.obs_rms
+        future = self.evaluation.submit(a.policy, a.phi, rms)
+        self.pending = (self.update, self.env_steps, future)
+        if not future.done():
+            d = {"update": np.array(self.update), "env_steps": np.array(self.env_steps),
+                 "phi": a.phi, **({} if rms is None else
+                                  {f"obs_rms/{k}": v for k, v in rms.state().items()})}
+            path = self.ckpt_dir / PENDING
+            with writing(path):
+                checkpoint.atomic_write(path, lambda f: np.savez(f, **d))
+            if not self.has_checkpoint():
+                self.created.append(path)
+
+    def finish_evaluation(self, wait: bool) -> dict | None:
+        """Write the eval.csv row of the submitted evaluation if it has finished (with
+        ``wait``, once it has); returns the row, or None."""
+        if self.pending is None or not (wait or self.pending[2].done()):
+            return None
+        update, env_steps, future = self.pending
+        row = eval_row(update, env_steps, *future.result())
+        self.append_eval(row)
+        self.pending = None
+        with writing(self.ckpt_dir / PENDING):
+            (self.ckpt_dir / PENDING).unlink(missing_ok=True)
+        return row
+
+    def _finish_pending_file(self) -> None:
+        """On resume: evaluate the inputs left in ``checkpoints/evaluation.npz`` if their update
+        is one the checkpoint has passed and eval.csv has no row for it, then remove the
+        file (one of a later update is stale: that update will be redone)."""
+        path = self.ckpt_dir / PENDING
+        if not path.exists():
+            return
+        try:
+            d = checkpoint.read_npz(path)
+            update, env_steps, phi = int(d["update"]), int(d["env_steps"]), d["phi"]
+            rms = checkpoint.subdict(d, "obs_rms/")
+            obs_rms = RunningMeanStd.from_state(rms) if rms else None
+        except (ValueError, KeyError) as e:
+            raise RunError(f"{path} is not an evaluation refimpl left ({e}); remove it to "
+                           "resume without that evaluation") from None
+        if phi.shape != self.agent.phi.shape or (obs_rms is None) != (not self.cfg.norm_obs):
+            raise RunError(f"{path} does not belong to this run's policy; remove it to resume "
+                           "without that evaluation")
+        eval_path = self.out / "eval.csv"
+        done = False
+        if eval_path.exists():
+            with eval_path.open() as f:
+                done = any(int(r["update"]) == update for r in csv.DictReader(f))
+        if update <= self.update and not done and self.evaluation is not None:
+            returns, seconds = self.evaluation.submit(self.agent.policy, phi, obs_rms).result()
+            self.append_eval(eval_row(update, env_steps, returns, seconds))
+        with writing(path):
+            path.unlink()
 
     def save(self, name: str = "latest.npz") -> Path:
         path = self.ckpt_dir / name
@@ -422,14 +491,15 @@ def train(cfg: Config | dict | None, out: Path, resume: bool = False,
             row = run.step()
             run.append_progress(row)
             if run.evaluation_due():  # before the checkpoint: a crash in between redoes both
-                evaluated = run.evaluate()
-                run.append_eval(evaluated)
-                last_eval = f"{evaluated['mean']:.0f}"
+                run.start_evaluation()  # its row when it has finished, or after a crash on resume
+            evaluated = run.finish_evaluation(wait=False)
+            last_eval = last_eval if evaluated is None else f"{evaluated['mean']:.0f}"
             run.save()
             if run.update % run.cfg.checkpoint_every == 0:
                 run.save(f"update_{run.update:06d}.npz")
             bar.update(run.batch_size)
             bar.set_postfix(sps=row["sps"], ret=f"{row['ep_return']:.0f}", eval=last_eval)
+        run.finish_evaluation(wait=True)
         run.save("final.npz")
         with writing(run.out / "learning_curve.png"):
             plot_learning_curve(run.out)
@@ -441,6 +511,13 @@ def train(cfg: Config | dict | None, out: Path, resume: bool = False,
         bar.close()
         run.close()
     return run
+
+
+def eval_row(update: int, env_steps: int, returns: np.ndarray, seconds: float) -> dict:
+    """The eval.csv row of the evaluation ``returns`` after ``update``."""
+    return {"update": update, "env_steps": env_steps, "mean": returns.mean(),
+            "std": returns.std(), "min": returns.min(), "max": returns.max(),
+            "wall_time": round(seconds, 3)}
 
 
 def read_csv(path: Path, columns: tuple[str, ...]) -> dict[str, np.ndarray]:

@@ -79,6 +79,7 @@ INVALID = [  # (field, flags, what the one line must say)
     ("vector", ["--vector", "threads"], "--vector must be one of direct, sync, async"),
     ("eval_every", ["--eval-every", "-5"], "--eval-every must be an integer >= 0"),
     ("eval_episodes", ["--eval-episodes", "0"], "--eval-episodes must be an integer >= 1"),
+    ("eval_process", ["--no-eval-process=1"], "ignored explicit argument"),
     ("checkpoint_every", ["--checkpoint-every", "0"], "--checkpoint-every must be an integer >= 1"),
     ("preset", ["--preset", "paperish"], "invalid choice: 'paperish'"),
 ]

@@ -199,5 +199,6 @@ def test_train_flag_names_are_unchanged(capsys):
         "--vf-clip", "--max-grad-norm", "--adam-eps", "--lr", "--anneal-lr", "--no-anneal-lr",
         "--epochs", "--minibatch", "--clip-eps", "--ent-coef", "--target-kl", "--delta",
         "--cg-iters", "--damping", "--fvp-fraction", "--backtrack-alpha", "--backtrack-iters", "--npg-step",
-        "--npg-alpha", "--eval-every", "--eval-episodes", "--checkpoint-every", "--preset",
+        "--npg-alpha", "--eval-every", "--eval-episodes", "--eval-process", "--no-eval-process",
+        "--checkpoint-every", "--preset",
         "--out", "--resume", "--no-progress"}

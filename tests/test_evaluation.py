@@ -1,11 +1,15 @@
 """Deterministic evaluation during training (``--eval-every``, ``evaluate.Evaluation``)."""
 import csv
+import dataclasses
+import multiprocessing
 
 import numpy as np
 import pytest
 from gymnasium import make
 
+from refimpl.cli import main
 from refimpl.config import Config
+from refimpl.evaluate import Evaluation, EvaluationProcess, make_evaluation
 from refimpl.seeding import RunSeeds
 from refimpl.train import EVAL_COLUMNS, TIMING_COLUMNS, Run, train
 
@@ -72,7 +76,8 @@ def test_evaluation_return_is_the_closed_form_of_the_mean_action(tmp_path, norm_
 
 def test_evaluation_time_is_not_training_time(tmp_path, monkeypatch):
     """An evaluation that takes 0.3 s shows in eval.csv's wall_time, not in progress.csv's
-    wall_time or sps (the LQ updates here take milliseconds)."""
+    wall_time or sps (the LQ updates here take milliseconds). In the training process, where
+    the patched evaluation runs (an evaluation in its own process does not wait at all)."""
     import time
 
     from refimpl import evaluate
@@ -81,11 +86,86 @@ def test_evaluation_time_is_not_training_time(tmp_path, monkeypatch):
         time.sleep(0.3)
         return np.zeros(len(self.seeds))
     monkeypatch.setattr(evaluate.Evaluation, "__call__", slow)
-    run = train(Config.for_algo("vpg", **{**LQ, "steps": 300}, eval_every=100, eval_episodes=1),
-                tmp_path / "r", progress=False)
+    run = train(Config.for_algo("vpg", **{**LQ, "steps": 300}, eval_every=100, eval_episodes=1,
+                                eval_process=False), tmp_path / "r", progress=False)
     evals = _rows(tmp_path / "r" / "eval.csv", drop=())
     assert len(evals) == 3 and all(float(r["wall_time"]) >= 0.3 for r in evals)
     assert run.wall_time < 0.3
     progress = _rows(tmp_path / "r" / "progress.csv", drop=())
     assert all(float(r["sps"]) > 100 / 0.3 for r in progress)
 
+
+
+def test_an_evaluation_process_gives_the_rows_of_the_training_process(tmp_path):
+    """``eval_process`` changes where the episodes run, not their numbers: eval.csv (but for
+    wall_time) and progress.csv are the same bit for bit, on a MuJoCo task whose returns are
+    sensitive to every bit of the actions (Hopper: 1,000-step episodes of a chaotic system)."""
+    cfg = dict(env="Hopper-v5", horizon=256, epochs=1, vf_epochs=1, steps=768, seed=1,
+               eval_every=256, eval_episodes=2)
+    runs = {on: train(Config.for_algo("ppo", **cfg, eval_process=on), tmp_path / str(on),
+                      progress=False) for on in (True, False)}
+    for name in ("eval.csv", "progress.csv"):
+        assert _rows(tmp_path / "True" / name) == _rows(tmp_path / "False" / name)
+    assert len(_rows(tmp_path / "True" / "eval.csv")) == 3
+    np.testing.assert_array_equal(runs[True].agent.phi, runs[False].agent.phi)
+
+
+def test_evaluations_run_in_a_process_of_their_own_unless_it_cannot_have_children():
+    seeds = RunSeeds(0).evaluation_seeds(1)
+    cfg = Config.for_algo("ppo", **LQ)
+    assert isinstance(make_evaluation(cfg, seeds), EvaluationProcess)
+    inline = make_evaluation(dataclasses.replace(cfg, eval_process=False), seeds)
+    assert isinstance(inline, Evaluation)
+    inline.close()
+    process = multiprocessing.current_process()
+    daemon = process.daemon
+    process.daemon = True  # as in a Dask worker, which may not start processes
+    try:
+        assert isinstance(make_evaluation(cfg, seeds), Evaluation)
+    finally:
+        process.daemon = daemon
+
+
+@pytest.mark.parametrize("pending_update", [4, 6])
+def test_an_evaluation_cut_off_by_a_crash_is_done_on_resume(tmp_path, pending_update):
+    """A run that dies after its checkpoint passed an update whose evaluation, running in its
+    own process, has not written its row (``checkpoints/evaluation.npz`` left behind) writes
+    that row on resume: eval.csv and progress.csv end as an uninterrupted run's. Update 4: the
+    checkpoint is at update 5 when the process dies. Update 6: the file is of an update after
+    the checkpoint's (the process died between it and the checkpoint) and is stale, the update
+    and its evaluation are redone."""
+    cfg = Config.for_algo("ppo", **LQ, eval_every=200, eval_episodes=2)
+    whole = tmp_path / "whole"
+    train(cfg, whole, progress=False)
+    run = Run(cfg, tmp_path / "cut")
+    while run.update < max(5, pending_update):
+        run.append_progress(run.step())
+        if run.evaluation_due():  # updates 2, 4, 6
+            run.start_evaluation()
+            if run.update != pending_update:
+                run.finish_evaluation(wait=True)
+        if run.update <= 5:
+            run.save()
+    assert run.pending[0] == pending_update  # submitted, its row never written
+    assert (run.ckpt_dir / "evaluation.npz").exists()
+    run.close()  # the evaluation process is gone with its answer
+    train(None, tmp_path / "cut", resume=True, progress=False)
+    assert not (tmp_path / "cut" / "checkpoints" / "evaluation.npz").exists()
+    for name in ("eval.csv", "progress.csv"):
+        assert _rows(tmp_path / "cut" / name) == _rows(whole / name)
+
+
+@pytest.mark.parametrize("damage", [b"not an npz", "wrong policy"])
+def test_a_damaged_evaluation_file_is_one_line_on_resume(tmp_path, capsys, damage):
+    """What was left in checkpoints/evaluation.npz and cannot be that run's evaluation stops
+    the resume with one line naming the file and exit status 2."""
+    out = tmp_path / "r"
+    train(Config.for_algo("trpo", **LQ), out, progress=False)  # TRPO: no annealing, may extend
+    path = out / "checkpoints" / "evaluation.npz"
+    if damage == "wrong policy":
+        np.savez(path, update=np.array(6), env_steps=np.array(600), phi=np.zeros(7))
+    else:
+        path.write_bytes(damage)
+    assert main(["train", "--resume", str(out), "--steps", "800", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(path) in err and "remove it" in err
