@@ -60,7 +60,7 @@ def test_quick_writes_every_file_as_valid_image_or_data(quick_dir):
 
 def test_registry_quick_excludes_exactly_the_training_figures():
     assert [n for n, (_, training) in FIGURES.items() if training] == \
-        ["ppo_interpolation", "halfcheetah_results", "half_cheetah"]
+        ["ppo_interpolation", "halfcheetah_results", "mujoco_results", "half_cheetah"]
 
 
 def test_unknown_figure_name_exits_2_with_one_line(tmp_path, capsys):

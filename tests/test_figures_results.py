@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from refimpl import sweep, train
-from refimpl.figures import half_cheetah, halfcheetah_results
+from refimpl.figures import half_cheetah, halfcheetah_results, mujoco_results
 from refimpl.train import COLUMNS
 
 
@@ -92,6 +92,34 @@ def test_final_return_figures_come_from_the_summaries(tmp_path, monkeypatch):
     with (tmp_path / "halfcheetah_final.csv").open() as f:
         (row,) = list(csv.DictReader(f))
     assert (row["algo"], float(row["iqm"]), float(row["median"])) == ("ppo", 25.0, 25.0)
+
+
+def test_other_tasks_get_the_same_figures_from_their_own_sweeps(tmp_path, monkeypatch):
+    """mujoco_results draws, per task with a sweep, its curves and the final-return figures,
+    with the task's name in the titles, and its final.csv holds that sweep's IQM (of 4 runs:
+    the middle two); a task without a sweep directory draws nothing, and none draws []."""
+    steps = np.arange(1, 11) * 100.0
+    hopper = tmp_path / "hopper"
+    for i, final in enumerate([1.0, 50.0, 3.0, 5.0]):
+        _write_log(hopper / f"trpo-s{i}", steps, np.linspace(0, 9, 10))
+        _write_eval(hopper / f"trpo-s{i}", steps[1::2], np.linspace(0, final, 5))
+    (hopper / "summary.csv").write_text("algo,seed,steps,final_return,final_return_std,wall_s\n"
+                                        + "".join(f"trpo,{i},1000,{r},1,1\n" for i, r in
+                                                  enumerate([1.0, 50.0, 3.0, 5.0])))
+    tasks = {"Hopper-v5": ("hopper", {"tianshou": hopper}),
+             "Walker2d-v5": ("walker2d", {"tianshou": tmp_path / "none"})}
+    monkeypatch.setattr(mujoco_results, "TASKS", tasks)
+    out = tmp_path / "figures"
+    out.mkdir()
+    written = [p.name for p in mujoco_results.make(out)]
+    assert written == ["hopper_curves.svg", "hopper_curves.csv", "hopper_iqm.svg",
+                       "hopper_profiles.svg", "hopper_final.csv"]
+    assert "Hopper-v5" in (out / "hopper_iqm.svg").read_text()
+    with (out / "hopper_final.csv").open() as f:
+        (row,) = list(csv.DictReader(f))
+    assert (row["preset"], row["algo"], float(row["iqm"])) == ("tianshou", "trpo", 4.0)
+    monkeypatch.setattr(mujoco_results, "TASKS", {"Walker2d-v5": tasks["Walker2d-v5"]})
+    assert mujoco_results.make(out) == []
 
 
 def test_missing_logs_are_a_one_line_error(tmp_path):

@@ -23,6 +23,7 @@ FIGURES: dict[str, tuple[str, bool]] = {
     "ppo_clip": ("refimpl.figures.ppo_clip", False),
     "ppo_interpolation": ("refimpl.figures.ppo_interpolation", True),
     "halfcheetah_results": ("refimpl.figures.halfcheetah_results", True),
+    "mujoco_results": ("refimpl.figures.mujoco_results", True),
     "half_cheetah": ("refimpl.figures.half_cheetah", True),
 }
 """Figure name -> (module, needs_training). Modules are imported only when built."""
@@ -65,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
     for name in names:
         t0 = time.perf_counter()
         written = __import__(FIGURES[name][0], fromlist=["make"]).make(args.out)
-        print(f"{name}: {', '.join(str(p) for p in written)} ({time.perf_counter() - t0:.1f} s)")
+        what = ", ".join(str(p) for p in written) or "nothing: no results to draw from yet"
+        print(f"{name}: {what} ({time.perf_counter() - t0:.1f} s)")
     return 0
 
 

@@ -77,7 +77,7 @@ def final_returns(results: dict[str, Path] | None = None) -> dict[tuple[str, str
     return out
 
 
-def _iqm_figure(finals):
+def _iqm_figure(finals, task: str = "HalfCheetah-v5"):
     """Each (preset, algo)'s IQM as a point with its 95% bootstrap interval, one row each."""
     keys = list(finals)
     fig, ax = plt.subplots(figsize=(6.5, 0.45 * len(keys) + 1.2))
@@ -89,26 +89,26 @@ def _iqm_figure(finals):
     ax.invert_yaxis()
     n = sorted({len(v) for v in finals.values()})
     ax.set(xlabel=f"final return, IQM with 95% bootstrap interval ({'/'.join(map(str, n))} runs)",
-           title="HalfCheetah-v5, 1M steps: final policy")
+           title=f"{task}, 1M steps: final policy")
     ax.grid(alpha=0.3, axis="x")
     fig.tight_layout()
     return fig
 
 
-def _profile_figure(finals, taus):
+def _profile_figure(finals, taus, task: str = "HalfCheetah-v5"):
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for (preset, algo), x in finals.items():
         ax.step(taus, stats.performance_profile(x, taus), where="post", color=COLOR[algo],
                 linestyle=STYLE.get(preset, ":"), label=f"{algo.upper()} ({preset})")
     ax.set(xlabel="final return tau", ylabel="fraction of runs with final return > tau",
-           title="HalfCheetah-v5, 1M steps: performance profiles", ylim=(-0.02, 1.02))
+           title=f"{task}, 1M steps: performance profiles", ylim=(-0.02, 1.02))
     ax.grid(alpha=0.3)
     ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
     return fig
 
 
-def _figure(c, algos, title):
+def curve_figure(c, algos, title):
     return learning_curve_figure(
         [Curve(x, y, None, f"{algo.upper()} ({preset}): {SOURCES[source]}",
                STYLE.get(preset, ":"), COLOR[algo], band=(low, high))
@@ -118,7 +118,7 @@ def _figure(c, algos, title):
         legend={"loc": "upper left", "fontsize": 7})
 
 
-def _save_svg(fig, path: Path) -> Path:
+def save_svg(fig, path: Path) -> Path:
     return save_figure(fig, path, "svg", metadata={"Date": None})
 
 
@@ -126,25 +126,36 @@ def make(out_dir: Path) -> list[Path]:
     c = curves()
     out_dir = Path(out_dir)
     written = [
-        _save_svg(_figure(c, ["trpo"], "TRPO on HalfCheetah-v5"), out_dir / "half_cheetah_trpo.svg"),
-        _save_svg(_figure(c, ALGOS, "HalfCheetah-v5: TRPO vs. PPO (and NPG)"),
-                  out_dir / "trpo_vs_ppo.svg")]
-    # one row per plotted point, each curve on its own steps (no resampling)
+        save_svg(curve_figure(c, ["trpo"], "TRPO on HalfCheetah-v5"), out_dir / "half_cheetah_trpo.svg"),
+        save_svg(curve_figure(c, ALGOS, "HalfCheetah-v5: TRPO vs. PPO (and NPG)"),
+                  out_dir / "trpo_vs_ppo.svg"),
+        save_curves_csv(c, out_dir / "halfcheetah_curves.csv")]
+    return written + final_figures(final_returns(), "HalfCheetah-v5", out_dir, "halfcheetah")
+
+
+def save_curves_csv(c: dict, path: Path) -> Path:
+    """``curves``' output, one row per plotted point, each curve on its own steps (no
+    resampling)."""
     rows = [(preset, algo, source, *point) for (preset, algo), (source, *arrays) in c.items()
             for point in zip(*arrays)]
     columns = dict(zip(("preset", "algo", "source", "env_steps", "return", "low", "high"),
                        map(list, zip(*rows))))
-    written.append(save_csv(out_dir / "halfcheetah_curves.csv", columns))
-    finals = final_returns()
-    if finals:
-        low = min(x.min() for x in finals.values())
-        high = max(x.max() for x in finals.values())
-        taus = np.linspace(low - 0.05 * (high - low), high + 0.05 * (high - low), 200)
-        written.append(_save_svg(_iqm_figure(finals), out_dir / "halfcheetah_iqm.svg"))
-        written.append(_save_svg(_profile_figure(finals, taus), out_dir / "halfcheetah_profiles.svg"))
-        summaries = {k: stats.summarize(x) for k, x in finals.items()}
-        written.append(save_csv(out_dir / "halfcheetah_final.csv", {
-            "preset": [p for p, _ in finals], "algo": [a for _, a in finals],
-            **{f: [getattr(summaries[k], f) for k in finals]
-               for f in ("n", "mean", "std", "median", "iqm", "iqm_low", "iqm_high")}}))
+    return save_csv(path, columns)
+
+
+def final_figures(finals: dict, task: str, out_dir: Path, prefix: str) -> list[Path]:
+    """``PREFIX_iqm.svg``, ``PREFIX_profiles.svg`` and ``PREFIX_final.csv`` of ``final_returns``'
+    output (nothing if it is empty)."""
+    if not finals:
+        return []
+    low = min(x.min() for x in finals.values())
+    high = max(x.max() for x in finals.values())
+    taus = np.linspace(low - 0.05 * (high - low), high + 0.05 * (high - low), 200)
+    written = [save_svg(_iqm_figure(finals, task), out_dir / f"{prefix}_iqm.svg"),
+               save_svg(_profile_figure(finals, taus, task), out_dir / f"{prefix}_profiles.svg")]
+    summaries = {k: stats.summarize(x) for k, x in finals.items()}
+    written.append(save_csv(out_dir / f"{prefix}_final.csv", {
+        "preset": [p for p, _ in finals], "algo": [a for _, a in finals],
+        **{f: [getattr(summaries[k], f) for k in finals]
+           for f in ("n", "mean", "std", "median", "iqm", "iqm_low", "iqm_high")}}))
     return written

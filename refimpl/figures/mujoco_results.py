@@ -1,0 +1,36 @@
+"""Results on Hopper-v5 and Walker2d-v5, the figures ``halfcheetah_results`` draws for
+HalfCheetah-v5, from the committed sweeps ``results/hopper-v5-tianshou`` and
+``results/walker2d-v5-tianshou`` (``refimpl sweep --env ENV --preset tianshou``):
+
+* ``TASK_curves.svg``: NPG, TRPO and PPO against environment steps, the IQM over runs of the
+  evaluation return with a pointwise 95% bootstrap band (``refimpl.sweep.evaluation_curves``);
+  numbers in ``TASK_curves.csv``;
+* ``TASK_iqm.svg`` and ``TASK_profiles.svg``: the final policies' IQM with its 95% bootstrap
+  interval and the performance profiles (``refimpl.stats``); numbers in ``TASK_final.csv``.
+
+A task without a sweep directory is left out (``refimpl figures`` says so when neither has
+one). Tested in ``tests/test_figures_results.py``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from refimpl.figures import halfcheetah_results as hc
+
+TASKS = {"Hopper-v5": ("hopper", {"tianshou": Path("results") / "hopper-v5-tianshou"}),
+         "Walker2d-v5": ("walker2d", {"tianshou": Path("results") / "walker2d-v5-tianshou"})}
+"""Task -> (file prefix, preset -> sweep directory relative to the working directory)."""
+
+
+def make(out_dir: Path) -> list[Path]:
+    """The figures of every task in ``TASKS`` that has a sweep directory; [] if none has."""
+    out_dir, written = Path(out_dir), []
+    found = {task: (prefix, results) for task, (prefix, results) in TASKS.items()
+             if any(Path(p).is_dir() for p in results.values())}
+    for task, (prefix, results) in found.items():
+        c = hc.curves(results)
+        written += [hc.save_svg(hc.curve_figure(c, hc.ALGOS, f"{task}: NPG, TRPO and PPO"),
+                                 out_dir / f"{prefix}_curves.svg"),
+                    hc.save_curves_csv(c, out_dir / f"{prefix}_curves.csv"),
+                    *hc.final_figures(hc.final_returns(results), task, out_dir, prefix)]
+    return written
