@@ -162,9 +162,9 @@ def test_committed_results_figures_regenerate_byte_for_byte(tmp_path, monkeypatc
 
 
 @needs_same_matplotlib
-@pytest.mark.parametrize("preset, stored_name", [("default", "paper"), ("tianshou", "tianshou")])
+@pytest.mark.parametrize("preset, stored_name", [("default", "default"), ("tianshou", "tianshou")])
 def test_committed_sweep_and_run_curves_regenerate_byte_for_byte(preset, stored_name, tmp_path):
-    """The committed sweep images carry the preset's name at the time ('paper' for 'default')."""
+    """The committed sweep images carry the preset's name in their titles."""
     results = ROOT / halfcheetah_results.RESULTS[preset]
     dirs = {a: sorted(results.glob(f"{a}-s*")) for a in ("ppo", "trpo", "npg")}
     sweep.plot_curves(sweep.learning_curves(dirs), tmp_path / "learning_curves.png",
