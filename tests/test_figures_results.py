@@ -154,10 +154,14 @@ needs_same_matplotlib = pytest.mark.skipif(
 @needs_same_matplotlib
 def test_committed_results_figures_regenerate_byte_for_byte(tmp_path, monkeypatch):
     """The three learning-curve plotters share figures.output.learning_curve_figure; each of its
-    outputs in the repository comes out with the same bytes from the committed logs."""
+    outputs in the repository, HalfCheetah's and the other MuJoCo tasks', comes out with the
+    same bytes from the committed logs."""
     monkeypatch.setattr(halfcheetah_results, "RESULTS",
                         {k: ROOT / v for k, v in halfcheetah_results.RESULTS.items()})
-    for path in halfcheetah_results.make(tmp_path):
+    monkeypatch.setattr(mujoco_results, "TASKS", {
+        task: (prefix, {k: ROOT / v for k, v in results.items()})
+        for task, (prefix, results) in mujoco_results.TASKS.items()})
+    for path in halfcheetah_results.make(tmp_path) + mujoco_results.make(tmp_path):
         assert path.read_bytes() == (ROOT / "figures" / path.name).read_bytes(), path.name
 
 
