@@ -77,7 +77,7 @@ def final_returns(results: dict[str, Path] | None = None) -> dict[tuple[str, str
     return out
 
 
-def _iqm_figure(finals, task: str = "HalfCheetah-v5"):
+def _iqm_figure(finals, task: str):
     """Each (preset, algo)'s IQM as a point with its 95% bootstrap interval, one row each."""
     keys = list(finals)
     fig, ax = plt.subplots(figsize=(6.5, 0.45 * len(keys) + 1.2))
@@ -95,7 +95,7 @@ def _iqm_figure(finals, task: str = "HalfCheetah-v5"):
     return fig
 
 
-def _profile_figure(finals, taus, task: str = "HalfCheetah-v5"):
+def _profile_figure(finals, taus, task: str):
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for (preset, algo), x in finals.items():
         ax.step(taus, stats.performance_profile(x, taus), where="post", color=COLOR[algo],
@@ -128,7 +128,7 @@ def make(out_dir: Path) -> list[Path]:
     written = [
         save_svg(curve_figure(c, ["trpo"], "TRPO on HalfCheetah-v5"), out_dir / "half_cheetah_trpo.svg"),
         save_svg(curve_figure(c, ALGOS, "HalfCheetah-v5: TRPO vs. PPO (and NPG)"),
-                  out_dir / "trpo_vs_ppo.svg"),
+                 out_dir / "trpo_vs_ppo.svg"),
         save_curves_csv(c, out_dir / "halfcheetah_curves.csv")]
     return written + final_figures(final_returns(), "HalfCheetah-v5", out_dir, "halfcheetah")
 

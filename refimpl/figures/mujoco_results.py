@@ -25,12 +25,12 @@ TASKS = {"Hopper-v5": ("hopper", {"tianshou": Path("results") / "hopper-v5-tians
 def make(out_dir: Path) -> list[Path]:
     """The figures of every task in ``TASKS`` that has a sweep directory; [] if none has."""
     out_dir, written = Path(out_dir), []
-    found = {task: (prefix, results) for task, (prefix, results) in TASKS.items()
-             if any(Path(p).is_dir() for p in results.values())}
-    for task, (prefix, results) in found.items():
+    for task, (prefix, results) in TASKS.items():
+        if not any(Path(p).is_dir() for p in results.values()):
+            continue
         c = hc.curves(results)
         written += [hc.save_svg(hc.curve_figure(c, hc.ALGOS, f"{task}: NPG, TRPO and PPO"),
-                                 out_dir / f"{prefix}_curves.svg"),
+                                out_dir / f"{prefix}_curves.svg"),
                     hc.save_curves_csv(c, out_dir / f"{prefix}_curves.csv"),
                     *hc.final_figures(hc.final_returns(results), task, out_dir, prefix)]
     return written
