@@ -8,8 +8,10 @@ Each library trains at its own defaults with one environment, observation and re
 normalisation (SB3's ``VecNormalize``), on one core (one BLAS thread; ``--torch-threads`` sets
 torch's intra-op pool). refimpl's PPO defaults and SB3's are the same settings (2,048 steps per
 update, 10 epochs of minibatches of 64, separate 64-64 tanh networks); for TRPO each takes its
-own: refimpl 1,024 steps per update, 10 CG iterations, a critic of 10 epochs of 64; sb3-contrib
-2,048 steps, 15 CG iterations, a critic of 10 steps of 128.
+own: refimpl 1,024 steps per update, 10 CG iterations, a critic of 10 epochs of minibatches of
+64; sb3-contrib 2,048 steps, 15 CG iterations, a critic of 10 epochs of minibatches of 128. So
+refimpl's TRPO also runs once more at sb3-contrib's settings (``PEER_SETTINGS``), which sets the
+speed of the two implementations side by side on the same computation.
 
 Printed per algorithm: raw environment SPS, each library's training SPS and ratio to raw, the
 time per environment step split into collection (rollouts, with advantage estimation) and the
@@ -28,6 +30,10 @@ from refimpl.config import Config
 PEERS = {"ppo": ("stable-baselines3", "stable_baselines3", "PPO"),
          "trpo": ("sb3-contrib", "sb3_contrib", "TRPO")}
 """refimpl algorithm -> (peer's name, module, class)."""
+PEER_SETTINGS = {"trpo": dict(horizon=2048, cg_iters=15, vf_minibatch=128)}
+"""refimpl Config fields that make its run do the peer's computation where their defaults
+differ: sb3-contrib TRPO's n_steps, cg_max_steps and batch_size (its damping 0.1, line search
+x0.8 up to 10 times, 10 critic epochs and critic learning rate 1e-3 are refimpl's defaults)."""
 
 
 def peer_timings(algo: str, env_id: str, steps: int, torch_threads: int):
@@ -83,15 +89,20 @@ def main(argv=None):
     print(f"{args.env}, {args.steps} steps, 1 environment; torch {torch.__version__} "
           f"({args.torch_threads} thread(s)), stable-baselines3 {stable_baselines3.__version__}, "
           f"sb3-contrib {sb3_contrib.__version__}")
-    print(f"{'raw env':>24}: {raw:8.0f} SPS")
+    print(f"{'raw env':>38}: {raw:8.0f} SPS")
     for algo in args.algos:
-        ours = train_timings(Config.for_algo(algo, env=args.env, steps=args.steps))
+        peer = f"{PEERS[algo][0]} {algo.upper()}"
+        rows = [(f"refimpl {algo.upper()}", train_timings(
+            Config.for_algo(algo, env=args.env, steps=args.steps)))]
+        if algo in PEER_SETTINGS:
+            rows.append((f"refimpl {algo.upper()}, {PEERS[algo][0]}'s settings", train_timings(
+                Config.for_algo(algo, env=args.env, steps=args.steps, **PEER_SETTINGS[algo]))))
         theirs = peer_timings(algo, args.env, args.steps, args.torch_threads)
-        for name, (sps, collect, update) in ((f"refimpl {algo.upper()}", ours),
-                                             (f"{PEERS[algo][0]} {algo.upper()}", theirs)):
-            print(f"{name:>24}: {sps:8.0f} SPS   ratio to raw {sps / raw:.3f}   "
+        for name, (sps, collect, update) in (*rows, (peer, theirs)):
+            print(f"{name:>38}: {sps:8.0f} SPS   ratio to raw {sps / raw:.3f}   "
                   f"collection {collect:6.1f} us/step   update {update:6.1f} us/step")
-        print(f"{'':>24}  refimpl is {ours[0] / theirs[0]:.1f}x as fast")
+        for name, (sps, _, _) in rows:
+            print(f"{'':>38}  {name} is {sps / theirs[0]:.1f}x as fast as {peer}")
     return 0
 
 
