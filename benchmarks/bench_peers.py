@@ -2,7 +2,7 @@
 
     pip install stable-baselines3 sb3-contrib     # bring PyTorch; not dependencies of refimpl
     python benchmarks/bench_peers.py [--steps 20480] [--env HalfCheetah-v5] [--algos ppo trpo]
-                                     [--torch-threads 1]
+                                     [--torch-threads 1] [--rounds 1]
 
 Each library trains at its own defaults with one environment, observation and reward
 normalisation (SB3's ``VecNormalize``), on one core (one BLAS thread; ``--torch-threads`` sets
@@ -16,9 +16,13 @@ speed of the two implementations side by side on the same computation.
 Printed per algorithm: raw environment SPS, each library's training SPS and ratio to raw, the
 time per environment step split into collection (rollouts, with advantage estimation) and the
 update, and the speed-up of refimpl over the peer (their SPS ratio), all from one process so the
-ratios share one machine state. Timed around the training loop only.
+ratios share one machine state. Timed around the training loop only. ``--rounds R`` repeats the
+comparison R times, alternating the libraries, and ends with each speed-up's median and range
+over the rounds: on a shared machine the speed drifts within minutes, and the range says by how
+much.
 """
 import argparse
+import statistics
 import sys
 import time
 
@@ -69,13 +73,35 @@ def peer_timings(algo: str, env_id: str, steps: int, torch_threads: int):
     return n / total, spent["collect_rollouts"] / n * 1e6, spent["train"] / n * 1e6
 
 
+def compare(algo: str, args, raw: float) -> list[tuple[str, float]]:
+    """Time refimpl's run(s) of ``algo``, then the peer's; print the rows and return each
+    refimpl run's (description, speed-up over the peer)."""
+    peer = f"{PEERS[algo][0]} {algo.upper()}"
+    rows = [(f"refimpl {algo.upper()}", train_timings(
+        Config.for_algo(algo, env=args.env, steps=args.steps)))]
+    if algo in PEER_SETTINGS:
+        rows.append((f"refimpl {algo.upper()}, {PEERS[algo][0]}'s settings", train_timings(
+            Config.for_algo(algo, env=args.env, steps=args.steps, **PEER_SETTINGS[algo]))))
+    theirs = peer_timings(algo, args.env, args.steps, args.torch_threads)
+    for name, (sps, collect, update) in (*rows, (peer, theirs)):
+        print(f"{name:>38}: {sps:8.0f} SPS   ratio to raw {sps / raw:.3f}   "
+              f"collection {collect:6.1f} us/step   update {update:6.1f} us/step")
+    speedups = [(f"{name} / {peer}", sps / theirs[0]) for name, (sps, _, _) in rows]
+    for name, ratio in speedups:
+        print(f"{'':>38}  {name}: {ratio:.1f}x")
+    return speedups
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=20480)
     p.add_argument("--env", default="HalfCheetah-v5")
     p.add_argument("--algos", nargs="+", choices=list(PEERS), default=list(PEERS))
     p.add_argument("--torch-threads", type=int, default=1)
+    p.add_argument("--rounds", type=int, default=1)
     args = p.parse_args(argv)
+    if args.rounds < 1:
+        p.error(f"--rounds must be at least 1, got {args.rounds}")
     threadpool_limits(1, user_api="blas")
     try:
         import sb3_contrib
@@ -90,19 +116,17 @@ def main(argv=None):
           f"({args.torch_threads} thread(s)), stable-baselines3 {stable_baselines3.__version__}, "
           f"sb3-contrib {sb3_contrib.__version__}")
     print(f"{'raw env':>38}: {raw:8.0f} SPS")
-    for algo in args.algos:
-        peer = f"{PEERS[algo][0]} {algo.upper()}"
-        rows = [(f"refimpl {algo.upper()}", train_timings(
-            Config.for_algo(algo, env=args.env, steps=args.steps)))]
-        if algo in PEER_SETTINGS:
-            rows.append((f"refimpl {algo.upper()}, {PEERS[algo][0]}'s settings", train_timings(
-                Config.for_algo(algo, env=args.env, steps=args.steps, **PEER_SETTINGS[algo]))))
-        theirs = peer_timings(algo, args.env, args.steps, args.torch_threads)
-        for name, (sps, collect, update) in (*rows, (peer, theirs)):
-            print(f"{name:>38}: {sps:8.0f} SPS   ratio to raw {sps / raw:.3f}   "
-                  f"collection {collect:6.1f} us/step   update {update:6.1f} us/step")
-        for name, (sps, _, _) in rows:
-            print(f"{'':>38}  {name} is {sps / theirs[0]:.1f}x as fast as {peer}")
+    speedups: dict[str, list[float]] = {}
+    for round_ in range(args.rounds):
+        if args.rounds > 1:
+            print(f"round {round_ + 1} of {args.rounds}")
+        for algo in args.algos:
+            for name, ratio in compare(algo, args, raw):
+                speedups.setdefault(name, []).append(ratio)
+    if args.rounds > 1:
+        for name, ratios in speedups.items():
+            print(f"{name}: median {statistics.median(ratios):.1f}x over {args.rounds} rounds "
+                  f"(range {min(ratios):.1f}x-{max(ratios):.1f}x)")
     return 0
 
 
