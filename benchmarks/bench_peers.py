@@ -10,8 +10,8 @@ torch's intra-op pool). refimpl's PPO defaults and SB3's are the same settings (
 update, 10 epochs of minibatches of 64, separate 64-64 tanh networks); for TRPO each takes its
 own: refimpl 1,024 steps per update, 10 CG iterations, a critic of 10 epochs of minibatches of
 64; sb3-contrib 2,048 steps, 15 CG iterations, a critic of 10 epochs of minibatches of 128. So
-refimpl's TRPO also runs once more at sb3-contrib's settings (``PEER_SETTINGS``), which sets the
-speed of the two implementations side by side on the same computation.
+refimpl's TRPO also runs once more at sb3-contrib's settings (``PEER_SETTINGS``), which compares
+the two implementations on the same computation.
 
 Printed per algorithm: raw environment SPS, each library's training SPS and ratio to raw, the
 time per environment step split into collection (rollouts, with advantage estimation) and the
@@ -19,7 +19,7 @@ update, and the speed-up of refimpl over the peer (their SPS ratio), all from on
 ratios share one machine state. Timed around the training loop only. ``--rounds R`` repeats the
 comparison R times, alternating the libraries, and ends with each speed-up's median and range
 over the rounds: on a shared machine the speed drifts within minutes, and the range says by how
-much.
+much (the raw SPS, measured once at the start, drifts with it).
 """
 import argparse
 import statistics
