@@ -77,11 +77,11 @@ def compare(algo: str, args, raw: float) -> list[tuple[str, float]]:
     """Time refimpl's run(s) of ``algo``, then the peer's; print the rows and return each
     refimpl run's (description, speed-up over the peer)."""
     peer = f"{PEERS[algo][0]} {algo.upper()}"
-    rows = [(f"refimpl {algo.upper()}", train_timings(
-        Config.for_algo(algo, env=args.env, steps=args.steps)))]
+    settings = {f"refimpl {algo.upper()}": {}}
     if algo in PEER_SETTINGS:
-        rows.append((f"refimpl {algo.upper()}, {PEERS[algo][0]}'s settings", train_timings(
-            Config.for_algo(algo, env=args.env, steps=args.steps, **PEER_SETTINGS[algo]))))
+        settings[f"refimpl {algo.upper()}, {PEERS[algo][0]}'s settings"] = PEER_SETTINGS[algo]
+    rows = [(name, train_timings(Config.for_algo(algo, env=args.env, steps=args.steps, **fields)))
+            for name, fields in settings.items()]
     theirs = peer_timings(algo, args.env, args.steps, args.torch_threads)
     for name, (sps, collect, update) in (*rows, (peer, theirs)):
         print(f"{name:>38}: {sps:8.0f} SPS   ratio to raw {sps / raw:.3f}   "
