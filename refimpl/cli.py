@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_train(args) -> int:
-    from refimpl.errors import NumericalError
+    from refimpl.errors import NumericalError, WorkerError
     from refimpl.train import WriteError, kept, train
 
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config)
@@ -115,7 +115,7 @@ def cmd_train(args) -> int:
         out = args.out or Path("runs") / f"{cfg.algo}-{cfg.env.replace('/', '_')}-s{cfg.seed}"
     try:
         run = train(cfg, out, resume=args.resume is not None, progress=not args.no_progress)
-    except NumericalError as err:
+    except (NumericalError, WorkerError) as err:
         print(f"refimpl: stopped: {err}; {kept(out)}", file=sys.stderr)
         return 1
     except WriteError as err:

@@ -265,6 +265,10 @@ class Config:
                                "own, beside training, instead of between its updates; the "
                                "numbers are the same either way, and a resumed run may change "
                                "it.")
+    critic_process: bool = field(True, "Fit the critic (the last step of every update) in a "
+                                 "process of its own while the next batch is collected, "
+                                 "instead of before it; the numbers are the same either way, "
+                                 "and a resumed run may change it.")
     checkpoint_every: int = field(50, "Updates between periodic checkpoints update_NNNNNN.npz "
                                   "(latest.npz is written after every update, final.npz at the "
                                   "end).", at_least(1))

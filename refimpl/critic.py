@@ -13,12 +13,15 @@ of OpenAI baselines' PPO2 (``objectives.value_loss``).
 """
 from __future__ import annotations
 
+from concurrent.futures import Future
+
 import numpy as np
 
 from refimpl.minibatch import minibatches
 from refimpl.nn import MLP
 from refimpl.objectives import value_loss
 from refimpl.optim import Adam, clip_grad_norm
+from refimpl.worker import ServedProcess, may_start_process
 
 CRITIC_OUTPUT_GAIN = 1.0
 """Gain of the critic's orthogonally initialised output layer: 1, the value head of OpenAI
@@ -107,3 +110,55 @@ def fit_critic(critic: MLP, theta_v: np.ndarray, opt: Adam, data, cfg, rng: np.r
             opt.step(theta_v, grad, lr)
             losses.append(loss)
     return float(np.mean(losses))
+
+
+def then_fit_critic(policy_update):
+    """An algorithm's whole update, lecture steps 3-7: ``policy_update(agent, data, cfg, rng,
+    lr_scale) -> metrics`` (the policy's steps, which draw from ``rng`` first), then
+    ``fit_critic`` on the same batch (step 7, drawing from ``rng`` after them) with step size
+    ``cfg.vf_lr * lr_scale``; its loss joins the metrics as ``value_loss``. The two parts share
+    nothing but ``rng``, so training runs the fit while it collects the next batch
+    (``train.Run.step``)."""
+    def update(agent, data, cfg, rng, lr_scale=1.0):
+        metrics = policy_update(agent, data, cfg, rng, lr_scale)
+        metrics["value_loss"] = fit_critic(agent.critic, agent.theta_v, agent.v_opt, data, cfg,
+                                           rng, cfg.vf_lr * lr_scale)
+        return metrics
+    update.__doc__ = f"{policy_update.__doc__}\n\nThen the critic's fit (``then_fit_critic``)."
+    return update
+
+
+class CriticFit:
+    """The critic's fit (step 7) as a job: ``fit(critic, theta_v, opt, data, cfg, rng, lr)`` runs
+    ``fit_critic`` and returns what it changed, ``(theta_v, opt, rng, loss)``. ``submit`` runs it
+    at once, on the objects themselves; ``CriticProcess`` runs it on copies in a process of its
+    own."""
+
+    def fit(self, critic: MLP, theta_v: np.ndarray, opt: Adam, data, cfg,
+            rng: np.random.Generator, lr: float):
+        loss = fit_critic(critic, theta_v, opt, data, cfg, rng, lr)
+        return theta_v, opt, rng, loss
+
+    def submit(self, *request) -> Future:
+        """A finished Future of ``fit(*request)``."""
+        future: Future = Future()
+        future.set_result(self.fit(*request))
+        return future
+
+    def close(self) -> None:
+        pass
+
+
+class CriticProcess(ServedProcess):
+    """``CriticFit`` in a process of its own (``--critic-process``, the default), so that the
+    critic fits on the core that collection leaves free. Its answers are new objects, the same
+    numbers bit for bit (tests/test_critic_process.py)."""
+
+    def __init__(self):
+        super().__init__("critic fit", CriticFit, (), "fit")
+
+
+def make_critic_fit(cfg) -> CriticFit | CriticProcess:
+    """``CriticProcess`` if ``cfg.critic_process`` and this process may start one, else
+    ``CriticFit``."""
+    return CriticProcess() if cfg.critic_process and may_start_process() else CriticFit()

@@ -9,8 +9,6 @@ renderer (headless: set ``MUJOCO_GL=egl`` or ``MUJOCO_GL=osmesa``, see README).
 from __future__ import annotations
 
 import json
-import multiprocessing
-import signal
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -25,6 +23,7 @@ from refimpl.envs.make import gl_failure, make_env
 from refimpl.normalize import RunningMeanStd
 from refimpl.policy import CategoricalPolicy, GaussianPolicy, make_policy
 from refimpl.rollout import action_head, clips_actions
+from refimpl.worker import ServedProcess, may_start_process
 
 
 @dataclass(frozen=True)
@@ -168,98 +167,22 @@ class Evaluation:
         self.env.close()
 
 
-class EvaluationProcess:
+class EvaluationProcess(ServedProcess):
     """``Evaluation`` in a process of its own (``--eval-process``, the default), so that on a
-    machine with a core to spare the evaluation episodes run while training goes on. ``submit``
-    sends the policy, phi and the normaliser (pickled at once, so training may change them
-    right after) and returns a Future of ``Evaluation.timed``'s result: the same numbers, bit
-    for bit, as in the training process (the same code on the same inputs; tested in
-    tests/test_evaluation.py). One evaluation at a time: ``submit`` waits for the one before.
-
-    The process is started (``spawn``: nothing of the training process's state is inherited) at
-    the first ``submit``, so a run that never evaluates starts none. It ignores Ctrl-C, which
-    the training process handles, and ends when the training process closes it or dies."""
+    machine with a core to spare the evaluation episodes run while training goes on
+    (``refimpl.worker``). ``submit(policy, phi, obs_rms)`` returns a Future of
+    ``Evaluation.timed``'s result: the same numbers, bit for bit, as in the training process
+    (tested in tests/test_evaluation.py). The process is started at the first ``submit``, so a
+    run that never evaluates starts none."""
 
     def __init__(self, cfg: Config, seeds: list[int]):
-        self.cfg, self.seeds = cfg, seeds
-        self.conn = self.process = None
-        self.future: Future | None = None
-
-    def submit(self, policy, phi, obs_rms) -> Future:
-        if self.process is None:
-            ctx = multiprocessing.get_context("spawn")
-            self.conn, child = ctx.Pipe()
-            self.process = ctx.Process(target=_serve_evaluations, args=(child, self.cfg,
-                                                                        self.seeds), daemon=True)
-            self.process.start()
-            child.close()
-        if self.future is not None:
-            self.future.result()
-        self.conn.send((policy, phi, obs_rms))
-        self.future = _Reply(self.conn, self.process)
-        return self.future
-
-    def close(self) -> None:
-        if self.process is not None:
-            self.conn.close()
-            self.process.terminate()
-            self.process.join()
-            self.process = None
-
-
-class _Reply(Future):
-    """The Future of an evaluation sent to an ``EvaluationProcess``: its answer is the next
-    message on the pipe."""
-
-    def __init__(self, conn, process):
-        super().__init__()
-        self.conn, self.process = conn, process
-
-    def done(self) -> bool:
-        return super().done() or self.conn.poll()
-
-    def result(self, timeout=None):
-        if not super().done():
-            try:
-                ok, value = self.conn.recv()
-            except (EOFError, OSError):
-                ok, value = False, (f"the evaluation process ended (exit status "
-                                    f"{self.process.exitcode})")
-            if ok:
-                self.set_result(value)
-            else:
-                self.set_exception(RuntimeError(f"evaluation during training failed: {value}"))
-        return super().result()
-
-
-def _serve_evaluations(conn, cfg: Config, seeds: list[int]) -> None:
-    """The loop of an ``EvaluationProcess``: receive (policy, phi, obs_rms), answer
-    (True, (returns, seconds)) or (False, the error), until the pipe closes."""
-    from threadpoolctl import threadpool_limits
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threadpool_limits(1, user_api="blas")  # one core, as training uses
-    evaluation = Evaluation(cfg, seeds)
-    while True:
-        try:
-            request = conn.recv()
-        except (EOFError, OSError):
-            break
-        try:
-            answer = (True, evaluation.timed(*request))
-        except Exception as e:  # reported in the training process, which stops
-            answer = (False, f"{type(e).__name__}: {e}")
-        try:
-            conn.send(answer)
-        except (BrokenPipeError, OSError):
-            break
-    evaluation.close()
+        super().__init__("evaluation", Evaluation, (cfg, seeds), "timed")
 
 
 def make_evaluation(cfg: Config, seeds: list[int]) -> Evaluation | EvaluationProcess:
     """``EvaluationProcess`` if ``cfg.eval_process`` and this process may start one (a daemonic
     process, such as a Dask worker's, may not), else ``Evaluation``."""
-    if cfg.eval_process and not multiprocessing.current_process().daemon:
+    if cfg.eval_process and may_start_process():
         return EvaluationProcess(cfg, seeds)
     return Evaluation(cfg, seeds)
 

@@ -48,15 +48,17 @@ import os
 import time
 from concurrent.futures import Future
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from refimpl import checkpoint
 from refimpl.agent import Agent, FlatBatch
-from refimpl.algos import UPDATES
+from refimpl.algos import POLICY_UPDATES
 from refimpl.config import Config, flag
-from refimpl.errors import NumericalError
+from refimpl.critic import make_critic_fit
+from refimpl.errors import NumericalError, WorkerError
 from refimpl.evaluate import make_evaluation
 from refimpl.normalize import RunningMeanStd
 from refimpl.objectives import explained_variance
@@ -80,9 +82,9 @@ TEMPORARIES = (".config.json.*.tmp", ".progress.csv.*.tmp", ".eval.csv.*.tmp",
 """Names of the temporary files of ``checkpoint.atomic_write`` in a run directory."""
 
 
-RESUME_MAY_CHANGE = ("steps", "vector", "eval_process")
+RESUME_MAY_CHANGE = ("steps", "vector", "eval_process", "critic_process")
 """Config fields a resumed run may change: its length, and how its environments are stepped or
-its evaluations run (which give the same numbers)."""
+its evaluations and critic fits run (which give the same numbers)."""
 PENDING = "evaluation.npz"
 """In ``checkpoints/``: the inputs of an evaluation whose eval.csv row is not written yet
 (``Run.start_evaluation``)."""
@@ -148,7 +150,8 @@ def resumed_config(stored: Config, requested: dict | None, done: int) -> Config:
         if name not in RESUME_MAY_CHANGE and getattr(cfg, name) != getattr(stored, name):
             raise RunError(f"{flag(name)} {getattr(cfg, name)!r} conflicts with the run's stored "
                            f"{name} = {getattr(stored, name)!r}; a resumed run keeps its "
-                           "configuration, only --steps and --vector may change")
+                           "configuration, only --steps and how it runs (--vector, "
+                           "--eval-process, --critic-process) may change")
     batch = stored.horizon * stored.num_envs
     before, after = math.ceil(stored.steps / batch), math.ceil(cfg.steps / batch)
     if after < done:
@@ -185,6 +188,17 @@ def flatten(agent: Agent, batch, adv, ret, values) -> FlatBatch:
                      tuple(p.copy() for p in params), adv.ravel(), ret.ravel(), values.ravel())
 
 
+@dataclass
+class Fitting:
+    """An update whose critic fit (step 7) is running: its progress.csv row without the fit's
+    columns, the checkpoint state of all but the critic (``Run.policy_state``) taken when its
+    policy step ended, and the Future of the fit's ``(theta_v, opt, rng, loss)``."""
+
+    row: dict
+    state: dict
+    reply: Future
+
+
 class Run:
     """One training run: its directory, collector, agent and random generators."""
 
@@ -211,6 +225,11 @@ class Run:
                                   seeds.generator("weights"), self.collector.kind)
         self.evaluation = make_evaluation(cfg, seeds.evaluation_seeds(cfg.eval_episodes)) \
             if cfg.eval_every else None
+        self.critic_fit = make_critic_fit(cfg)
+        self.fitting: Fitting | None = None  # the update whose critic fit is running
+        self.completed: dict | None = None  # the checkpoint state of the last finished update
+        self._since, self._unassigned = 0.0, 0.0  # training time not yet in a row (Run.step)
+        self.last_evaluation = float("nan")  # mean return of the last eval.csv row written
         self.pending: tuple[int, int, Future] | None = None  # update, env_steps, its returns
         self.batch_size = cfg.horizon * cfg.num_envs
         self.num_updates = math.ceil(cfg.steps / self.batch_size)
@@ -301,18 +320,30 @@ class Run:
                 checkpoint.atomic_write(path, lambda f: f.write(buf.getvalue().encode()))
 
     def state(self) -> dict[str, np.ndarray]:
+        """The checkpoint: everything training needs to continue bit for bit."""
+        return {**self.policy_state(), **self.critic_state(),
+                "wall_time": np.array(self.wall_time)}
+
+    def policy_state(self) -> dict[str, np.ndarray]:
+        """The checkpoint but for the critic's part and the wall time, as copies."""
         a = self.agent
         d = {"config": np.array(json.dumps(self.cfg.to_dict())), "env_id": np.array(self.cfg.env),
              "obs_dim": np.array(self.collector.obs_dim), "act_dim": np.array(self.collector.act_dim),
              "policy": np.array(self.collector.kind),
              "update": np.array(self.update), "env_steps": np.array(self.env_steps),
-             "wall_time": np.array(self.wall_time), "phi": a.phi, "theta_v": a.theta_v,
-             **{f"rng/{name}": np.array(json.dumps(rng.bit_generator.state))
-                for name, rng in self.generators().items()}}
-        for name, opt in (("pi_opt", a.pi_opt), ("v_opt", a.v_opt)):
-            d.update({f"{name}/{k}": v for k, v in opt.state().items()})
+             "phi": a.phi.copy(),
+             "rng/actions": np.array(json.dumps(self.action_rng.bit_generator.state))}
+        d.update({f"pi_opt/{k}": v for k, v in a.pi_opt.state().items()})
         d.update({f"collector/{k}": v for k, v in self.collector.state().items()})
         return d
+
+    def critic_state(self) -> dict[str, np.ndarray]:
+        """The critic's part of the checkpoint: theta_v, its Adam state and the update stream
+        (which the critic's fit draws from last)."""
+        a = self.agent
+        return {"theta_v": a.theta_v.copy(),
+                "rng/update": np.array(json.dumps(self.update_rng.bit_generator.state)),
+                **{f"v_opt/{k}": v for k, v in a.v_opt.state().items()}}
 
     def _restore(self, d: dict[str, np.ndarray]) -> None:
         if str(d["policy"]) != self.collector.kind:
@@ -338,42 +369,115 @@ class Run:
 
     def collect_batch(self) -> FlatBatch:
         """Lecture steps 1-2: a batch from pi_phi_k with GAE advantages, flattened."""
+        batch = self.collector.collect(self.agent.policy, self.agent.phi, self.cfg.horizon,
+                                       self.action_rng)                               # step 1
+        return self.advantages(batch)
+
+    def advantages(self, batch) -> FlatBatch:
+        """Lecture step 2 on a collected batch: GAE with V_theta_v, flattened."""
         cfg, agent = self.cfg, self.agent
-        batch = self.collector.collect(agent.policy, agent.phi, cfg.horizon,
-                                       self.action_rng)                       # step 1
-        adv, ret, values = estimate_advantages(agent.critic, agent.theta_v, batch,      # step 2
-                                               cfg.gamma, cfg.lam)
+        adv, ret, values = estimate_advantages(agent.critic, agent.theta_v, batch, cfg.gamma,
+                                               cfg.lam)
         return flatten(agent, batch, adv, ret, values)
 
-    def step(self) -> dict:
-        """One iteration of the lecture's loop; returns the progress.csv row."""
-        cfg, agent, t0 = self.cfg, self.agent, time.perf_counter()
+    def step(self, overlap: bool = False) -> dict | None:
+        """One iteration of the lecture's loop. Without ``overlap``, returns its progress.csv row
+        once its critic fit (step 7, the last) has finished, and leaves its checkpoint state in
+        ``completed``. With ``overlap``, the fit of the update before ran while this one
+        collected (on another core with ``cfg.critic_process``): that update is recorded
+        (``record``) as soon as its fit ends, its row is returned (None at the first step), and
+        this update's fit is left running (``finish`` waits for it). The numbers are the same
+        either way: collection does not use the critic, and step 2 waits for the fit."""
+        cfg, agent = self.cfg, self.agent
+        self._since = time.perf_counter()
         lr_scale = 1.0 - self.update / self.num_updates if cfg.anneal_lr else 1.0
         where = f"in update {self.update + 1} ({cfg.algo})"
+        done = None
         try:
-            data = self.collect_batch()                                                 # steps 1-2
-            metrics = UPDATES[cfg.algo](agent, data, cfg, self.update_rng, lr_scale)    # steps 3-7
+            batch = self.collector.collect(agent.policy, agent.phi, cfg.horizon,
+                                           self.action_rng)                             # step 1
+            if self.fitting is not None:
+                done = self._finish_fit()
+                self.record(done)  # before this update's policy step, which may fail
+            data = self.advantages(batch)                                               # step 2
+            metrics = POLICY_UPDATES[cfg.algo](agent, data, cfg, self.update_rng,       # steps
+                                               lr_scale)                                # 3-6
         except NumericalError as err:
             raise type(err)(f"{err} {where}") from None
         check_finite(f"after update {self.update + 1} ({cfg.algo})",
-                     **{"policy parameters": agent.phi, "critic parameters": agent.theta_v,
-                        "losses": np.array([metrics["policy_loss"], metrics["value_loss"]])})
+                     **{"policy parameters": agent.phi, "losses": np.array([metrics["policy_loss"]])})
         self.update += 1
         self.env_steps += self.batch_size
-        elapsed = time.perf_counter() - t0
-        self.wall_time += elapsed
         ep_return, ep_length = self.collector.episode_stats()
         row = {**metrics, "update": self.update, "env_steps": self.env_steps,
-               "wall_time": round(self.wall_time, 3), "sps": round(self.batch_size / elapsed, 1),
                "ep_return": ep_return, "ep_length": ep_length,
                "explained_variance": explained_variance(data.values, data.ret)}
+        self.fitting = Fitting(row, self.policy_state(), self.critic_fit.submit(      # step 7
+            agent.critic, agent.theta_v, agent.v_opt, data, cfg, self.update_rng,
+            cfg.vf_lr * lr_scale))
+        if not overlap:
+            return self._finish_fit()
+        self._unassigned += time.perf_counter() - self._since
+        return done
+
+    def finish(self) -> dict | None:
+        """Wait for the critic fit that ``step(overlap=True)`` left running and record its
+        update; returns its row (None if no fit is running)."""
+        if self.fitting is None:
+            return None
+        self._since = time.perf_counter()
+        row = self._finish_fit()
+        self.record(row)
+        return row
+
+    def _finish_fit(self) -> dict:
+        """Take the running critic fit's result into the agent; its update's row, with the
+        training time since the row before (the time ``step`` and ``finish`` ran)."""
+        fitting, self.fitting = self.fitting, None
+        update = int(fitting.state["update"])
+        try:
+            theta_v, v_opt, rng, value_loss = fitting.reply.result()
+        except WorkerError as err:
+            raise WorkerError(f"{err}, in update {update} ({self.cfg.algo})") from None
+        check_finite(f"after update {update} ({self.cfg.algo})",
+                     **{"critic parameters": theta_v, "losses": np.array([value_loss])})
+        self.agent.theta_v, self.agent.v_opt = theta_v, v_opt
+        self.update_rng.bit_generator.state = rng.bit_generator.state
+        now = time.perf_counter()
+        elapsed = self._unassigned + now - self._since
+        self._unassigned, self._since = 0.0, now
+        self.wall_time += elapsed
+        self.completed = {**fitting.state, **self.critic_state(),
+                          "wall_time": np.array(self.wall_time)}
+        row = {**fitting.row, "value_loss": value_loss, "wall_time": round(self.wall_time, 3),
+               "sps": round(self.batch_size / elapsed, 1)}
         assert set(row) <= set(COLUMNS), f"undocumented metrics {set(row) - set(COLUMNS)}"
         return row
 
-    def evaluation_due(self) -> bool:
-        """True if the last update crossed a multiple of ``cfg.eval_every`` environment steps."""
-        every = self.cfg.eval_every
-        return bool(every) and self.env_steps // every > (self.env_steps - self.batch_size) // every
+    def record(self, row: dict) -> None:
+        """After ``row``'s update finished: append the row to progress.csv, start the evaluation
+        of its policy if one is due, write the eval.csv row of an evaluation that has finished
+        (keeping its mean return in ``last_evaluation``), and write the update's checkpoint
+        (``completed``) as latest.npz, and every ``cfg.checkpoint_every`` updates as
+        update_NNNNNN.npz. Its time is not training time (progress.csv's wall_time)."""
+        t0, state = time.perf_counter(), self.completed
+        update, env_steps = int(state["update"]), int(state["env_steps"])
+        self.append_progress(row)
+        if self.evaluation_due(env_steps):  # before the checkpoint: a crash in between redoes both
+            self.start_evaluation(state)
+        evaluated = self.finish_evaluation(wait=False)  # its row, or after a crash on resume
+        if evaluated is not None:
+            self.last_evaluation = evaluated["mean"]
+        self.save(state=state)
+        if update % self.cfg.checkpoint_every == 0:
+            self.save(f"update_{update:06d}.npz", state)
+        self._since += time.perf_counter() - t0
+
+    def evaluation_due(self, env_steps: int | None = None) -> bool:
+        """True if the update that ended at ``env_steps`` (by default the last) crossed a
+        multiple of ``cfg.eval_every`` environment steps."""
+        every, n = self.cfg.eval_every, self.env_steps if env_steps is None else env_steps
+        return bool(every) and n // every > (n - self.batch_size) // every
 
     def evaluate(self) -> dict:
         """Evaluate the current policy now; returns the eval.csv row."""
@@ -381,20 +485,23 @@ class Run:
                                                   self.collector.obs_rms).result()
         return eval_row(self.update, self.env_steps, returns, seconds)
 
-    def start_evaluation(self) -> None:
-        """Submit the evaluation of the current policy (after ``finish_evaluation`` of the one
-        before). An evaluation that runs in its own process leaves its inputs in
+    def start_evaluation(self, state: dict | None = None) -> None:
+        """Submit the evaluation of the policy of the checkpoint state ``state`` (by default the
+        current one; ``record`` passes the finished update's), after ``finish_evaluation`` of
+        the one before. An evaluation that runs in its own process leaves its inputs in
         ``checkpoints/evaluation.npz`` until its row is written, so that a run that dies in
         between, with its checkpoint already past this update, redoes it on resume
         (``_finish_pending_file``)."""
         self.finish_evaluation(wait=True)
-        a, rms = self.agent, self.collector.obs_rms
-        future = self.evaluation.submit(a.policy, a.phi, rms)
-        self.pending = (self.update, self.env_steps, future)
+        state = self.state() if state is None else state
+        update, env_steps, phi = int(state["update"]), int(state["env_steps"]), state["phi"]
+        rms = checkpoint.subdict(state, "collector/obs_rms/")
+        future = self.evaluation.submit(self.agent.policy, phi,
+                                        RunningMeanStd.from_state(rms) if rms else None)
+        self.pending = (update, env_steps, future)
         if not future.done():
-            d = {"update": np.array(self.update), "env_steps": np.array(self.env_steps),
-                 "phi": a.phi, **({} if rms is None else
-                                  {f"obs_rms/{k}": v for k, v in rms.state().items()})}
+            d = {"update": np.array(update), "env_steps": np.array(env_steps), "phi": phi,
+                 **{f"obs_rms/{k}": v for k, v in rms.items()}}
             path = self.ckpt_dir / PENDING
             with writing(path):
                 checkpoint.atomic_write(path, lambda f: np.savez(f, **d))
@@ -443,10 +550,11 @@ class Run:
         with writing(path):
             path.unlink()
 
-    def save(self, name: str = "latest.npz") -> Path:
+    def save(self, name: str = "latest.npz", state: dict | None = None) -> Path:
+        """Write the checkpoint ``state`` (by default the current one) as ``checkpoints/name``."""
         path = self.ckpt_dir / name
         with writing(path):
-            checkpoint.save(path, self.state())
+            checkpoint.save(path, self.state() if state is None else state)
         return path
 
     def append_progress(self, row: dict) -> None:
@@ -469,6 +577,7 @@ class Run:
 
     def close(self) -> None:
         self.collector.close()
+        self.critic_fit.close()
         if self.evaluation is not None:
             self.evaluation.close()
 
@@ -485,20 +594,18 @@ def train(cfg: Config | dict | None, out: Path, resume: bool = False,
     run = Run(cfg, out, resume)
     bar = tqdm(total=run.num_updates * run.batch_size, initial=run.env_steps, unit="step",
                disable=not progress, dynamic_ncols=True)
-    last_eval = "-"
     try:
-        while run.update < run.num_updates:
-            row = run.step()
-            run.append_progress(row)
-            if run.evaluation_due():  # before the checkpoint: a crash in between redoes both
-                run.start_evaluation()  # its row when it has finished, or after a crash on resume
-            evaluated = run.finish_evaluation(wait=False)
-            last_eval = last_eval if evaluated is None else f"{evaluated['mean']:.0f}"
-            run.save()
-            if run.update % run.cfg.checkpoint_every == 0:
-                run.save(f"update_{run.update:06d}.npz")
-            bar.update(run.batch_size)
-            bar.set_postfix(sps=row["sps"], ret=f"{row['ep_return']:.0f}", eval=last_eval)
+        while True:
+            # each update is recorded when its critic's fit, run while the next update
+            # collects, has finished (Run.step)
+            more = run.update < run.num_updates
+            row = run.step(overlap=True) if more else run.finish()
+            if row is not None:
+                bar.update(run.batch_size)
+                bar.set_postfix(sps=row["sps"], ret=f"{row['ep_return']:.0f}",
+                                eval=f"{run.last_evaluation:.0f}")
+            if not more:
+                break
         run.finish_evaluation(wait=True)
         run.save("final.npz")
         with writing(run.out / "learning_curve.png"):

@@ -190,11 +190,14 @@ def test_trpo_accepted_at_the_full_step_equals_normalised_npg():
     """TRPO is NPG's direction plus the line search (``npg.natural_update``): where the search
     accepts gamma = 1, both updates give the same phi, bit for bit, and the same critic."""
     from refimpl.algos.npg import natural_update
+    from refimpl.critic import then_fit_critic
 
     runs = {}
     for line_search in (True, False):
         cfg, agent, data = agent_and_batch("trpo", **ONE_CRITIC_STEP)
-        metrics = natural_update(agent, data, cfg, np.random.default_rng(1), line_search, 1.0)
+        update = then_fit_critic(lambda agent, data, cfg, rng, _lr_scale, ls=line_search:
+                                 natural_update(agent, data, cfg, rng, ls))
+        metrics = update(agent, data, cfg, np.random.default_rng(1))
         runs[line_search] = (agent.phi, agent.theta_v, metrics)
     assert runs[True][2]["step_fraction"] == 1.0
     np.testing.assert_array_equal(runs[True][0], runs[False][0])

@@ -80,6 +80,7 @@ INVALID = [  # (field, flags, what the one line must say)
     ("eval_every", ["--eval-every", "-5"], "--eval-every must be an integer >= 0"),
     ("eval_episodes", ["--eval-episodes", "0"], "--eval-episodes must be an integer >= 1"),
     ("eval_process", ["--no-eval-process=1"], "ignored explicit argument"),
+    ("critic_process", ["--critic-process=no"], "ignored explicit argument"),
     ("checkpoint_every", ["--checkpoint-every", "0"], "--checkpoint-every must be an integer >= 1"),
     ("preset", ["--preset", "paperish"], "invalid choice: 'paperish'"),
 ]

@@ -200,5 +200,5 @@ def test_train_flag_names_are_unchanged(capsys):
         "--epochs", "--minibatch", "--clip-eps", "--ent-coef", "--target-kl", "--delta",
         "--cg-iters", "--damping", "--fvp-fraction", "--backtrack-alpha", "--backtrack-iters", "--npg-step",
         "--npg-alpha", "--eval-every", "--eval-episodes", "--eval-process", "--no-eval-process",
-        "--checkpoint-every", "--preset",
+        "--critic-process", "--no-critic-process", "--checkpoint-every", "--preset",
         "--out", "--resume", "--no-progress"}

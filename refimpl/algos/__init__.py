@@ -1,5 +1,6 @@
 """The lecture's algorithms, each an ``update(agent, data, cfg, rng, lr_scale) -> metrics``
-that performs the steps after data collection and advantage estimation.
+that performs the steps after data collection and advantage estimation: the algorithm's
+``policy_update`` (POLICY_UPDATES), then the critic's fit (``critic.then_fit_critic``).
 
 Metrics every update returns: ``policy_loss`` (the negated policy objective: PPO's -L_CLIP over
 its last epoch, without the entropy bonus; for NPG, TRPO and VPG the negated surrogate
@@ -9,4 +10,6 @@ states); plus the algorithm's own keys, documented in its module.
 """
 from refimpl.algos import npg, ppo, trpo, vpg
 
+POLICY_UPDATES = {"ppo": ppo.policy_update, "trpo": trpo.policy_update,
+                  "npg": npg.policy_update, "vpg": vpg.policy_update}
 UPDATES = {"ppo": ppo.update, "trpo": trpo.update, "npg": npg.update, "vpg": vpg.update}

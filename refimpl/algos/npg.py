@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from refimpl.critic import fit_critic
+from refimpl.critic import then_fit_critic
 from refimpl.fisher import make_fvp, subsample_states
 from refimpl.linesearch import backtracking
 from refimpl.natural import natural_step, npg_step
@@ -34,8 +34,9 @@ def natural_direction_step(policy, phi_old, data, g, cfg, rng):
     return natural_step(g, fvp, cfg.delta, cfg.cg_iters)
 
 
-def natural_update(agent, data, cfg, rng, line_search: bool, lr_scale: float):
-    """Lecture "TRPO: Final algorithm", steps 3-7 (steps 6-7 only when ``line_search``)."""
+def natural_update(agent, data, cfg, rng, line_search: bool):
+    """Lecture "TRPO: Final algorithm", steps 3-7 (steps 6-7 only when ``line_search``) of the
+    policy; the critic's fit follows (``then_fit_critic``)."""
     policy, phi_old = agent.policy, agent.phi
     adv = standardize(data.adv) if cfg.norm_adv else data.adv
     L_old = surrogate_and_kl(policy, phi_old, data, adv)[0]
@@ -59,13 +60,13 @@ def natural_update(agent, data, cfg, rng, line_search: bool, lr_scale: float):
             phi_new = phi_old + step.step
     L_new, kl = surrogate_and_kl(policy, phi_new, data, adv)
     agent.phi = phi_new
-    value_loss = fit_critic(agent.critic, agent.theta_v, agent.v_opt, data, cfg, rng,
-                            cfg.vf_lr * lr_scale)
     return {**metrics, "policy_loss": -(L_new - L_old), "improvement": L_new - L_old,
-            "value_loss": value_loss, "kl": kl,
-            "entropy": policy.mean_entropy(phi_new, data.obs)}
+            "kl": kl, "entropy": policy.mean_entropy(phi_new, data.obs)}
 
 
-def update(agent, data, cfg, rng, lr_scale=1.0):
+def policy_update(agent, data, cfg, rng, lr_scale=1.0):
     """NPG: steps 3-5 of the TRPO algorithm and phi <- phi + Delta phi, no line search."""
-    return natural_update(agent, data, cfg, rng, line_search=False, lr_scale=lr_scale)
+    return natural_update(agent, data, cfg, rng, line_search=False)
+
+
+update = then_fit_critic(policy_update)

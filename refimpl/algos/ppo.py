@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from refimpl.critic import fit_critic
+from refimpl.critic import then_fit_critic
 from refimpl.fisher import kl_mean_of
 from refimpl.minibatch import minibatches
 from refimpl.objectives import ppo_objective, ratio
@@ -44,10 +44,10 @@ def policy_step(agent, data, idx, cfg, lr, want_kl):
     return l_clip, clipped, approx_kl(logp, logp_old) if want_kl else np.nan
 
 
-def update(agent, data, cfg, rng, lr_scale=1.0):
+def policy_update(agent, data, cfg, rng, lr_scale=1.0):
     """Lecture "PPO: Final algorithm", step 3: phi_{k+1} = argmax L_CLIP by minibatch Adam
-    (the slide's argmin of L_clip is a slip), then the critic's regression. With
-    ``cfg.target_kl`` the epochs end after the first one whose mean approximate KL exceeds it."""
+    (the slide's argmin of L_clip is a slip). With ``cfg.target_kl`` the epochs end after the
+    first one whose mean approximate KL exceeds it."""
     lr = cfg.lr * lr_scale
     for epochs in range(1, cfg.epochs + 1):
         # the approximate KL is logged for the last epoch; a target-KL stop reads it every epoch
@@ -57,10 +57,11 @@ def update(agent, data, cfg, rng, lr_scale=1.0):
         objective, clipped, kl_estimate = np.mean(stats, axis=0)
         if cfg.target_kl is not None and kl_estimate > cfg.target_kl:
             break
-    value_loss = fit_critic(agent.critic, agent.theta_v, agent.v_opt, data, cfg, rng,
-                            cfg.vf_lr * lr_scale)
     params, _ = agent.policy.dist_params(agent.phi, data.obs)
-    return {"policy_loss": -float(objective), "value_loss": value_loss,
+    return {"policy_loss": -float(objective),
             "entropy": agent.policy.mean_entropy(agent.phi, data.obs),
             "kl": kl_mean_of(agent.policy, data.params_old, params),
             "approx_kl": float(kl_estimate), "clip_fraction": float(clipped), "epochs": epochs}
+
+
+update = then_fit_critic(policy_update)

@@ -4,8 +4,13 @@ gamma = alpha^j that accepts the first step improving L_TRPO with mean KL <= del
 accepted the parameters stay bit-for-bit unchanged. Metrics: those of ``npg.natural_update``.
 """
 from refimpl.algos.npg import natural_update
+from refimpl.critic import then_fit_critic
 
 
-def update(agent, data, cfg, rng, lr_scale=1.0):
-    """TRPO: lecture steps 3-7 (``lr_scale`` anneals only the critic's Adam step size)."""
-    return natural_update(agent, data, cfg, rng, line_search=True, lr_scale=lr_scale)
+def policy_update(agent, data, cfg, rng, lr_scale=1.0):
+    """TRPO: lecture steps 3-7 for the policy (``lr_scale`` anneals only the critic's Adam step
+    size, in ``then_fit_critic``)."""
+    return natural_update(agent, data, cfg, rng, line_search=True)
+
+
+update = then_fit_critic(policy_update)
