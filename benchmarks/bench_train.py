@@ -2,14 +2,17 @@
 
     python benchmarks/bench_train.py [--steps 20480] [--env HalfCheetah-v5] [--preset default]
                                      [--num-envs K] [--fvp-fraction F] [--algos ppo trpo ...]
-                                     [--vector direct|sync|async] [--env-only]
+                                     [--vector direct|sync|async] [--no-critic-process]
+                                     [--env-only]
 
 First steps the raw environment (``gymnasium.make``, random actions, reset at episode ends) to
 get raw SPS, then the vector environment the collector uses (K copies, same-step autoreset, no
 policy) for the ceiling that collection cannot pass, then trains each algorithm for the same
 number of steps and prints its SPS, the ratio training/raw, and where the time went: collection
-(steps 1-2 of the lecture's loop) and the update (steps 3-7), in microseconds per environment
-step. Ratios, not absolute SPS, are comparable across machines and loads.
+(step 1 of the lecture's loop) and the rest (steps 2-7: advantages, the update, and the part of
+the critic's fit that collection does not hide), in microseconds per environment step. Ratios,
+not absolute SPS, are comparable across machines and loads. ``--no-critic-process`` fits the
+critic in the training process, after the policy's update, as the lecture orders it.
 
 ``--num-envs K`` runs every algorithm with K environments and horizon = (its default batch) / K,
 so each update sees as many steps as with the defaults. Also printed: this core's float64
@@ -95,25 +98,27 @@ def update_flops_per_step(cfg: Config, obs_dim: int, act_dim: int) -> float:
 
 
 def train_timings(cfg: Config) -> tuple[float, float, float]:
-    """(SPS, collection us/step, update us/step) of one training run of ``cfg.steps``; the
-    update's share is everything ``Run.step`` does besides collecting."""
+    """(SPS, collection us/step, update us/step) of one training run of ``cfg.steps``, trained
+    as ``refimpl train`` trains (each critic fit running while the next batch is collected) and
+    timed as progress.csv's wall_time is (without the progress rows, evaluations and
+    checkpoints); the update's share is everything besides collecting, so a critic fit that
+    collection hides costs it nothing."""
     with tempfile.TemporaryDirectory() as tmp:
         run = Run(cfg, Path(tmp) / cfg.algo)
-        collect, collect_batch = 0.0, run.collect_batch
+        collect, collector = 0.0, run.collector
 
-        def timed_collect():
+        def timed_collect(*args):
             nonlocal collect
             t0 = time.perf_counter()
-            data = collect_batch()
+            batch = type(collector).collect(collector, *args)
             collect += time.perf_counter() - t0
-            return data
-        run.collect_batch = timed_collect
-        t0 = time.perf_counter()
+            return batch
+        collector.collect = timed_collect
         while run.update < run.num_updates:
-            run.step()
-        total = time.perf_counter() - t0
+            run.step(overlap=True)
+        run.finish()
         run.close()
-        n = run.env_steps
+        n, total = run.env_steps, run.wall_time
         return n / total, collect / n * 1e6, (total - collect) / n * 1e6
 
 
@@ -126,7 +131,7 @@ def bench_config(algo: str, args) -> Config:
     if args.fvp_fraction is not None and algo in ("trpo", "npg"):
         overrides.update(fvp_fraction=args.fvp_fraction)
     return Config.for_algo(algo, args.preset, env=args.env, steps=args.steps,
-                           vector=args.vector, **overrides)
+                           vector=args.vector, critic_process=args.critic_process, **overrides)
 
 
 def main(argv=None):
@@ -137,6 +142,9 @@ def main(argv=None):
     p.add_argument("--num-envs", type=int, default=None)
     p.add_argument("--fvp-fraction", type=float, default=None)
     p.add_argument("--vector", choices=VECTORS, default="direct")
+    p.add_argument("--critic-process", action=argparse.BooleanOptionalAction, default=True,
+                   help="fit the critic in a process of its own during the next collection "
+                        "(refimpl train's default)")
     p.add_argument("--env-only", action="store_true",
                    help="measure the environments alone, every --vector way, and stop")
     p.add_argument("--algos", nargs="+", choices=ALGOS, default=list(ALGOS))

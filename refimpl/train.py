@@ -3,7 +3,14 @@
     for k = 0, 1, 2, ...:
         1. collect a batch with pi_phi_k            (rollout.Collector.collect)
         2. estimate advantages with the critic      (rollout.estimate_advantages, GAE)
-        3-7. the algorithm's update                 (algos.UPDATES[cfg.algo])
+        3-6. the algorithm's policy update          (algos.POLICY_UPDATES[cfg.algo])
+        7. fit the critic on the batch              (critic.fit_critic)
+
+``train`` runs step 7 of update k while step 1 of update k + 1 collects, by default in a process
+of its own (``cfg.critic_process``, ``critic.CriticProcess``), and records update k (its
+progress row, evaluation and checkpoint) when the fit returns. Collection does not use the
+critic and step 2 waits for the fit, so the numbers are those of the order above, bit for bit
+(tests/test_critic_process.py); ``Run.step()`` without ``overlap`` runs that order itself.
 
 Run directory: ``config.json``, ``progress.csv`` (one row per update, columns ``COLUMNS``),
 ``eval.csv`` (one row per evaluation during training, columns ``EVAL_COLUMNS``: the mean action
@@ -47,7 +54,7 @@ import math
 import os
 import time
 from concurrent.futures import Future
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -611,6 +618,9 @@ def train(cfg: Config | dict | None, out: Path, resume: bool = False,
         with writing(run.out / "learning_curve.png"):
             plot_learning_curve(run.out)
     except BaseException:
+        if run.fitting is not None:  # the update before the failure keeps its checkpoint
+            with suppress(Exception):  # unless its fit failed too: the first failure is told
+                run.finish()
         if not run.has_checkpoint():
             run.discard()
         raise

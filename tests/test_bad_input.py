@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from refimpl import checkpoint
-from refimpl.algos import UPDATES
+from refimpl.algos import POLICY_UPDATES
 from refimpl.cli import main
 from refimpl.config import Config
 from refimpl.train import Run
@@ -135,14 +135,15 @@ def test_from_dict_refuses_unknown_fields_and_wrong_types_in_one_line(d, match):
 
 
 def _with_nan_after_update(monkeypatch, algo="ppo"):
-    """The real update of ``algo``, then a NaN in phi: what a numerical blow-up looks like."""
-    update = UPDATES[algo]
+    """The real policy update of ``algo``, then a NaN in phi: what a numerical blow-up looks
+    like."""
+    update = POLICY_UPDATES[algo]
 
     def blown_up(agent, *args):
         metrics = update(agent, *args)
         agent.phi[0] = np.nan
         return metrics
-    monkeypatch.setitem(UPDATES, algo, blown_up)
+    monkeypatch.setitem(POLICY_UPDATES, algo, blown_up)
 
 
 def test_nan_in_update_1_exits_1_without_pointing_at_a_checkpoint_and_leaves_nothing(
@@ -161,11 +162,11 @@ def test_nan_after_a_finished_update_names_the_kept_checkpoint(capsys, tmp_path,
     out = tmp_path / "run"
     step, calls = Run.step, []
 
-    def second_blows_up(self):
+    def second_blows_up(self, *args, **kwargs):
         calls.append(1)
         if len(calls) == 2:
             _with_nan_after_update(monkeypatch)
-        return step(self)
+        return step(self, *args, **kwargs)
     monkeypatch.setattr(Run, "step", second_blows_up)
     err = _one_line(capsys, ["train", "--out", str(out), "--steps", "512", *SMALL],
                     "non-finite policy parameters after update 2", status=1)
@@ -178,7 +179,7 @@ def test_ctrl_c_in_update_1_exits_130_and_leaves_nothing(capsys, tmp_path, monke
     out = tmp_path / "run"
     argv = ["train", "--out", str(out), "--steps", "256", *SMALL]
     with monkeypatch.context() as m:
-        m.setattr(Run, "step", lambda self: (_ for _ in ()).throw(KeyboardInterrupt))
+        m.setattr(Run, "step", lambda self, **_: (_ for _ in ()).throw(KeyboardInterrupt))
         err = _one_line(capsys, argv, "interrupted; nothing was kept", status=130)
     assert "--resume" not in err and not out.exists()
     assert main(argv) == 0

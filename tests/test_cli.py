@@ -119,11 +119,11 @@ def test_ctrl_c_exits_130_with_last_update_saved(capsys, tmp_path, monkeypatch):
     step = Run.step
     calls = []
 
-    def interrupted(self):
+    def interrupted(self, **kwargs):
         calls.append(1)
-        if len(calls) == 2:
+        if len(calls) == 2:  # while update 1's critic fit runs
             raise KeyboardInterrupt
-        return step(self)
+        return step(self, **kwargs)
     monkeypatch.setattr(Run, "step", interrupted)
     out = tmp_path / "run"
     assert main(["train", "--out", str(out), "--steps", "512", *SMALL]) == 130

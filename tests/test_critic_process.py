@@ -8,8 +8,12 @@ import multiprocessing
 
 import numpy as np
 import pytest
+from batches import agent_and_batch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from refimpl import checkpoint
+from refimpl.algos import POLICY_UPDATES
 from refimpl.cli import main
 from refimpl.config import Config
 from refimpl.critic import CriticFit, CriticProcess, make_critic_fit
@@ -20,6 +24,33 @@ from refimpl.train import TIMING_COLUMNS, Run, train
 # evaluation given the normaliser of the wrong moment shows in eval.csv
 HOPPER = dict(env="Hopper-v5", horizon=256, epochs=1, vf_epochs=2, steps=1280, seed=1,
               eval_every=512, eval_episodes=1, checkpoint_every=1)
+
+
+@settings(max_examples=12, deadline=None)
+@given(algo=st.sampled_from(sorted(POLICY_UPDATES)), seed=st.integers(0, 2**16),
+       lr_scale=st.floats(0.1, 1.0))
+def test_the_policy_update_neither_reads_nor_writes_the_critic(algo, seed, lr_scale):
+    """What lets the critic fit apart from the policy's steps: each algorithm's
+    ``policy_update`` (steps 3-6) gives the same phi, metrics and draws from the update stream,
+    bit for bit, when theta_v and the critic's Adam state are replaced by others, and leaves
+    both as it found them."""
+    outcomes = []
+    for critic_seed in (0, 1):
+        cfg, agent, data = agent_and_batch(algo, seed=seed)
+        other = np.random.default_rng(critic_seed)
+        agent.theta_v[:] = other.standard_normal(agent.theta_v.size)
+        agent.v_opt.step(agent.theta_v.copy(), other.standard_normal(agent.theta_v.size))
+        theta_v, v_opt = agent.theta_v.copy(), agent.v_opt.state()
+        rng = np.random.default_rng(seed)
+        metrics = POLICY_UPDATES[algo](agent, data, cfg, rng, lr_scale)
+        assert "value_loss" not in metrics
+        np.testing.assert_array_equal(agent.theta_v, theta_v)
+        for key, value in agent.v_opt.state().items():
+            np.testing.assert_array_equal(value, v_opt[key])
+        outcomes.append((agent.phi.copy(), metrics, rng.bit_generator.state))
+    (phi0, metrics0, rng0), (phi1, metrics1, rng1) = outcomes
+    np.testing.assert_array_equal(phi0, phi1)
+    assert metrics0 == metrics1 and rng0 == rng1
 
 
 def _rows(path):
