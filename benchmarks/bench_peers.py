@@ -22,13 +22,12 @@ over the rounds: on a shared machine the speed drifts within minutes, and the ra
 much (the raw SPS, measured once at the start, drifts with it).
 """
 import argparse
-import statistics
 import sys
 import time
 
 from threadpoolctl import threadpool_limits
 
-from bench_train import raw_sps, train_timings
+from bench_train import median_and_range, raw_sps, train_timings
 from refimpl.config import Config
 
 PEERS = {"ppo": ("stable-baselines3", "stable_baselines3", "PPO"),
@@ -125,8 +124,7 @@ def main(argv=None):
                 speedups.setdefault(name, []).append(ratio)
     if args.rounds > 1:
         for name, ratios in speedups.items():
-            print(f"{name}: median {statistics.median(ratios):.1f}x over {args.rounds} rounds "
-                  f"(range {min(ratios):.1f}x-{max(ratios):.1f}x)")
+            print(median_and_range(f"{name} (x)", ratios, digits=1))
     return 0
 
 

@@ -3,7 +3,7 @@
     python benchmarks/bench_train.py [--steps 20480] [--env HalfCheetah-v5] [--preset default]
                                      [--num-envs K] [--fvp-fraction F] [--algos ppo trpo ...]
                                      [--vector direct|sync|async] [--no-critic-process]
-                                     [--env-only]
+                                     [--env-only] [--profile N]
 
 First steps the raw environment (``gymnasium.make``, random actions, reset at episode ends) to
 get raw SPS, then the vector environment the collector uses (K copies, same-step autoreset, no
@@ -19,9 +19,17 @@ so each update sees as many steps as with the defaults. Also printed: this core'
 matrix-product rate at the update's shapes, and an estimate of the update's arithmetic per
 environment step (multiply-adds of the forward and backward passes it runs), which bounds how
 fast an update can be. Last, the peak resident memory of the process.
+
+``--profile N`` then trains each algorithm once more under cProfile and prints the N functions
+of most own time, in microseconds per environment step (cProfile's own cost inflates them, so
+read them as shares). With the critic process the fit's time is in the other process; what
+training waits for it shows as the pipe's ``recv``.
 """
 import argparse
+import cProfile
+import pstats
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -122,6 +130,25 @@ def train_timings(cfg: Config) -> tuple[float, float, float]:
         return n / total, collect / n * 1e6, (total - collect) / n * 1e6
 
 
+def median_and_range(name: str, ratios: list[float], digits: int = 2) -> str:
+    """``name: median M over R rounds (range lo-hi)`` of ratios measured in alternating rounds."""
+    m, lo, hi = (f"{r:.{digits}f}" for r in (statistics.median(ratios), min(ratios), max(ratios)))
+    return f"{name}: median {m} over {len(ratios)} rounds (range {lo}-{hi})"
+
+
+def print_profile(cfg: Config, top: int) -> None:
+    """Train ``cfg`` under cProfile; print its ``top`` functions by own time per env step."""
+    profile = cProfile.Profile()
+    profile.runcall(train_timings, cfg)
+    entries = sorted(pstats.Stats(profile).stats.items(), key=lambda e: -e[1][2])[:top]
+    batch = cfg.horizon * cfg.num_envs
+    steps = -(-cfg.steps // batch) * batch  # whole updates
+    print(f"{cfg.algo:>8}: cProfile, own time per environment step (calls per step)")
+    for (path, line, name), (_, calls, own, _, _) in entries:
+        where = f"{Path(path).parent.name}/{Path(path).name}:{line}" if line else path
+        print(f"{own / steps * 1e6:14.1f} us ({calls / steps:5.2f})  {name}  {where}")
+
+
 def bench_config(algo: str, args) -> Config:
     cfg = Config.for_algo(algo, args.preset, env=args.env, steps=args.steps)
     overrides = {}
@@ -148,6 +175,8 @@ def main(argv=None):
     p.add_argument("--env-only", action="store_true",
                    help="measure the environments alone, every --vector way, and stop")
     p.add_argument("--algos", nargs="+", choices=ALGOS, default=list(ALGOS))
+    p.add_argument("--profile", type=int, default=0, metavar="N",
+                   help="also profile each algorithm's training and print its top N functions")
     args = p.parse_args(argv)
     threadpool_limits(1, user_api="blas")
     raw = raw_sps(args.env, args.steps)
@@ -171,6 +200,8 @@ def main(argv=None):
         print(f"{cfg.algo:>8}: {sps:8.0f} SPS   ratio to raw {sps / raw:.2f}   "
               f"({cfg.num_envs} envs x {cfg.horizon}; per step: collection {collect:5.1f} us, "
               f"update {update:5.1f} us, ~{mflop:.2f} MFLOP)")
+    for cfg in configs if args.profile else ():
+        print_profile(cfg, args.profile)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak resident memory: {peak_mb:.0f} MB")
     return 0

@@ -593,26 +593,28 @@ def train(cfg: Config | dict | None, out: Path, resume: bool = False,
           progress: bool = True) -> Run:
     """Train to ``cfg.steps`` environment steps (with ``resume``, ``cfg`` is None or the field
     values requested, see ``Run``). ``checkpoints/latest.npz`` is written after every update,
-    so Ctrl-C (KeyboardInterrupt), a NaN or infinity (NumericalError) and a file that cannot
-    be written (WriteError) all leave it at the last finished, good update; before the first
-    one they remove what this call created (see the module docstring)."""
+    so Ctrl-C (KeyboardInterrupt), a NaN or infinity (NumericalError), a helper process that
+    fails or dies (WorkerError) and a file that cannot be written (WriteError) all leave it at
+    the last finished, good update; before the first one they remove what this call created
+    (see the module docstring)."""
     from tqdm import tqdm
 
     run = Run(cfg, out, resume)
     bar = tqdm(total=run.num_updates * run.batch_size, initial=run.env_steps, unit="step",
                disable=not progress, dynamic_ncols=True)
+
+    def show(row: dict | None) -> None:
+        if row is not None:
+            last = run.last_evaluation
+            bar.update(run.batch_size)
+            bar.set_postfix(sps=row["sps"], ret=f"{row['ep_return']:.0f}",
+                            eval="-" if math.isnan(last) else f"{last:.0f}")
     try:
-        while True:
-            # each update is recorded when its critic's fit, run while the next update
-            # collects, has finished (Run.step)
-            more = run.update < run.num_updates
-            row = run.step(overlap=True) if more else run.finish()
-            if row is not None:
-                bar.update(run.batch_size)
-                bar.set_postfix(sps=row["sps"], ret=f"{row['ep_return']:.0f}",
-                                eval=f"{run.last_evaluation:.0f}")
-            if not more:
-                break
+        # each update is recorded when its critic's fit, which runs while the next update
+        # collects, has finished (Run.step)
+        while run.update < run.num_updates:
+            show(run.step(overlap=True))
+        show(run.finish())
         run.finish_evaluation(wait=True)
         run.save("final.npz")
         with writing(run.out / "learning_curve.png"):
