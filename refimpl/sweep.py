@@ -20,6 +20,7 @@ return against environment steps. Tested in ``tests/test_sweep.py``.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import re
@@ -74,14 +75,16 @@ def run_one(spec: RunSpec) -> dict:
     from threadpoolctl import threadpool_limits
 
     from refimpl.evaluate import evaluate
-    from refimpl.train import train
+    from refimpl.train import HOW_IT_RUNS, train
 
     threadpool_limits(1, user_api="blas")
     out = Path(spec.out)
     final = out / "checkpoints" / "final.npz"
     if not final.exists():
-        resume = (out / "checkpoints" / "latest.npz").exists()
-        train(None if resume else Config.from_dict(spec.cfg), out, resume=resume, progress=False)
+        if (out / "checkpoints" / "latest.npz").exists():  # continued the way this sweep asks
+            train({k: spec.cfg[k] for k in HOW_IT_RUNS}, out, resume=True, progress=False)
+        else:
+            train(Config.from_dict(spec.cfg), out, progress=False)
     d = checkpoint.load(final)
     returns = evaluate(final, episodes=spec.cfg["eval_episodes"], deterministic=True)
     return {"algo": spec.cfg["algo"], "seed": spec.cfg["seed"], "steps": int(d["env_steps"]),
@@ -336,8 +339,9 @@ def _parse_as(kind, text: str):
 
 def check_existing_runs(specs: list[RunSpec]) -> None:
     """ValueError (one line) unless every run directory that already holds a run (its
-    config.json, written when the run starts) holds the run that ``specs`` asks for."""
-    from refimpl.train import read_config
+    config.json, written when the run starts) holds the run that ``specs`` asks for, but for
+    how it runs (``train.HOW_IT_RUNS``), which a continued run takes from the sweep."""
+    from refimpl.train import HOW_IT_RUNS, read_config
 
     for spec in specs:
         path = Path(spec.out) / "config.json"
@@ -348,7 +352,8 @@ def check_existing_runs(specs: list[RunSpec]) -> None:
         except OSError as e:
             raise ValueError(f"cannot read {path} ({e.strerror or e})") from None
         asked = Config.from_dict(spec.cfg)
-        name = stored.first_difference(asked)
+        name = dataclasses.replace(stored, **{k: getattr(asked, k) for k in HOW_IT_RUNS}
+                                   ).first_difference(asked)
         if name is not None:
             raise ValueError(f"{spec.out} holds a run with {name}={getattr(stored, name)!r}, but "
                              f"this sweep asks for {name}={getattr(asked, name)!r}; choose "

@@ -89,9 +89,11 @@ TEMPORARIES = (".config.json.*.tmp", ".progress.csv.*.tmp", ".eval.csv.*.tmp",
 """Names of the temporary files of ``checkpoint.atomic_write`` in a run directory."""
 
 
-RESUME_MAY_CHANGE = ("steps", "vector", "eval_process", "critic_process")
-"""Config fields a resumed run may change: its length, and how its environments are stepped or
-its evaluations and critic fits run (which give the same numbers)."""
+HOW_IT_RUNS = ("vector", "eval_process", "critic_process")
+"""Config fields that choose how a run's work is done, not what it computes: how its
+environments are stepped and where its evaluations and critic fits run (the same numbers)."""
+RESUME_MAY_CHANGE = ("steps", *HOW_IT_RUNS)
+"""Config fields a resumed run may change: its length, and HOW_IT_RUNS."""
 PENDING = "evaluation.npz"
 """In ``checkpoints/``: the inputs of an evaluation whose eval.csv row is not written yet
 (``Run.start_evaluation``)."""

@@ -2,6 +2,7 @@
 runs are skipped, but only if they are the runs asked for; the summary has one row per run with
 the documented columns; bad flags and ``--set`` values are one line and leave nothing behind."""
 import csv
+import json
 import os
 from pathlib import Path
 
@@ -178,6 +179,28 @@ def test_existing_runs_with_other_settings_are_refused_naming_the_field(state, t
     _one_line(capsys, [*argv[:-1], "horizon=100", "epochs=1"],  # --set replaced: other horizon
               "holds a run with horizon=200", "asks for horizon=100")
     assert {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == before
+
+
+def test_existing_runs_continue_the_way_the_sweep_asks_them_to_run(tmp_path, capsys):
+    """How a run is done (``train.HOW_IT_RUNS``: --vector, where evaluations and critic fits
+    run) is not a different run: a sweep over existing runs with other such settings is not
+    refused, a run it continues takes them (its config.json records them), and the summary is
+    the same but for the wall time."""
+    out = tmp_path / "sweep"
+    argv = ["sweep", "--algo", "ppo", "--seeds", "0-1", "--workers", "1", "--out", str(out),
+            *TINY]
+    assert main(argv) == 0
+    before = list(csv.DictReader((out / "summary.csv").open()))
+    (out / "ppo-s1" / "checkpoints" / "final.npz").unlink()  # stopped after its last update
+    assert main([*argv, "vector=sync", "critic_process=false", "eval_process=false"]) == 0
+    capsys.readouterr()
+    after = list(csv.DictReader((out / "summary.csv").open()))
+    assert [{k: v for k, v in r.items() if k != "wall_s"} for r in after] == \
+        [{k: v for k, v in r.items() if k != "wall_s"} for r in before]
+    continued = json.loads((out / "ppo-s1" / "config.json").read_text())
+    assert (continued["vector"], continued["critic_process"], continued["eval_process"]) == \
+        ("sync", False, False)
+    assert json.loads((out / "ppo-s0" / "config.json").read_text())["critic_process"] is True
 
 
 @given(n=st.integers(-10**12, 10**12), x=st.floats(allow_nan=False),
