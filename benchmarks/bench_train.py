@@ -9,7 +9,7 @@ First steps the raw environment (``gymnasium.make``, random actions, reset at ep
 get raw SPS, then the vector environment the collector uses (K copies, same-step autoreset, no
 policy) for the ceiling that collection cannot pass, then trains each algorithm for the same
 number of steps and prints its SPS, the ratio training/raw, and where the time went: collection
-(step 1 of the lecture's loop) and the rest (steps 2-7: advantages, the update, and the part of
+(step 1 of the lecture's loop) and the rest (advantages, the policy's update, and the part of
 the critic's fit that collection does not hide), in microseconds per environment step. Ratios,
 not absolute SPS, are comparable across machines and loads. ``--no-critic-process`` fits the
 critic in the training process, after the policy's update, as the lecture orders it.

@@ -113,9 +113,9 @@ def fit_critic(critic: MLP, theta_v: np.ndarray, opt: Adam, data, cfg, rng: np.r
 
 
 def then_fit_critic(policy_update):
-    """An algorithm's whole update, lecture steps 3-7: ``policy_update(agent, data, cfg, rng,
+    """An algorithm's whole update after steps 1-2: ``policy_update(agent, data, cfg, rng,
     lr_scale) -> metrics`` (the policy's steps, which draw from ``rng`` first), then
-    ``fit_critic`` on the same batch (step 7, drawing from ``rng`` after them) with step size
+    ``fit_critic`` on the same batch (drawing from ``rng`` after them) with step size
     ``cfg.vf_lr * lr_scale``; its loss joins the metrics as ``value_loss``. The two parts share
     nothing but ``rng``, so training runs the fit while it collects the next batch
     (``train.Run.step``)."""
@@ -129,7 +129,7 @@ def then_fit_critic(policy_update):
 
 
 class CriticFit:
-    """The critic's fit (step 7) as a job: ``fit(critic, theta_v, opt, data, cfg, rng, lr)`` runs
+    """The critic's fit as a job: ``fit(critic, theta_v, opt, data, cfg, rng, lr)`` runs
     ``fit_critic`` and returns what it changed, ``(theta_v, opt, rng, loss)``. ``submit`` runs it
     at once, on the objects themselves; ``CriticProcess`` runs it on copies in a process of its
     own."""

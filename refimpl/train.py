@@ -3,11 +3,12 @@
     for k = 0, 1, 2, ...:
         1. collect a batch with pi_phi_k            (rollout.Collector.collect)
         2. estimate advantages with the critic      (rollout.estimate_advantages, GAE)
-        3-6. the algorithm's policy update          (algos.POLICY_UPDATES[cfg.algo])
-        7. fit the critic on the batch              (critic.fit_critic)
+        3-7. the algorithm's policy update          (algos.POLICY_UPDATES[cfg.algo])
+        then fit the critic on the batch            (critic.fit_critic; "TRPO: The big picture
+                                                     and relation to actor-critic")
 
-``train`` runs step 7 of update k while step 1 of update k + 1 collects, by default in a process
-of its own (``cfg.critic_process``, ``critic.CriticProcess``), and records update k (its
+``train`` fits the critic of update k while step 1 of update k + 1 collects, by default in a
+process of its own (``cfg.critic_process``, ``critic.CriticProcess``), and records update k (its
 progress row, evaluation and checkpoint) when the fit returns. Collection does not use the
 critic and step 2 waits for the fit, so the numbers are those of the order above, bit for bit
 (tests/test_critic_process.py); ``Run.step()`` without ``overlap`` runs that order itself.
@@ -199,7 +200,7 @@ def flatten(agent: Agent, batch, adv, ret, values) -> FlatBatch:
 
 @dataclass
 class Fitting:
-    """An update whose critic fit (step 7) is running: its progress.csv row without the fit's
+    """An update whose critic fit is running: its progress.csv row without the fit's
     columns, the checkpoint state of all but the critic (``Run.policy_state``) taken when its
     policy step ended, and the Future of the fit's ``(theta_v, opt, rng, loss)``."""
 
@@ -391,7 +392,7 @@ class Run:
 
     def step(self, overlap: bool = False) -> dict | None:
         """One iteration of the lecture's loop. Without ``overlap``, returns its progress.csv row
-        once its critic fit (step 7, the last) has finished, and leaves its checkpoint state in
+        once its critic fit (its last part) has finished, and leaves its checkpoint state in
         ``completed``. With ``overlap``, the fit of the update before ran while this one
         collected (on another core with ``cfg.critic_process``): that update is recorded
         (``record``) as soon as its fit ends, its row is returned (None at the first step), and
@@ -410,18 +411,19 @@ class Run:
                 self.record(done)  # before this update's policy step, which may fail
             data = self.advantages(batch)                                               # step 2
             metrics = POLICY_UPDATES[cfg.algo](agent, data, cfg, self.update_rng,       # steps
-                                               lr_scale)                                # 3-6
+                                               lr_scale)                                # 3-7
         except NumericalError as err:
             raise type(err)(f"{err} {where}") from None
         check_finite(f"after update {self.update + 1} ({cfg.algo})",
-                     **{"policy parameters": agent.phi, "losses": np.array([metrics["policy_loss"]])})
+                     **{"policy parameters": agent.phi,
+                        "losses": np.array([metrics["policy_loss"]])})
         self.update += 1
         self.env_steps += self.batch_size
         ep_return, ep_length = self.collector.episode_stats()
         row = {**metrics, "update": self.update, "env_steps": self.env_steps,
                "ep_return": ep_return, "ep_length": ep_length,
                "explained_variance": explained_variance(data.values, data.ret)}
-        self.fitting = Fitting(row, self.policy_state(), self.critic_fit.submit(      # step 7
+        self.fitting = Fitting(row, self.policy_state(), self.critic_fit.submit(      # critic
             agent.critic, agent.theta_v, agent.v_opt, data, cfg, self.update_rng,
             cfg.vf_lr * lr_scale))
         if not overlap:

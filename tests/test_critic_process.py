@@ -1,7 +1,8 @@
-"""The critic's fit (lecture step 7) run while the next batch is collected (``Run.step`` with
-``overlap``), in a process of its own (``critic.CriticProcess``, ``--critic-process``): the same
-numbers as the lecture's order, collect -> advantages -> policy -> critic, bit for bit, and a
-process that dies stops the run with one line, leaving a checkpoint to resume from."""
+"""The critic's fit, after the policy's steps of every update, run while the next batch is
+collected (``Run.step`` with ``overlap``), in a process of its own (``critic.CriticProcess``,
+``--critic-process``): the same numbers as the lecture's order, collect -> advantages ->
+policy -> critic, bit for bit, and a process that dies stops the run with one line, leaving a
+checkpoint to resume from."""
 import csv
 import dataclasses
 import multiprocessing
@@ -31,9 +32,9 @@ HOPPER = dict(env="Hopper-v5", horizon=256, epochs=1, vf_epochs=2, steps=1280, s
        lr_scale=st.floats(0.1, 1.0))
 def test_the_policy_update_neither_reads_nor_writes_the_critic(algo, seed, lr_scale):
     """What lets the critic fit apart from the policy's steps: each algorithm's
-    ``policy_update`` (steps 3-6) gives the same phi, metrics and draws from the update stream,
-    bit for bit, when theta_v and the critic's Adam state are replaced by others, and leaves
-    both as it found them."""
+    ``policy_update`` (the steps after the advantages) gives the same phi, metrics and draws
+    from the update stream, bit for bit, when theta_v and the critic's Adam state are replaced
+    by others, and leaves both as it found them."""
     outcomes = []
     for critic_seed in (0, 1):
         cfg, agent, data = agent_and_batch(algo, seed=seed)
@@ -61,7 +62,8 @@ def _rows(path):
 def _checkpoints(out):
     """Every checkpoint of a run but for the keys that may differ: the wall time and the
     configuration (which records critic_process)."""
-    return {p.name: {k: v for k, v in checkpoint.load(p).items() if k not in ("wall_time", "config")}
+    return {p.name: {k: v for k, v in checkpoint.load(p).items()
+                     if k not in ("wall_time", "config")}
             for p in sorted((out / "checkpoints").glob("*.npz"))}
 
 
