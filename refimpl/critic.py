@@ -21,7 +21,7 @@ from refimpl.minibatch import minibatches
 from refimpl.nn import MLP
 from refimpl.objectives import value_loss
 from refimpl.optim import Adam, clip_grad_norm
-from refimpl.worker import ServedProcess, may_start_process
+from refimpl.worker import ServedProcess, finished, may_start_process
 
 CRITIC_OUTPUT_GAIN = 1.0
 """Gain of the critic's orthogonally initialised output layer: 1, the value head of OpenAI
@@ -141,9 +141,7 @@ class CriticFit:
 
     def submit(self, *request) -> Future:
         """A finished Future of ``fit(*request)``."""
-        future: Future = Future()
-        future.set_result(self.fit(*request))
-        return future
+        return finished(self.fit(*request))
 
     def close(self) -> None:
         pass

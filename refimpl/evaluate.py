@@ -23,7 +23,7 @@ from refimpl.envs.make import gl_failure, make_env
 from refimpl.normalize import RunningMeanStd
 from refimpl.policy import CategoricalPolicy, GaussianPolicy, make_policy
 from refimpl.rollout import action_head, clips_actions
-from refimpl.worker import ServedProcess, may_start_process
+from refimpl.worker import ServedProcess, finished, may_start_process
 
 
 @dataclass(frozen=True)
@@ -159,9 +159,7 @@ class Evaluation:
 
     def submit(self, policy, phi, obs_rms) -> Future:
         """A finished Future of ``timed``'s result."""
-        future: Future = Future()
-        future.set_result(self.timed(policy, phi, obs_rms))
-        return future
+        return finished(self.timed(policy, phi, obs_rms))
 
     def close(self) -> None:
         self.env.close()

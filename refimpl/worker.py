@@ -56,6 +56,14 @@ class ServedProcess:
             self.process = None
 
 
+def finished(value) -> Future:
+    """A Future already holding ``value``: what the in-process twins of a ``ServedProcess``
+    (``evaluate.Evaluation``, ``critic.CriticFit``) return from ``submit``."""
+    future: Future = Future()
+    future.set_result(value)
+    return future
+
+
 def may_start_process() -> bool:
     """False in a daemonic process (such as a Dask or multiprocessing pool worker), which may not
     start processes of its own."""
