@@ -17,7 +17,7 @@ from types import SimpleNamespace
 
 from threadpoolctl import threadpool_limits
 
-from bench_train import bench_config, median_and_range, train_timings
+from bench_train import bench_config, on_off_rounds, train_timings
 from refimpl.config import ALGOS
 
 
@@ -33,23 +33,18 @@ def main(argv=None):
         p.error(f"--rounds must be at least 1, got {args.rounds}")
     threadpool_limits(1, user_api="blas")
     print(f"{args.env}, {args.steps} steps, {args.rounds} rounds")
-    ratios: dict[str, list[float]] = {algo: [] for algo in args.algos}
-    for round_ in range(args.rounds):
-        for algo in args.algos:
-            sps = {}
-            order = (True, False) if round_ % 2 == 0 else (False, True)
-            for on in order:
-                cfg = bench_config(algo, SimpleNamespace(
-                    env=args.env, steps=args.steps, preset="default", num_envs=args.num_envs,
-                    fvp_fraction=None, vector="direct", critic_process=on))
-                sps[on], collect, rest = train_timings(cfg)
-                print(f"round {round_ + 1} {algo:>5} critic process {'on ' if on else 'off'}: "
-                      f"{sps[on]:6.0f} SPS ({cfg.num_envs} envs x {cfg.horizon}; per step: "
-                      f"collection {collect:5.1f} us, the rest {rest:5.1f} us)")
-            ratios[algo].append(sps[True] / sps[False])
-            print(f"round {round_ + 1} {algo:>5} on / off: {ratios[algo][-1]:.2f}")
-    for algo, r in ratios.items():
-        print(median_and_range(f"{algo} on / off", r))
+
+    def sps(round_, algo, on):
+        cfg = bench_config(algo, SimpleNamespace(
+            env=args.env, steps=args.steps, preset="default", num_envs=args.num_envs,
+            fvp_fraction=None, vector="direct", critic_process=on))
+        measured, collect, rest = train_timings(cfg)
+        print(f"round {round_ + 1} {algo:>5} critic process {'on ' if on else 'off'}: "
+              f"{measured:6.0f} SPS ({cfg.num_envs} envs x {cfg.horizon}; per step: "
+              f"collection {collect:5.1f} us, the rest {rest:5.1f} us)")
+        return measured
+
+    on_off_rounds(args.rounds, args.algos, sps)
     return 0
 
 

@@ -5,10 +5,11 @@
 
 Each round runs, per algorithm, ``refimpl sweep --preset tianshou`` over seeds 0..workers-1
 twice into a fresh directory, with ``--set critic_process=true`` and ``=false`` in alternating
-order, and prints the wall time of each sweep (training and the final evaluations) and their
-ratio, off / on, so a ratio above 1 means the critic process is faster. The last lines give each
-algorithm's median ratio and its range over the rounds. Both settings compute the same numbers
-(tests/test_critic_process.py); only the time differs.
+order, and prints the wall time of each sweep (training and the final evaluations) and the
+ratio of the speeds, on / off (the wall time off / on), so a ratio above 1 means the critic
+process is faster. The last lines give each algorithm's median ratio and its range over the
+rounds. Both settings compute the same numbers (tests/test_critic_process.py); only the time
+differs.
 """
 import argparse
 import subprocess
@@ -16,7 +17,7 @@ import sys
 import tempfile
 import time
 
-from bench_train import median_and_range
+from bench_train import on_off_rounds
 from refimpl.config import ALGOS
 
 
@@ -40,16 +41,16 @@ def main(argv=None):
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--rounds", type=int, default=2)
     args = p.parse_args(argv)
-    ratios = {algo: [] for algo in args.algos}
-    for r in range(args.rounds):
-        for algo in args.algos:
-            order = (True, False) if r % 2 == 0 else (False, True)
-            wall = {cp: sweep_seconds(args.env, algo, args.steps, args.workers, cp) for cp in order}
-            ratios[algo].append(wall[False] / wall[True])
-            print(f"round {r + 1} {algo:>4}: on {wall[True]:.1f} s, off {wall[False]:.1f} s, "
-                  f"off / on {ratios[algo][-1]:.2f}", flush=True)
-    for algo, rs in ratios.items():
-        print(median_and_range(f"{algo} off / on", rs))
+    if args.rounds < 1:
+        p.error(f"--rounds must be at least 1, got {args.rounds}")
+
+    def speed(round_, algo, on):
+        wall = sweep_seconds(args.env, algo, args.steps, args.workers, on)
+        print(f"round {round_ + 1} {algo:>5} critic process {'on ' if on else 'off'}: "
+              f"{wall:.1f} s", flush=True)
+        return 1 / wall
+
+    on_off_rounds(args.rounds, args.algos, speed)
     return 0
 
 

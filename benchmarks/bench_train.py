@@ -136,6 +136,22 @@ def median_and_range(name: str, ratios: list[float], digits: int = 2) -> str:
     return f"{name}: median {m} over {len(ratios)} rounds (range {lo}-{hi})"
 
 
+def on_off_rounds(rounds: int, algos: list[str], speed) -> None:
+    """Per round and algorithm, ``speed(round_, algo, on)`` for a setting on and off, the one
+    that goes first alternating between rounds so that both see the machine's drift alike;
+    prints each round's on / off ratio of the two speeds, then each algorithm's median and
+    range over the rounds (``median_and_range``)."""
+    ratios: dict[str, list[float]] = {algo: [] for algo in algos}
+    for round_ in range(rounds):
+        for algo in algos:
+            order = (True, False) if round_ % 2 == 0 else (False, True)
+            measured = {on: speed(round_, algo, on) for on in order}
+            ratios[algo].append(measured[True] / measured[False])
+            print(f"round {round_ + 1} {algo:>5} on / off: {ratios[algo][-1]:.2f}", flush=True)
+    for algo, r in ratios.items():
+        print(median_and_range(f"{algo} on / off", r))
+
+
 def print_profile(cfg: Config, top: int) -> None:
     """Train ``cfg`` under cProfile; print its ``top`` functions by own time per env step."""
     profile = cProfile.Profile()
