@@ -9,9 +9,9 @@ import time
 
 import numpy as np
 
-from refimpl.cg import cg
-from refimpl.fisher import dense_fisher, make_fvp
-from refimpl.policy import GaussianPolicy
+from refimpl.core.cg import cg
+from refimpl.core.fisher import dense_fisher, make_fvp
+from refimpl.core.policy import GaussianPolicy
 
 N_STATES = 2048
 OBS_DIM, ACT_DIM = 17, 6

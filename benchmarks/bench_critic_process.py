@@ -18,7 +18,7 @@ from types import SimpleNamespace
 from threadpoolctl import threadpool_limits
 
 from bench_train import bench_config, on_off_rounds, train_timings
-from refimpl.config import ALGOS
+from refimpl.engine.config import ALGOS
 
 
 def main(argv=None):

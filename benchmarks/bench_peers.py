@@ -28,7 +28,7 @@ import time
 from threadpoolctl import threadpool_limits
 
 from bench_train import median_and_range, raw_sps, train_timings
-from refimpl.config import Config
+from refimpl.engine.config import Config
 
 PEERS = {"ppo": ("stable-baselines3", "stable_baselines3", "PPO"),
          "trpo": ("sb3-contrib", "sb3_contrib", "TRPO")}

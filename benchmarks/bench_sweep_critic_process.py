@@ -8,7 +8,7 @@ twice into a fresh directory, with ``--set critic_process=true`` and ``=false`` 
 order, and prints the wall time of each sweep (training and the final evaluations) and the
 ratio of the speeds, on / off (the wall time off / on), so a ratio above 1 means the critic
 process is faster. The last lines give each algorithm's median ratio and its range over the
-rounds. Both settings compute the same numbers (tests/test_critic_process.py); only the time
+rounds. Both settings compute the same numbers (tests/engine/test_critic_process.py); only the time
 differs.
 """
 import argparse
@@ -18,7 +18,7 @@ import tempfile
 import time
 
 from bench_train import on_off_rounds
-from refimpl.config import ALGOS
+from refimpl.engine.config import ALGOS
 
 
 def sweep_seconds(env: str, algo: str, steps: int, workers: int, critic_process: bool) -> float:

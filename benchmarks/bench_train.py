@@ -39,9 +39,9 @@ import gymnasium as gym
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from refimpl.config import ALGOS, PRESETS, VECTORS, Config
-from refimpl.rollout import make_envs
-from refimpl.train import Run
+from refimpl.engine.config import ALGOS, PRESETS, VECTORS, Config
+from refimpl.envs.rollout import make_envs
+from refimpl.engine.trainer import Run
 
 
 def raw_sps(env_id: str, steps: int, seed: int = 0) -> float:

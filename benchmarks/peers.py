@@ -12,7 +12,7 @@ env)``, ``TRPO("MlpPolicy", env)``) on one environment, with observation and rew
 hyperparameters for the environment (``ZOO``: CartPole-v1 and Acrobot-v1, the settings refimpl's
 ``config.ENV_DEFAULTS`` start from), their number of environments and their normalisation.
 torch runs on one thread. The final model is evaluated as ``refimpl sweep`` evaluates refimpl's
-final policy (``refimpl.evaluate.evaluate``): 10 episodes of the deterministic action with reset
+final policy (``refimpl.engine.evaluate.evaluate``): 10 episodes of the deterministic action with reset
 seeds 10,000 ... 10,009 and the normaliser's statistics frozen; wall time is the time in
 ``learn``. One row per run goes to ``OUT/summary.csv`` (the columns of refimpl's summary.csv,
 plus the library versions and the settings); a run already there is skipped, so an interrupted
@@ -27,13 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
-from refimpl.checkpoint import atomic_write
-from refimpl.sweep import parse_seeds
+from refimpl.engine.checkpoint import atomic_write
+from refimpl.engine.sweep import parse_seeds
 
 PEERS = {"ppo": ("stable_baselines3", "PPO"), "trpo": ("sb3_contrib", "TRPO")}
 """algorithm -> (module, class) of the peer."""
 EVAL_SEED, EVAL_EPISODES = 10_000, 10
-"""refimpl.evaluate.evaluate's defaults, which refimpl sweep uses for the final policy."""
+"""refimpl.engine.evaluate.evaluate's defaults, which refimpl sweep uses for the final policy."""
 COLUMNS = ("algo", "seed", "steps", "final_return", "final_return_std", "wall_s", "library",
            "library_version", "torch_version", "normalize", "settings")
 

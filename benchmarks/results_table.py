@@ -5,7 +5,7 @@
 
 For each directory (one preset) and algorithm, over its runs: the final deterministic return
 (each run's mean over its evaluation episodes) as the IQM with its 95% percentile-bootstrap
-interval, mean +- std and median (``refimpl.stats``), the min and max run, the IQM of the best
+interval, mean +- std and median (``refimpl.core.stats``), the min and max run, the IQM of the best
 evaluation during training where the runs evaluated, and the mean wall time per run. With
 ``--peers``, the rows of ``benchmarks/peers.py``'s summary.csv on the same protocol, one per
 library, algorithm and settings (the libraries' defaults or rl-baselines3-zoo's).
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from refimpl.config import Config
-from refimpl.stats import summarize
+from refimpl.engine.config import Config
+from refimpl.core.stats import summarize
 
 
 def rows(results: Path) -> list[dict]:

@@ -1,5 +1,5 @@
 """Environment steps each seed needs to reach a mean episode return, for the step budgets of the
-learning tests (tests/test_learning.py).
+learning tests (tests/algos/test_learning.py).
 
 Trains ``--algo`` on ``--env`` from the environment's documented defaults
 (``config.ENV_DEFAULTS``) for seeds 0..N-1 and prints, per seed, the env steps after the first
@@ -14,8 +14,8 @@ from pathlib import Path
 
 from threadpoolctl import threadpool_limits
 
-from refimpl.config import Config
-from refimpl.train import Run
+from refimpl.engine.config import Config
+from refimpl.engine.trainer import Run
 
 
 def steps_to(algo: str, env: str, seed: int, threshold: float, limit: int) -> tuple[int, float]:

@@ -35,7 +35,7 @@ def results(mutants: Path) -> dict[str, int | None]:
 
 
 def module_of(name: str) -> str:
-    """refimpl.exact.lq.x_fisher__mutmut_3 -> exact.lq; refimpl.nn.xǁMLPǁvjp__mutmut_1 -> nn."""
+    """refimpl.exact.lq.x_fisher__mutmut_3 -> exact.lq; refimpl.core.nn.xǁMLPǁvjp__mutmut_1 -> nn."""
     return name.split(".x")[0].removeprefix("refimpl.") if ".x" in name else name
 
 

@@ -6,12 +6,12 @@ every flag is validated before anything is written. A NaN or infinity during tra
 where it appeared and exits with status 1, keeping the last good checkpoint. Ctrl-C saves
 nothing new (the checkpoint of the last finished update is already on disk) and exits 130.
 Before the first update has finished there is no checkpoint, and a failure removes the run
-directory this command created (refimpl/train.py describes the run directory's lifecycle).
+directory this command created (refimpl/engine/trainer.py describes the run directory's lifecycle).
 
 ``train --resume DIR`` continues the run in DIR with its stored configuration. A flag that
 differs from it is refused, except ``--steps``, which changes the run's length (refused for a
 run with ``anneal_lr``, whose schedule depends on it). The train flags are the fields of
-``refimpl.config.Config``, their help texts the fields' documentation.
+``refimpl.engine.config.Config``, their help texts the fields' documentation.
 """
 from __future__ import annotations
 
@@ -20,10 +20,10 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from refimpl.config import ALGO_DEFAULTS, ALGOS, PRESETS, Config, flag
+from refimpl.engine.config import ALGO_DEFAULTS, ALGOS, PRESETS, Config, flag
 
 EXTRA_COMMANDS = (
-    ("sweep", "refimpl.sweep", "train a grid of algorithms x seeds on local processes or Dask"),
+    ("sweep", "refimpl.engine.sweep", "train a grid of algorithms x seeds on local processes or Dask"),
     ("figures", "refimpl.figures", "regenerate the lecture's figures into figures/"),
     ("crosscheck", "refimpl.crosscheck", "write every intermediate quantity of one NPG/TRPO/PPO "
                                          "update for given problem data, or compare another "
@@ -100,8 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_train(args) -> int:
-    from refimpl.errors import NumericalError, WorkerError
-    from refimpl.train import WriteError, kept, train
+    from refimpl.core.errors import NumericalError
+    from refimpl.engine.errors import WorkerError
+    from refimpl.engine.errors import WriteError
+    from refimpl.engine.trainer import kept, train
 
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config)
              if getattr(args, f.name) is not None}
@@ -131,7 +133,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from refimpl.evaluate import evaluate
+    from refimpl.engine.evaluate import evaluate
 
     returns = evaluate(args.checkpoint, args.episodes, args.deterministic, args.seed, args.render)
     kind = "deterministic" if args.deterministic else "stochastic"

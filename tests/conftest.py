@@ -16,7 +16,7 @@
 ``quick`` (while working on one module)
     15 examples per property, derandomised like ``deterministic``::
 
-        HYPOTHESIS_PROFILE=quick pytest tests/test_nn.py
+        HYPOTHESIS_PROFILE=quick pytest tests/core/test_nn.py
 """
 import os
 

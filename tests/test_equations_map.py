@@ -82,7 +82,7 @@ def test_table_rows_are_numbered_consecutively():
     assert [int(r) for r in rows] == list(range(1, len(rows) + 1))
 
 
-@pytest.mark.parametrize("dotted", ["refimpl.policy.GaussianPolicy.scor", "refimpl.nofile.f"])
+@pytest.mark.parametrize("dotted", ["refimpl.core.policy.GaussianPolicy.scor", "refimpl.nofile.f"])
 def test_resolver_rejects_wrong_names(dotted):
     with pytest.raises((ImportError, AttributeError)):
         resolve(dotted)

@@ -1,15 +1,21 @@
-"""The lecture's algorithms, each an ``update(agent, data, cfg, rng, lr_scale) -> metrics``
-that performs the steps after data collection and advantage estimation: the algorithm's
-``policy_update`` (POLICY_UPDATES), then the critic's fit (``critic.then_fit_critic``).
+"""The lecture's algorithms, each a module with the same three names:
 
-Metrics every update returns: ``policy_loss`` (the negated policy objective: PPO's -L_CLIP over
-its last epoch, without the entropy bonus; for NPG, TRPO and VPG the negated surrogate
-improvement -(L_TRPO(phi_new) - L_TRPO(phi_old))), ``value_loss`` (critic's last-epoch loss),
-``entropy`` (of pi after the step), ``kl`` (exact mean KL(pi_old || pi_new) over the batch
-states); plus the algorithm's own keys, documented in its module.
+``update(agent, data, hp, rng, lr_scale=1.0) -> metrics``
+    Everything after data collection and advantage estimation, as the lecture's numbered steps:
+    the policy's step (``policy_update``), then the critic's fit (``core.critic.fit_critic``).
+``policy_update(agent, data, hp, rng, lr_scale=1.0) -> metrics``
+    The policy's steps alone (the engine fits the critic while the next batch is collected).
+A frozen dataclass of hyperparameters (``PPOParams``, ``TRPOParams``, ``NPGParams``,
+``VPGParams``), ``hp`` above, whose ``critic`` field holds the critic's fit settings.
+
+``loop.py`` is the lecture's loop around them. Metrics every update returns: ``policy_loss``,
+``value_loss``, ``entropy`` (of pi after the step), ``kl`` (exact mean KL(pi_old || pi_new) over
+the batch states); plus the algorithm's own keys, documented in its module.
 """
 from refimpl.algos import npg, ppo, trpo, vpg
 
-POLICY_UPDATES = {"ppo": ppo.policy_update, "trpo": trpo.policy_update,
-                  "npg": npg.policy_update, "vpg": vpg.policy_update}
-UPDATES = {"ppo": ppo.update, "trpo": trpo.update, "npg": npg.update, "vpg": vpg.update}
+ALGORITHMS = {"ppo": ppo, "trpo": trpo, "npg": npg, "vpg": vpg}
+"""Name -> module."""
+PARAMS = {"ppo": ppo.PPOParams, "trpo": trpo.TRPOParams, "npg": npg.NPGParams,
+          "vpg": vpg.VPGParams}
+"""Name -> the algorithm's hyperparameter dataclass."""

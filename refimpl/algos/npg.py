@@ -1,72 +1,73 @@
-"""Natural policy gradient (lecture, "Natural policy gradient", eq. Adv_NPG; Kakade 2001), and
-the update it shares with TRPO, which is NPG's direction plus a line search.
+"""Natural policy gradient (lecture, "Natural policy gradient", eq. Adv_NPG; Kakade 2001):
 
     phi <- phi + alpha F^-1 g,   x = F^-1 g by truncated CG on (F + damping I) x = g,
-    alpha fixed (``npg_step='fixed'``) or alpha = sqrt(2 delta / g^T F^-1 g) (``'normalized'``,
-    the lecture's step size of eq. Adv_TRPO_step, without TRPO's line search).
+
+with alpha fixed (``step='fixed'``) or alpha = sqrt(2 delta / g^T F^-1 g) (``'normalized'``, the
+lecture's step size of eq. Adv_TRPO_step, without TRPO's line search). TRPO (``trpo.py``) takes
+the same steps 3-5 through the same core functions, then searches along the step.
 
 Metrics: ``policy_loss`` = -(L_TRPO(phi_new) - L_TRPO(phi_old)), the negated surrogate
-improvement; ``improvement`` (its negation); ``cg_iters``, ``cg_residual``; ``step_norm``
-(||Delta phi||); TRPO adds ``accepted`` and ``step_fraction`` (the accepted gamma = alpha^j).
-When g = 0 no step is taken: phi is unchanged, the CG and step metrics are 0 and TRPO's two
-keys are absent.
+improvement; ``improvement`` (its negation); ``kl``; ``entropy``; ``cg_iters``, ``cg_residual``;
+``step_norm`` (||Delta phi||); ``value_loss``. When g = 0 no step is taken: phi is unchanged and
+the CG and step metrics are 0.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
-from refimpl.critic import then_fit_critic
-from refimpl.fisher import make_fvp, subsample_states
-from refimpl.linesearch import backtracking
-from refimpl.natural import natural_step, npg_step
-from refimpl.objectives import surrogate_and_kl
-from refimpl.returns import standardize
+from refimpl.core.critic import CriticFitParams, fit_critic
+from refimpl.core.fisher import make_fvp, subsample_states
+from refimpl.core.natural import NO_STEP, natural_step, npg_step
+from refimpl.core.objectives import surrogate_and_kl, surrogate_change
+from refimpl.core.returns import standardize
+
+@dataclass(frozen=True)
+class NPGParams:
+    """NPG's hyperparameters (those it shares with TRPO: the TRPO paper and baselines trpo_mpi)."""
+
+    step: str = "normalized"
+    """'normalized': alpha = sqrt(2 delta / g^T F^-1 g); 'fixed': alpha = ``alpha``."""
+    delta: float = 0.01
+    """KL size delta of the normalised step (TRPO paper: 0.01)."""
+    alpha: float = 0.05
+    """The fixed step size alpha."""
+    cg_iters: int = 10
+    """Truncated-CG iterations (lecture: 10 to 20)."""
+    damping: float = 0.1
+    """Tikhonov damping lambda: CG solves (F + lambda I) x = g (baselines trpo_mpi: 0.1)."""
+    fvp_fraction: float = 1.0
+    """Share of the batch's states on which F is estimated (TRPO paper: 0.1 subsampling)."""
+    norm_adv: bool = True
+    """Implementation detail: standardise the batch's advantages."""
+    critic: CriticFitParams = field(default_factory=lambda: CriticFitParams(lr=1e-3))
+    """The critic's fit after the policy step."""
 
 
-def natural_direction_step(policy, phi_old, data, g, cfg, rng):
-    """Lecture "TRPO: Final algorithm", steps 4-5: x ~ F^-1 g by truncated CG, Delta phi = beta x,
-    with F on ``cfg.fvp_fraction`` of the batch's states. beta = ``cfg.npg_alpha`` for NPG with
-    ``npg_step='fixed'``, else sqrt(2 delta / x^T g). Returns a ``natural.NaturalStep``."""
-    fisher_obs = subsample_states(data.obs, cfg.fvp_fraction, rng)
-    fvp = make_fvp(policy, phi_old, fisher_obs, cfg.damping)
-    if cfg.algo == "npg" and cfg.npg_step == "fixed":
-        return npg_step(g, fvp, cfg.npg_alpha, cfg.cg_iters)
-    return natural_step(g, fvp, cfg.delta, cfg.cg_iters)
+def update(agent, data, hp: NPGParams, rng: np.random.Generator, lr_scale: float = 1.0) -> dict:
+    """The natural-gradient step on the batch ``data``, then the critic's fit (whose Adam step
+    size ``lr_scale`` scales)."""
+    metrics = policy_update(agent, data, hp, rng)
+    metrics["value_loss"] = fit_critic(agent.critic, agent.theta_v, agent.v_opt, data,
+                                       hp.critic, rng, lr_scale)
+    return metrics
 
 
-def natural_update(agent, data, cfg, rng, line_search: bool):
-    """Lecture "TRPO: Final algorithm", steps 3-7 (steps 6-7 only when ``line_search``) of the
-    policy; the critic's fit follows (``then_fit_critic``)."""
+def policy_update(agent, data, hp: NPGParams, rng: np.random.Generator,
+                  lr_scale: float = 1.0) -> dict:
+    """phi <- phi + alpha x, x ~ F^-1 g (``lr_scale`` is not used: the step size is alpha)."""
     policy, phi_old = agent.policy, agent.phi
-    adv = standardize(data.adv) if cfg.norm_adv else data.adv
+    adv = standardize(data.adv) if hp.norm_adv else data.adv
     L_old = surrogate_and_kl(policy, phi_old, data, adv)[0]
-    # step 3: g = 1/|B| sum grad log pi_phi(a|s) A(s, a)
-    g = policy.score(phi_old, data.obs, data.actions, adv / len(data))
-    metrics = {"cg_iters": 0, "cg_residual": 0.0, "step_norm": 0.0}
-    phi_new = phi_old
-    if g.any():
-        step = natural_direction_step(policy, phi_old, data, g, cfg, rng)       # steps 4-5
-        metrics.update(cg_iters=step.cg.iterations, cg_residual=step.cg.residual_norm,
-                       step_norm=float(np.linalg.norm(step.step)))
-        if line_search:
-            # steps 6-7: backtracking on gamma = alpha^j until L improves and KL <= delta
-            def evaluate(candidate):
-                L, kl = surrogate_and_kl(policy, candidate, data, adv)
-                return L - L_old, kl
-            phi_new, info = backtracking(phi_old, step.step, evaluate, cfg.delta,
-                                         cfg.backtrack_alpha, cfg.backtrack_iters)
-            metrics.update(accepted=int(info.accepted), step_fraction=info.fraction)
-        else:
-            phi_new = phi_old + step.step
-    L_new, kl = surrogate_and_kl(policy, phi_new, data, adv)
-    agent.phi = phi_new
-    return {**metrics, "policy_loss": -(L_new - L_old), "improvement": L_new - L_old,
-            "kl": kl, "entropy": policy.mean_entropy(phi_new, data.obs)}
-
-
-def policy_update(agent, data, cfg, rng, lr_scale=1.0):
-    """NPG: steps 3-5 of the TRPO algorithm and phi <- phi + Delta phi, no line search."""
-    return natural_update(agent, data, cfg, rng, line_search=False)
-
-
-update = then_fit_critic(policy_update)
+    g = policy.score(phi_old, data.obs, data.actions, adv / len(data))   # g = grad L(phi_old)
+    if not g.any():
+        return {**NO_STEP, **surrogate_change(policy, phi_old, phi_old, data, adv, L_old)}
+    fvp = make_fvp(policy, phi_old, subsample_states(data.obs, hp.fvp_fraction, rng),
+                   hp.damping)                                           # v -> F v, no F stored
+    if hp.step == "fixed":
+        step = npg_step(g, fvp, hp.alpha, hp.cg_iters)                   # alpha x, x ~ F^-1 g
+    else:
+        step = natural_step(g, fvp, hp.delta, hp.cg_iters)               # sqrt(2 delta / x^T g) x
+    agent.phi = phi_old + step.step
+    return {**step.diagnostics(), **surrogate_change(policy, phi_old, agent.phi, data, adv, L_old)}

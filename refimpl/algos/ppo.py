@@ -1,61 +1,87 @@
 """PPO (lecture, "PPO: Final algorithm"; Schulman et al. 2017).
 
-Step 3 of the lecture, "Optimize surrogate loss": maximise
-    L_CLIP(phi) = E_hat[ min(kappa_t(phi) A_t, clip(kappa_t(phi), 1 - eps, 1 + eps) A_t) ]
-(+ an entropy bonus c_H H, 0 by default; ``objectives.ppo_objective``) by Adam over
-``cfg.epochs`` passes of shuffled minibatches (``minibatch.minibatches``), then fit the critic.
+    for k = 0, 1, 2, ...:                       (algos/loop.py)
+        1. collect a batch with pi_phi_k
+        2. estimate the advantages A_t
+        3. phi_{k+1} = argmax L_CLIP(phi) by minibatch Adam      (policy_update)
+           L_CLIP(phi) = E_hat[min(kappa_t A_t, clip(kappa_t, 1 - eps, 1 + eps) A_t)]
+        4. fit the critic on the batch                              (core.critic.fit_critic)
+
 Metrics: ``policy_loss`` = -L_CLIP averaged over the last epoch's minibatches, each evaluated
-before its step; ``clip_fraction`` (share of samples whose gradient the clip zeroed, last epoch);
-``approx_kl`` (E[(kappa - 1) - log kappa], Schulman's low-variance estimator, last epoch);
-``epochs`` (run before an optional target-KL stop).
+before its step (without the entropy bonus); ``clip_fraction`` (share of samples whose gradient
+the clip zeroed, last epoch); ``approx_kl`` (E[(kappa - 1) - log kappa], last epoch); ``epochs``
+(run before an optional target-KL stop); ``entropy`` and ``kl`` (exact mean KL(pi_old || pi_new))
+after the step; ``value_loss`` (the critic's last epoch).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
-from refimpl.critic import then_fit_critic
-from refimpl.fisher import kl_mean_of
-from refimpl.minibatch import minibatches
-from refimpl.objectives import ppo_objective, ratio
-from refimpl.optim import clip_grad_norm
+from refimpl.core.critic import CriticFitParams, fit_critic
+from refimpl.core.fisher import kl_mean_of
+from refimpl.core.minibatch import minibatches
+from refimpl.core.objectives import ppo_objective, ratio
+from refimpl.core.optim import clip_grad_norm
+
+
+@dataclass(frozen=True)
+class PPOParams:
+    """PPO's hyperparameters (PPO paper, Table 3, MuJoCo)."""
+
+    lr: float = 3e-4
+    """Adam step size of the policy (Table 3: 3e-4)."""
+    clip_eps: float = 0.2
+    """Clipping parameter epsilon of L_CLIP (lecture: typically 0.1 or 0.2; Table 3: 0.2)."""
+    epochs: int = 10
+    """Passes over each batch (Table 3: 10)."""
+    minibatch: int = 64
+    """Rows per Adam step (Table 3: 64)."""
+    ent_coef: float = 0.0
+    """Entropy bonus c_H (MuJoCo: 0)."""
+    norm_adv: bool = True
+    """Implementation detail: standardise the advantages per minibatch (baselines ppo2)."""
+    max_grad_norm: float | None = 0.5
+    """Implementation detail: clip each gradient to this norm (baselines ppo2: 0.5)."""
+    target_kl: float | None = None
+    """Implementation detail: end the epochs once the approximate KL exceeds this (None: never)."""
+    critic: CriticFitParams = field(default_factory=CriticFitParams)
+    """Step 4: the critic's fit."""
 
 
 def approx_kl(logp: np.ndarray, logp_old: np.ndarray) -> float:
     """E_hat[(kappa - 1) - log kappa], kappa = pi_phi / pi_old: an estimate of KL(pi_old || pi_phi)
     from the sampled actions that is unbiased and never negative (J. Schulman, "Approximating KL
     divergence", 2020). Shapes (N,) -> float.
-    Tested in ``tests/test_ppo.py::test_update_metrics_recomputed_from_the_last_epoch``.
+    Tested in ``tests/algos/test_ppo.py::test_update_metrics_recomputed_from_the_last_epoch``.
     """
     kappa = ratio(logp, logp_old)
     return float(np.mean((kappa - 1.0) - np.log(kappa)))
 
 
-def policy_step(agent, data, idx, cfg, lr, want_kl):
-    """One Adam ascent step on L_CLIP + ent_coef * H over the minibatch ``idx``.
-
-    Returns (L_CLIP, clip fraction, approximate KL) before the step, the last NaN unless
-    ``want_kl``."""
-    logp_old = data.logp_old[idx]
-    l_clip, grad, clipped, logp = ppo_objective(
-        agent.policy, agent.phi, data.obs[idx], data.actions[idx], logp_old,
-        data.adv[idx], cfg.clip_eps, cfg.ent_coef, cfg.norm_adv)
-    grad, _ = clip_grad_norm(grad, cfg.max_grad_norm)
-    agent.pi_opt.step(agent.phi, -grad, lr)  # Adam descends; ascend the objective
-    return l_clip, clipped, approx_kl(logp, logp_old) if want_kl else np.nan
+def update(agent, data, hp: PPOParams, rng: np.random.Generator, lr_scale: float = 1.0) -> dict:
+    """Lecture "PPO: Final algorithm", steps 3 and 4 on the batch ``data`` (``FlatBatch``);
+    ``lr_scale`` multiplies both Adam step sizes (1 without annealing). Returns the metrics."""
+    metrics = policy_update(agent, data, hp, rng, lr_scale)                          # step 3
+    metrics["value_loss"] = fit_critic(agent.critic, agent.theta_v, agent.v_opt, data,
+                                       hp.critic, rng, lr_scale)                     # step 4
+    return metrics
 
 
-def policy_update(agent, data, cfg, rng, lr_scale=1.0):
-    """Lecture "PPO: Final algorithm", step 3: phi_{k+1} = argmax L_CLIP by minibatch Adam
-    (the slide's argmin of L_clip is a slip). With ``cfg.target_kl`` the epochs end after the
+def policy_update(agent, data, hp: PPOParams, rng: np.random.Generator,
+                  lr_scale: float = 1.0) -> dict:
+    """Step 3: phi_{k+1} = argmax L_CLIP, ``hp.epochs`` passes of Adam over shuffled minibatches
+    (the slide's argmin of L_clip is a slip). With ``hp.target_kl`` the epochs end after the
     first one whose mean approximate KL exceeds it."""
-    lr = cfg.lr * lr_scale
-    for epochs in range(1, cfg.epochs + 1):
+    lr = hp.lr * lr_scale
+    for epochs in range(1, hp.epochs + 1):
         # the approximate KL is logged for the last epoch; a target-KL stop reads it every epoch
-        want_kl = cfg.target_kl is not None or epochs == cfg.epochs
-        stats = [policy_step(agent, data, idx, cfg, lr, want_kl)
-                 for idx in minibatches(len(data), cfg.minibatch, rng)]
+        want_kl = hp.target_kl is not None or epochs == hp.epochs
+        stats = [policy_step(agent, data, idx, hp, lr, want_kl)
+                 for idx in minibatches(len(data), hp.minibatch, rng)]
         objective, clipped, kl_estimate = np.mean(stats, axis=0)
-        if cfg.target_kl is not None and kl_estimate > cfg.target_kl:
+        if hp.target_kl is not None and kl_estimate > hp.target_kl:
             break
     params, _ = agent.policy.dist_params(agent.phi, data.obs)
     return {"policy_loss": -float(objective),
@@ -64,4 +90,15 @@ def policy_update(agent, data, cfg, rng, lr_scale=1.0):
             "approx_kl": float(kl_estimate), "clip_fraction": float(clipped), "epochs": epochs}
 
 
-update = then_fit_critic(policy_update)
+def policy_step(agent, data, idx, hp: PPOParams, lr: float, want_kl: bool):
+    """One Adam ascent step on L_CLIP + ent_coef * H over the minibatch ``idx``.
+
+    Returns (L_CLIP, clip fraction, approximate KL) before the step, the last NaN unless
+    ``want_kl``."""
+    logp_old = data.logp_old[idx]
+    l_clip, grad, clipped, logp = ppo_objective(
+        agent.policy, agent.phi, data.obs[idx], data.actions[idx], logp_old,
+        data.adv[idx], hp.clip_eps, hp.ent_coef, hp.norm_adv)
+    grad, _ = clip_grad_norm(grad, hp.max_grad_norm)
+    agent.pi_opt.step(agent.phi, -grad, lr)  # Adam descends; ascend the objective
+    return l_clip, clipped, approx_kl(logp, logp_old) if want_kl else np.nan

@@ -1,16 +1,82 @@
-"""TRPO (lecture, "TRPO: Final algorithm"; Schulman et al. 2015): the natural-gradient direction
-of ``npg.py`` with step size beta = sqrt(2 delta / x^T g), then a backtracking line search on
-gamma = alpha^j that accepts the first step improving L_TRPO with mean KL <= delta; if none is
-accepted the parameters stay bit-for-bit unchanged. Metrics: those of ``npg.natural_update``.
+"""TRPO (lecture, "TRPO: Final algorithm"; Schulman et al. 2015).
+
+    for k = 0, 1, 2, ...:                                               (algos/loop.py)
+        1. collect a batch with pi_phi_k
+        2. estimate the advantages A(s, a)
+        3. g = 1/|B| sum grad log pi_phi(a|s) A(s, a) at phi_k
+        4. x ~ F^-1 g by truncated CG on F x = g (F through Fisher-vector products)
+        5. beta = sqrt(2 delta / x^T F x), Delta phi = beta x
+        6. backtracking: the largest gamma = alpha^j with L_TRPO(phi_k + gamma Delta phi) > 0
+           and KL-bar(phi_k, phi_k + gamma Delta phi) <= delta
+        7. phi_{k+1} = phi_k + gamma Delta phi, or phi_k if no gamma is accepted
+        then fit the critic on the batch ("TRPO: The big picture and relation to actor-critic")
+
+Metrics: those of ``npg.py``, plus ``accepted`` (1 if a gamma was accepted) and
+``step_fraction`` (the accepted gamma, 0 if none); without a step (g = 0) these two are absent.
 """
-from refimpl.algos.npg import natural_update
-from refimpl.critic import then_fit_critic
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from refimpl.core.critic import CriticFitParams, fit_critic
+from refimpl.core.fisher import make_fvp, subsample_states
+from refimpl.core.linesearch import backtracking
+from refimpl.core.natural import NO_STEP, natural_step
+from refimpl.core.objectives import surrogate_and_kl, surrogate_change
+from refimpl.core.returns import standardize
+
+@dataclass(frozen=True)
+class TRPOParams:
+    """TRPO's hyperparameters (TRPO paper; the lecture's "TRPO: Final algorithm")."""
+
+    delta: float = 0.01
+    """Trust-region bound delta on the mean KL (TRPO paper: 0.01)."""
+    cg_iters: int = 10
+    """Truncated-CG iterations (lecture: 10 to 20)."""
+    damping: float = 0.1
+    """Tikhonov damping lambda: CG solves (F + lambda I) x = g (baselines trpo_mpi: 0.1)."""
+    fvp_fraction: float = 1.0
+    """Share of the batch's states on which F is estimated (TRPO paper: 0.1 subsampling)."""
+    backtrack_alpha: float = 0.8
+    """Backtracking factor alpha in gamma = alpha^j, in (0, 1)."""
+    backtrack_iters: int = 10
+    """Candidate fractions gamma tried before the step is rejected."""
+    norm_adv: bool = True
+    """Implementation detail: standardise the batch's advantages."""
+    critic: CriticFitParams = field(default_factory=lambda: CriticFitParams(lr=1e-3))
+    """The critic's fit after the policy step."""
 
 
-def policy_update(agent, data, cfg, rng, lr_scale=1.0):
-    """TRPO: lecture steps 3-7 for the policy (``lr_scale`` anneals only the critic's Adam step
-    size, in ``then_fit_critic``)."""
-    return natural_update(agent, data, cfg, rng, line_search=True)
+def update(agent, data, hp: TRPOParams, rng: np.random.Generator, lr_scale: float = 1.0) -> dict:
+    """Steps 3-7 on the batch ``data``, then the critic's fit (whose Adam step size ``lr_scale``
+    scales)."""
+    metrics = policy_update(agent, data, hp, rng)                                  # steps 3-7
+    metrics["value_loss"] = fit_critic(agent.critic, agent.theta_v, agent.v_opt, data,
+                                       hp.critic, rng, lr_scale)                   # the critic
+    return metrics
 
 
-update = then_fit_critic(policy_update)
+def policy_update(agent, data, hp: TRPOParams, rng: np.random.Generator,
+                  lr_scale: float = 1.0) -> dict:
+    """Steps 3-7 of the policy (``lr_scale`` is not used: the KL bound sets the step)."""
+    policy, phi_old = agent.policy, agent.phi
+    adv = standardize(data.adv) if hp.norm_adv else data.adv
+    L_old = surrogate_and_kl(policy, phi_old, data, adv)[0]
+    g = policy.score(phi_old, data.obs, data.actions, adv / len(data))               # step 3
+    if not g.any():
+        return {**NO_STEP, **surrogate_change(policy, phi_old, phi_old, data, adv, L_old)}
+    fvp = make_fvp(policy, phi_old, subsample_states(data.obs, hp.fvp_fraction, rng),
+                   hp.damping)                                          # v -> F v, no F stored
+    step = natural_step(g, fvp, hp.delta, hp.cg_iters)   # step 4: x ~ F^-1 g by CG; step 5:
+    #                                                      beta = sqrt(2 delta / x^T g), beta x
+
+    def improvement_and_kl(candidate):
+        L, kl = surrogate_and_kl(policy, candidate, data, adv)
+        return L - L_old, kl
+    agent.phi, search = backtracking(phi_old, step.step, improvement_and_kl, hp.delta,
+                                     hp.backtrack_alpha, hp.backtrack_iters)  # steps 6-7
+    return {**step.diagnostics(), "accepted": int(search.accepted),
+            "step_fraction": search.fraction,
+            **surrogate_change(policy, phi_old, agent.phi, data, adv, L_old)}

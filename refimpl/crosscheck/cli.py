@@ -18,13 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from refimpl.checkpoint import atomic_write
+from refimpl.engine.checkpoint import atomic_write
 from refimpl.crosscheck.comparison import compare, format_report
 from refimpl.crosscheck.compute import compute, make_example
 from refimpl.crosscheck.io import read, validate, write
-from refimpl.errors import NumericalError
-from refimpl.nn import ACTIVATIONS
-from refimpl.policy import HEADS
+from refimpl.core.errors import NumericalError
+from refimpl.core.nn import ACTIVATIONS
+from refimpl.core.policy import HEADS
 
 COMPARE_FLAGS = ("rtol", "only", "json")
 EXAMPLE_FLAGS = ("seed", "hidden", "activation", "blocks", "policy")

@@ -12,7 +12,7 @@ import numpy as np
 from refimpl.crosscheck import diagnose, tolerance
 from refimpl.crosscheck.compute import compute
 from refimpl.crosscheck.io import validate
-from refimpl.fisher import make_fvp
+from refimpl.core.fisher import make_fvp
 
 RTOL64 = 1e-10
 """Default floor of the float64 tolerance, relative to max |refimpl|: docs/crosscheck.md's
@@ -222,7 +222,7 @@ def compare(inputs: dict[str, np.ndarray], theirs: dict[str, np.ndarray],
     -------
     Report
 
-    Tested in ``tests/test_crosscheck_compare.py``.
+    Tested in ``tests/crosscheck/test_crosscheck_compare.py``.
     """
     ours = compute(inputs)
     if only:

@@ -10,17 +10,17 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from refimpl import categorical as cat
-from refimpl import objectives
+from refimpl.core import categorical as cat
+from refimpl.core import objectives
 from refimpl.algos.ppo import approx_kl
-from refimpl.critic import critic_loss_and_grad
+from refimpl.core.critic import critic_loss_and_grad
 from refimpl.crosscheck.io import FORMAT_VERSION, blocks, critic_of, validate
-from refimpl.fisher import fisher_vector_product, kl_mean, kl_mean_grad, make_fvp
-from refimpl.linesearch import backtracking
-from refimpl.natural import natural_step
-from refimpl.nn import MLP
-from refimpl.policy import CategoricalPolicy, GaussianPolicy, make_policy
-from refimpl.returns import gae
+from refimpl.core.fisher import fisher_vector_product, kl_mean, kl_mean_grad, make_fvp
+from refimpl.core.linesearch import backtracking
+from refimpl.core.natural import natural_step
+from refimpl.core.nn import MLP
+from refimpl.core.policy import CategoricalPolicy, GaussianPolicy, make_policy
+from refimpl.core.returns import gae
 
 OUTPUT_KEYS = ("format_version", "mean", "logp", "entropy", "kl", "grad", "fvp", "cg_x",
                "cg_iterations_run", "cg_nonpositive_curvature", "beta", "step", "ratio",
@@ -172,7 +172,7 @@ def compute(d: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     step 3), F v ("TRPO: Avoiding matrix inversion"), KL-bar(theta, theta_new) ("TRPO: The
     surrogate optimization problem"), then ``_trpo``, ``_ppo``, ``_other_conventions`` and the
     blocks (``_gae``, ``_critic``, ``_line_search``).
-    Tested in ``tests/test_crosscheck.py`` against finite differences, dense matrices,
+    Tested in ``tests/crosscheck/test_crosscheck.py`` against finite differences, dense matrices,
     numpy.linalg.solve, scipy.stats and naive loops.
     """
     policy = validate(d)
@@ -241,8 +241,8 @@ def make_example(rng: np.random.Generator, hidden: tuple[int, ...] = (4, 4),
     Gaussian, K = n_actions (default 3) for the categorical, whose input also holds ``policy``
     and ``n_actions``. ``with_blocks`` adds the optional blocks (``_example_blocks``), drawn
     after everything else, so the other arrays stay the same.
-    Tested in ``tests/test_crosscheck.py::test_make_example_is_valid_and_reproducible`` and
-    ``tests/test_crosscheck_categorical.py::test_categorical_example_is_valid_and_reproducible``."""
+    Tested in ``tests/crosscheck/test_crosscheck.py::test_make_example_is_valid_and_reproducible`` and
+    ``tests/crosscheck/test_crosscheck_categorical.py::test_categorical_example_is_valid_and_reproducible``."""
     act_dim = (2 if policy == "gaussian" else 3) if act_dim is None else act_dim
     pi = make_policy(policy, obs_dim, act_dim, hidden, activation)
     theta = _example_theta(pi, rng)

@@ -14,11 +14,11 @@ import numpy as np
 
 from refimpl.crosscheck.compute import compute
 from refimpl.crosscheck.layout import layouts, their_order
-from refimpl.errors import NumericalError
+from refimpl.core.errors import NumericalError
 from refimpl.crosscheck.io import policy_kind, validate
-from refimpl.fisher import fisher_vector_product, make_fvp
-from refimpl.natural import natural_step
-from refimpl.returns import ADV_EPS, standardize
+from refimpl.core.fisher import fisher_vector_product, make_fvp
+from refimpl.core.natural import natural_step
+from refimpl.core.returns import ADV_EPS, standardize
 
 DIAGNOSES = {
     "act_dim_scale": "KL averaged over the action dimensions as well as the states: F v is F/d, "
@@ -53,7 +53,7 @@ input (``applicable``)."""
 
 def applicable(kind: str) -> tuple[str, ...]:
     """The diagnosis ids tried for a policy of head ``kind`` (``io.policy_kind``). Tested in
-    ``tests/test_crosscheck_categorical.py::test_gaussian_only_diagnoses_are_never_tried``."""
+    ``tests/crosscheck/test_crosscheck_categorical.py::test_gaussian_only_diagnoses_are_never_tried``."""
     return tuple(i for i in DIAGNOSES if kind == "gaussian" or i not in GAUSSIAN_ONLY)
 
 
@@ -77,7 +77,7 @@ def _act_dim(d, ours) -> list[Candidate]:
     (F/d + lambda I) x' = g gives x' = d (F + d lambda I)^-1 g, beta' = sqrt(2 delta / (d nu)):
     with (delta, lambda) theirs equal refimpl with (d delta, d lambda) but x' = d x,
     beta' = beta/d; the step is the same. IN may hold their settings or the mapped ones.
-    Tested in ``tests/test_crosscheck_compare.py::test_act_dim_scale_with_their_settings`` and ``..._with_mapped_settings``."""
+    Tested in ``tests/crosscheck/test_crosscheck_compare.py::test_act_dim_scale_with_their_settings`` and ``..._with_mapped_settings``."""
     if not _gaussian(d) or d["actions"].shape[1] == 1:
         return []
     n = float(d["actions"].shape[1])
@@ -98,7 +98,7 @@ def _act_dim(d, ours) -> list[Candidate]:
 
 def _renamed(d, ours) -> list[Candidate]:
     """Keys that hold, under another library's definition, a quantity refimpl also outputs.
-    Tested in ``tests/test_crosscheck_compare.py::test_kl_reverse_alone_and_with_act_dim_scale``,
+    Tested in ``tests/crosscheck/test_crosscheck_compare.py::test_kl_reverse_alone_and_with_act_dim_scale``,
     ``test_clip_fraction_outside``, ``test_approx_kl_estimators``, ``test_entropy_conventions``."""
     found = [(("kl_reverse",), "compare their kl with refimpl's kl_reverse",
              {"kl": ours["kl_reverse"]}),
@@ -126,7 +126,7 @@ def _sample_std_standardize(adv):
 def _advantages(d, ours) -> list[Candidate]:
     """Standardised advantages: refimpl's own ``returns.standardize`` (population std) and the
     sample-std variant; IN then takes the standardised advantages.
-    Tested in ``tests/test_crosscheck_compare.py::test_advantages_normalized``."""
+    Tested in ``tests/crosscheck/test_crosscheck_compare.py::test_advantages_normalized``."""
     if len(d["advantages"]) < 2:
         return []
     return [(("advantages_normalized",), f"set IN's advantages to (A - mean A) / (std A + 1e-8), "
@@ -137,7 +137,7 @@ def _advantages(d, ours) -> list[Candidate]:
 
 def _step(d, ours, policy) -> list[Candidate]:
     """beta' = sqrt(2 delta / x^T F x) with the undamped F (``fisher.fisher_vector_product``).
-    Tested in ``tests/test_crosscheck_compare.py::test_step_damping``."""
+    Tested in ``tests/crosscheck/test_crosscheck_compare.py::test_step_damping``."""
     x = ours["cg_x"]
     if not x.any():
         return []
@@ -150,7 +150,7 @@ def _step(d, ours, policy) -> list[Candidate]:
 def _layouts(d, ours, policy) -> list[Candidate]:
     """theta, theta_new and v written in another layout: refimpl reads them converted to its
     own, and its vector outputs are converted back to theirs.
-    Tested in ``tests/test_crosscheck_compare.py::test_each_layout_is_diagnosed``."""
+    Tested in ``tests/crosscheck/test_crosscheck_compare.py::test_each_layout_is_diagnosed``."""
     found = []
     for ids, flags in layouts(policy.kind):
         order = their_order(policy, *flags)
@@ -173,7 +173,7 @@ def absolute_stop_iterations(d, damping) -> int | None:
     """The iteration k < cg_iters after which r_k^T r_k < ABSOLUTE_RESIDUAL_TOL first holds for
     refimpl's CG on (F + damping I) x = g (``natural.natural_step`` run with cg_iters = k, its
     recurrence residual), or None if that test would not stop CG before cg_iters.
-    Tested in ``tests/test_crosscheck_compare.py::test_cg_stop_absolute`` and ``tests/test_adapters.py``."""
+    Tested in ``tests/crosscheck/test_crosscheck_compare.py::test_cg_stop_absolute`` and ``tests/crosscheck/test_adapters.py``."""
     policy = validate(d)
     g = policy.score(d["theta"], d["obs"], d["actions"], d["advantages"] / len(d["obs"]))
     if not g.any():
@@ -220,7 +220,7 @@ def _cg_stop(d, ours) -> list[Candidate]:
 def _gae_truncation(d, ours) -> list[Candidate]:
     """A truncated step treated as terminated: refimpl with terminated = terminated or
     truncated (then final_values is never read).
-    Tested in ``tests/test_crosscheck_compare.py::test_truncated_as_terminated``."""
+    Tested in ``tests/crosscheck/test_crosscheck_compare.py::test_truncated_as_terminated``."""
     if "truncated" not in d or not (d["truncated"] & ~d["terminated"]).any():
         return []
     out = compute({**d, "terminated": d["terminated"] | d["truncated"]})
@@ -257,7 +257,7 @@ def cg_start_note(theirs_x, x, fvp, damping) -> bool:
     small on the eigenvalues CG has resolved, about 1 on the unresolved ones near lambda
     (F has rank <= N act_dim + act_dim, so most of them are); a random dx of that size has
     ||A dx|| ~ the root-mean-square eigenvalue of A instead.
-    Tested in ``tests/test_crosscheck_compare.py::test_cg_start_nonzero_is_a_note`` and
+    Tested in ``tests/crosscheck/test_crosscheck_compare.py::test_cg_start_nonzero_is_a_note`` and
     ``test_random_perturbation_of_cg_start_size_is_not_a_cg_start``."""
     dx = theirs_x - x
     if not (x.any() and dx.any() and damping > 0):

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from refimpl.categorical import check_actions
-from refimpl.checkpoint import atomic_write, read_npz
-from refimpl.nn import ACTIVATIONS, MLP
-from refimpl.policy import HEADS, CategoricalPolicy, GaussianPolicy, make_policy
+from refimpl.core.categorical import check_actions
+from refimpl.engine.checkpoint import atomic_write, read_npz
+from refimpl.core.nn import ACTIVATIONS, MLP
+from refimpl.core.policy import HEADS, CategoricalPolicy, GaussianPolicy, make_policy
 
 FORMAT_VERSION = 1
 """Version of the IN/OUT formats of ``docs/crosscheck.md``; bumped only if a key changes meaning."""
@@ -208,8 +208,8 @@ def validate(d: dict[str, np.ndarray]) -> GaussianPolicy | CategoricalPolicy:
     "gaussian") selects INPUT_SPEC or CATEGORICAL_SPEC. The optional blocks (``BLOCK_SPECS``)
     are checked when asked for. Extra keys are ignored (``format_version``, if present, must
     be 1).
-    Tested in ``tests/test_crosscheck.py::test_bad_input_exits_2_names_key_writes_nothing`` and
-    ``tests/test_crosscheck_categorical.py::
+    Tested in ``tests/crosscheck/test_crosscheck.py::test_bad_input_exits_2_names_key_writes_nothing`` and
+    ``tests/crosscheck/test_crosscheck_categorical.py::
     test_bad_categorical_input_exits_2_names_key_writes_nothing``.
     """
     kind = policy_kind(d)

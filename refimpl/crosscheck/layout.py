@@ -12,7 +12,7 @@ import itertools
 
 import numpy as np
 
-from refimpl.policy import CategoricalPolicy, GaussianPolicy
+from refimpl.core.policy import CategoricalPolicy, GaussianPolicy
 
 LAYOUT_IDS = ("layout_log_std_first", "layout_weights_transposed", "layout_bias_first")
 """Diagnosis ids of the three departures, in the order of ``their_order``'s flags."""
@@ -23,7 +23,7 @@ def their_order(policy: GaussianPolicy | CategoricalPolicy, log_std_first: bool,
     """Index array o of shape (P,) with theirs = ours[o]: entry i of their vector is entry o[i]
     of refimpl's. Its inverse (``np.argsort(o)``) converts theirs to refimpl's layout. The
     entries after the network's (log_std; none for a categorical policy) are the head's.
-    Tested in ``tests/test_crosscheck_compare.py::test_layout_orders_are_permutations``."""
+    Tested in ``tests/crosscheck/test_crosscheck_compare.py::test_layout_orders_are_permutations``."""
     index = np.arange(policy.n_params)
     net, log_std = index[:policy.net.n_params], index[policy.net.n_params:]
     layers = []

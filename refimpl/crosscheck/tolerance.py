@@ -15,8 +15,8 @@ import inspect
 import numpy as np
 
 from refimpl.crosscheck.io import validate
-from refimpl.fisher import make_fvp
-from refimpl.natural import natural_step
+from refimpl.core.fisher import make_fvp
+from refimpl.core.natural import natural_step
 
 EPS = np.finfo(np.float64).eps
 EPS32 = float(np.finfo(np.float32).eps)
@@ -162,8 +162,8 @@ def tolerances(d, out, eps=EPS, K=None):
     random perturbations find less than the worst direction, hence a factor 10. The line-search
     keys add step's relative CG tolerance (the KL, quadratic in the step, twice that).
     Used by ``compare`` and by the golden-vector and PyTorch tests
-    (``tests/test_crosscheck.py::assert_outputs_agree``); tested in
-    ``tests/test_crosscheck_compare.py::test_cg_keys_use_the_amplified_tolerance_not_a_flat_1e_10``
+    (``tests/crosscheck/test_crosscheck.py::assert_outputs_agree``); tested in
+    ``tests/crosscheck/test_crosscheck_compare.py::test_cg_keys_use_the_amplified_tolerance_not_a_flat_1e_10``
     and ``test_float32_theirs_passes_with_float32_bounds_only``."""
     K = cg_amplification(d, out) if K is None else K
     tol = {key: 10 * K[key] * rounding_steps(key, d) * eps * rounding_scale(key, d, out)

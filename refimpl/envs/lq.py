@@ -29,7 +29,7 @@ class LinearQuadraticEnv(gymnasium.Env):
 
     ``preset``: an LQPreset or a key of PRESETS ("peters", "lecture"). Its horizon is used only at
     registration (TimeLimit); its gamma only by the closed forms (environments do not discount).
-    Tested in ``tests/test_lq.py::test_env_reward_and_dynamics_follow_preset``.
+    Tested in ``tests/exact/test_lq.py::test_env_reward_and_dynamics_follow_preset``.
     """
 
     metadata = {"render_modes": []}
@@ -50,7 +50,7 @@ class LinearQuadraticEnv(gymnasium.Env):
         return self._obs(), {}
 
     def get_state(self) -> np.ndarray:
-        """The simulator state (s,), for exact checkpoint/resume (``refimpl.envstate``)."""
+        """The simulator state (s,), for exact checkpoint/resume (``refimpl.envs.envstate``)."""
         return np.array([self.s])
 
     def set_state(self, state: np.ndarray) -> None:

@@ -9,7 +9,7 @@ dropped if making it fails, so that a mistake prints only its error line.
 
 MuJoCo's own warnings go to Python's ``warnings`` instead of to stderr and a ``MUJOCO_LOG.TXT`` in
 the working directory; the known deprecation notice of the model files that ship with gymnasium
-(``KNOWN_MUJOCO_WARNINGS``) is dropped. Tested in ``tests/test_bad_files.py``.
+(``KNOWN_MUJOCO_WARNINGS``) is dropped. Tested in ``tests/engine/test_bad_files.py``.
 """
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ All three use gymnasium's same-step autoreset: when an episode ends, ``step`` re
 observation of the next episode (``reset()`` without a seed, so the environment's generator
 continues) and puts the true last observation into ``info["final_obs"]``. They step the same
 environments (each wrapped in ``TrainingEnv``) with the same actions in the same order, so the
-batches agree bit for bit (``tests/test_vector.py``). What differs is the cost:
+batches agree bit for bit (``tests/envs/test_vector.py``). What differs is the cost:
 ``SyncVectorEnv`` adds its per-step bookkeeping, and ``AsyncVectorEnv`` its start-up (one
 process per environment) and a pipe round trip per step, which only pays when environment steps
 cost more than that and there are cores to spare (see README, "Speed").
@@ -20,9 +20,11 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 
-from refimpl import envstate
-from refimpl.config import VECTORS
+from refimpl.envs import envstate
 from refimpl.envs.make import make_env, make_vector_env
+
+VECTORS = ("direct", "sync", "async")
+"""Ways of stepping the training environments (``make_training_envs``)."""
 
 STATE = "exact_state"
 """``TrainingEnv``'s attribute holding the environment's exact state, read and written through

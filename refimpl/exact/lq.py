@@ -110,7 +110,7 @@ def optimal_gain(preset: LQPreset | str) -> tuple[float, float]:
         P = positive root,  k* = -gamma P / (R + gamma P);  the value is V(s) = -P s^2.
     Lecture: slide "Ill-conditioned gradients" ("Optimum: phi* = (-1, 0)", true only for r_cost -> 0).
 
-    Returns (k_star, P), floats. Tested in ``tests/test_lq.py::test_optimal_gain_matches_scipy_dare``.
+    Returns (k_star, P), floats. Tested in ``tests/exact/test_lq.py::test_optimal_gain_matches_scipy_dare``.
     """
     p = get_preset(preset)
     Q, R, gamma = p.scale * p.q, p.scale * p.r_cost, p.gamma
@@ -125,7 +125,7 @@ def optimum(preset: LQPreset | str) -> tuple[float, float]:
     """phi* = (k*, 0): J decreases in sigma^2 and, for every sigma, is maximised over k at k*.
 
     Exact for the infinite horizon; with finite H the best k differs from k* by O(gamma^H).
-    Returns (k_star, 0.0). Tested in ``tests/test_lq.py::test_finite_horizon_optimum_is_riccati_gain``.
+    Returns (k_star, 0.0). Tested in ``tests/exact/test_lq.py::test_finite_horizon_optimum_is_riccati_gain``.
     """
     return optimal_gain(preset)[0], 0.0
 
@@ -190,7 +190,7 @@ def expected_return(preset: LQPreset | str, k, sigma, normalized: bool = False):
     ``normalized`` divides by G_H(gamma) = sum_{t<H} gamma^t (Peters & Schaal's Fig. 1 plots
     (1 - gamma) J). k, sigma: floats or broadcastable arrays, sigma >= 0. Returns J, same shape
     (-inf where the infinite-horizon J diverges, gamma (1 + k)^2 >= 1).
-    Tested in ``tests/test_lq.py::test_return_matches_moment_recursion_loop`` and
+    Tested in ``tests/exact/test_lq.py::test_return_matches_moment_recursion_loop`` and
     ``::test_return_matches_monte_carlo_rollouts_of_env``.
     """
     p = get_preset(preset)
@@ -210,7 +210,7 @@ def return_gradient(preset: LQPreset | str, k, sigma, normalized: bool = False):
 
     Lecture: the vanilla gradient of "Ill-conditioned gradients" (dJ/dsigma is exactly linear in sigma).
     Shapes as ``expected_return``; returns (dJ_dk, dJ_dsigma).
-    Tested in ``tests/test_lq.py::test_return_gradient_matches_finite_differences``.
+    Tested in ``tests/exact/test_lq.py::test_return_gradient_matches_finite_differences``.
     """
     p = get_preset(preset)
     shape = np.broadcast_shapes(np.shape(k), np.shape(sigma))
@@ -227,7 +227,7 @@ def state_second_moment(preset: LQPreset | str, k: float, sigma: float) -> float
     """E_rho[s^2] = S / G_H(gamma): second moment under the normalised discounted state distribution.
 
     Lecture: rho_pi of the TRPO slides (s ~ rho). Returns a float.
-    Tested in ``tests/test_lq.py::test_fisher_matches_quadrature_of_score_outer_product``.
+    Tested in ``tests/exact/test_lq.py::test_fisher_matches_quadrature_of_score_outer_product``.
     """
     p = get_preset(preset)
     k, sigma = _check_phi(k, sigma)
@@ -240,7 +240,7 @@ def fisher(preset: LQPreset | str, k: float, sigma: float) -> np.ndarray:
     Lecture: "Fisher information matrix" with the score of "Ill-conditioned gradients" (including the
     -1/sigma of the normaliser, which the slide's "+ C" hides); coordinates phi = (k, sigma);
     rho normalised (a probability distribution). Needs sigma > 0. Returns F, shape (2, 2).
-    Tested in ``tests/test_lq.py::test_fisher_matches_quadrature_of_score_outer_product`` and
+    Tested in ``tests/exact/test_lq.py::test_fisher_matches_quadrature_of_score_outer_product`` and
     ``::test_mean_kl_is_half_fisher_quadratic_form``.
     """
     if not np.ndim(k) == np.ndim(sigma) == 0:
@@ -260,7 +260,7 @@ def natural_gradient(preset: LQPreset | str, k: float, sigma: float,
     F_kk = E_rho[s^2] / sigma^2 below the smallest normal float (``FISHER_TINY``), which happens
     only for horizon 1 with s_0 ~ 0 (then E_rho[s^2] = mu0^2 + std0^2 underflows; the exact x is
     finite, but the float64 F and g no longer determine it).
-    Tested in ``tests/test_lq.py::test_natural_gradient_solves_fisher_system``.
+    Tested in ``tests/exact/test_lq.py::test_natural_gradient_solves_fisher_system``.
     """
     g = np.array(return_gradient(preset, k, sigma, normalized), dtype=np.float64)
     F = fisher(preset, k, sigma)

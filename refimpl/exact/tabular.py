@@ -4,7 +4,7 @@ Everything is computed by linear algebra (``np.linalg.solve``), never by iterati
 so the policy-improvement theory of the lecture ("Comparing the performance measure of two
 policies (1)-(4)", "TRPO: The surrogate loss function", "TRPO: Approximation error", the
 natural-policy-gradient slides) can be checked to rounding error in
-``tests/test_exact_tabular.py``.
+``tests/exact/test_exact_tabular.py``.
 
 Conventions (each function repeats the one it uses):
 
@@ -138,7 +138,7 @@ def policy_dynamics(mdp: FiniteMDP, pi: np.ndarray) -> tuple[np.ndarray, np.ndar
 def state_values(mdp: FiniteMDP, pi: np.ndarray) -> np.ndarray:
     """V^pi = (I - gamma P_pi)^-1 r_pi, solving the Bellman equation V = r_pi + gamma P_pi V.
 
-    Shape (S,). Tested in ``tests/test_exact_tabular.py::test_values_satisfy_bellman_equation``
+    Shape (S,). Tested in ``tests/exact/test_exact_tabular.py::test_values_satisfy_bellman_equation``
     and ``::test_values_equal_truncated_power_series``.
     """
     P_pi, r_pi = policy_dynamics(mdp, pi)

@@ -7,7 +7,7 @@ its docstring naming the lecture figure it regenerates.
     refimpl figures [--out figures/] [--only NAME] [--quick]
 
 ``--quick`` builds the figures that need no training (a few seconds in all); ``--only NAME`` builds
-one figure. Verified in ``tests/test_figures.py``.
+one figure. Verified in ``tests/figures/test_figures.py``.
 """
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def selected(only: str | None, quick: bool) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     """Build the selected figures into ``args.out``; print one line per figure. Returns the exit
     status: 0, or 2 with a one-line ``refimpl: error: ...`` on stderr for a user mistake."""
-    from refimpl.checkpoint import check_writable_directory
+    from refimpl.engine.checkpoint import check_writable_directory
 
     try:
         names = selected(args.only, args.quick)

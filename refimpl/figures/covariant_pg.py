@@ -29,7 +29,7 @@ The JSON records both directions, the standard errors over episodes and the angl
 Note on the lecture's slide "Ill-conditioned gradients": its "optimum phi* = (-1, 0)" is exact only
 as the action cost vanishes. With the lecture's r = -s^2 - a^2 the optimal gain is k* = -0.588
 (gamma = 0.9) up to -0.618 (gamma -> 1, the golden ratio); for this preset k* = -0.908.
-Verified in ``tests/test_figures.py::test_covariant_pg_*``.
+Verified in ``tests/figures/test_figures.py::test_covariant_pg_*``.
 """
 from __future__ import annotations
 
@@ -39,10 +39,10 @@ import numpy as np
 
 from refimpl.envs import ENV_IDS
 from refimpl.exact import lq
-from refimpl.figures.output import plt, save_json, save_png
-from refimpl.nn import MLP
-from refimpl.policy import GaussianPolicy
-from refimpl.rollout import Collector, estimate_advantages
+from refimpl.engine.plots import plt, save_json, save_png
+from refimpl.core.nn import MLP
+from refimpl.core.policy import GaussianPolicy
+from refimpl.envs.rollout import Collector, estimate_advantages
 
 PRESET = "peters"
 ENV_ID = next(env_id for env_id, name in ENV_IDS.items() if name == PRESET)

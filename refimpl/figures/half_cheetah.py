@@ -3,7 +3,7 @@ frames of a trained refimpl policy on HalfCheetah-v5, rendered by MuJoCo's offsc
 on the CPU. The policy is the committed final checkpoint of the PPO run with the best final
 evaluation among the sweeps' ``summary.csv`` files (``halfcheetah_results.RESULTS``); the
 episode is deterministic (mean action), seed 10000. Headless machines need an OpenGL back end:
-``MUJOCO_GL=egl`` (package libegl1; what ``refimpl.evaluate`` uses when MUJOCO_GL is unset) or
+``MUJOCO_GL=egl`` (package libegl1; what ``refimpl.engine.evaluate`` uses when MUJOCO_GL is unset) or
 ``MUJOCO_GL=osmesa`` (libosmesa6).
 
 Why the final returns spread over runs: ``half_cheetah_gaits.csv`` measures the gait of every
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from refimpl.figures.halfcheetah_results import ALGOS, RESULTS
-from refimpl.figures.output import plt, save_csv, save_png
+from refimpl.engine.plots import plt, save_csv, save_png
 
 FRAMES = 120
 """GIF length: 120 frames of 0.05 s simulated time each (6 s)."""
@@ -28,7 +28,7 @@ STRIP = 6
 
 
 EVAL_SEED, EVAL_EPISODES = 10_000, 10
-"""The episodes of ``refimpl sweep``'s final evaluation (``refimpl.evaluate.evaluate``)."""
+"""The episodes of ``refimpl sweep``'s final evaluation (``refimpl.engine.evaluate.evaluate``)."""
 UPRIGHT = 0.5
 """An episode counts as upside down if it spends more than this share of its steps so; a run
 is upright if none of its evaluation episodes is."""
@@ -63,9 +63,9 @@ def gait(checkpoint: Path, episodes: int = EVAL_EPISODES, seed: int = EVAL_SEED)
     ``pitch``, the mean |torso angle| to the horizontal (degrees, the root's hinge angle
     qpos[2]); ``upside_down``, the share of steps with the torso turned past vertical,
     cos(angle) < 0. Returns arrays of shape (episodes,) under those names and ``return``.
-    Tested in ``tests/test_figures_results.py::test_gait_is_measured_from_the_episode_itself``
+    Tested in ``tests/figures/test_figures_results.py::test_gait_is_measured_from_the_episode_itself``
     against gymnasium's own x_velocity and the observation's torso angle."""
-    from refimpl.evaluate import play
+    from refimpl.engine.evaluate import play
 
     states: list[list] = [[] for _ in range(episodes)]  # per step: (sim time, x, z, angle)
 
@@ -82,7 +82,7 @@ def gait(checkpoint: Path, episodes: int = EVAL_EPISODES, seed: int = EVAL_SEED)
 
 
 def _render_gif(checkpoint: Path, path: Path) -> tuple[float, list]:
-    from refimpl.evaluate import play, write_gif
+    from refimpl.engine.evaluate import play, write_gif
 
     returns, frames = play(checkpoint, 1, deterministic=True, seed=EVAL_SEED, render=True,
                            max_frames=FRAMES)

@@ -5,14 +5,14 @@ committed run logs ``results/halfcheetah-v5*/ALGO-sSEED/`` written by ``refimpl 
 
 Where every run of an algorithm evaluated during training (``eval.csv``: 10 deterministic
 episodes every 20,000 steps), its curve is the IQM over runs of the evaluation return with a
-pointwise 95% percentile-bootstrap band (``refimpl.sweep.evaluation_curves``). Runs from before
+pointwise 95% percentile-bootstrap band (``refimpl.engine.logs.evaluation_curves``). Runs from before
 evaluation existed are drawn from their training episodes instead, as the mean +- std over seeds
 of each run's mean over its last 20 finished episodes of the stochastic policy
-(``refimpl.sweep.learning_curves``); the legend says which each line is. The curves' numbers go to
+(``refimpl.engine.logs.learning_curves``); the legend says which each line is. The curves' numbers go to
 ``halfcheetah_curves.csv``.
 
 The final returns of the sweeps' ``summary.csv`` (10 deterministic episodes of each run's final
-policy) give two more figures, as Agarwal et al. (NeurIPS 2021) draw them (``refimpl.stats``):
+policy) give two more figures, as Agarwal et al. (NeurIPS 2021) draw them (``refimpl.core.stats``):
 ``halfcheetah_iqm.svg``, each algorithm's IQM over runs with its 95% bootstrap interval, and
 ``halfcheetah_profiles.svg``, the performance profiles (the share of runs whose final return
 exceeds tau); their numbers go to ``halfcheetah_final.csv``.
@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from refimpl import stats
-from refimpl.figures.output import Curve, learning_curve_figure, plt, save_csv, save_figure
-from refimpl.sweep import evaluation_curves, learning_curves
+from refimpl.core import stats
+from refimpl.engine.plots import Curve, learning_curve_figure, plt, save_csv, save_figure
+from refimpl.engine.logs import evaluation_curves, learning_curves
 
 RESULTS = {"default": Path("results") / "halfcheetah-v5",
            "tianshou": Path("results") / "halfcheetah-v5-tianshou"}

@@ -5,7 +5,7 @@ the "two maps" intuition: p is the accurate map A, q the map B drawn from memory
 
 Four panels, every KL value computed numerically here (adaptive quadrature of p (log p - log q)
 with scipy.integrate.quad, or the finite sum), and for Gaussian pairs also in closed form by
-``refimpl.distributions.kl``:
+``refimpl.core.distributions.kl``:
   (a) asymmetry: a bimodal p and two Gaussian maps q; the broad moment-matched q has the smaller
       KL(p || q) (it covers both modes), the one-mode q the smaller KL(q || p) for its own error;
       KL(p || q) != KL(q || p);
@@ -17,7 +17,7 @@ with scipy.integrate.quad, or the finite sum), and for Gaussian pairs also in cl
       different amounts, the motivation of the natural gradient (slide "Constraining the ascent
       direction").
 Output: KLdivergence-example.png and KLdivergence-example.json (parameters and KL values).
-Verified in ``tests/test_figures.py::test_kl_example_*``.
+Verified in ``tests/figures/test_figures.py::test_kl_example_*``.
 """
 from __future__ import annotations
 
@@ -27,9 +27,9 @@ import numpy as np
 from scipy import integrate, stats
 from scipy.special import logsumexp
 
-from refimpl import distributions as dist
+from refimpl.core import distributions as dist
 from refimpl.exact.tabular import kl_per_state
-from refimpl.figures.output import plt, save_json, save_png
+from refimpl.engine.plots import plt, save_json, save_png
 
 MIXTURE = ((0.5, -2.0, 0.7), (0.5, 2.0, 0.7))
 """p of panel (a): (weight, mean, std) of each component."""
@@ -135,6 +135,6 @@ def make(out_dir: Path) -> list[Path]:
     fig.tight_layout()
     data = {"mixture_p": MIXTURE, "asymmetry": asym, "zero_probability": zero, "gauss_pairs": pairs,
             "note": "KL by scipy.integrate.quad on [-40, 40] (continuous) or the finite sum; "
-                    "gauss_pairs also by refimpl.distributions.kl; 'inf' means infinite"}
+                    "gauss_pairs also by refimpl.core.distributions.kl; 'inf' means infinite"}
     return [save_png(fig, out_dir / "KLdivergence-example.png"),
             save_json(out_dir / "KLdivergence-example.json", data)]

@@ -3,13 +3,13 @@ HalfCheetah-v5, from the committed sweeps ``results/hopper-v5-tianshou`` and
 ``results/walker2d-v5-tianshou`` (``refimpl sweep --env ENV --preset tianshou``):
 
 * ``TASK_curves.svg``: NPG, TRPO and PPO against environment steps, the IQM over runs of the
-  evaluation return with a pointwise 95% bootstrap band (``refimpl.sweep.evaluation_curves``);
+  evaluation return with a pointwise 95% bootstrap band (``refimpl.engine.logs.evaluation_curves``);
   numbers in ``TASK_curves.csv``;
 * ``TASK_iqm.svg`` and ``TASK_profiles.svg``: the final policies' IQM with its 95% bootstrap
-  interval and the performance profiles (``refimpl.stats``); numbers in ``TASK_final.csv``.
+  interval and the performance profiles (``refimpl.core.stats``); numbers in ``TASK_final.csv``.
 
 A task without a sweep directory is left out (``refimpl figures`` says so when neither has
-one). Tested in ``tests/test_figures_results.py``.
+one). Tested in ``tests/figures/test_figures_results.py``.
 """
 from __future__ import annotations
 

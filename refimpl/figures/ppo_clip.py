@@ -5,13 +5,13 @@ One term of L_CLIP as a function of the ratio kappa = pi_phi(a|s) / pi_old(a|s):
 
     L_CLIP term = min(kappa A, clip(kappa, 1 - eps, 1 + eps) A),   eps = 0.2,
 
-for A > 0 (left) and A < 0 (right), evaluated by ``refimpl.objectives.clip_objective`` with one
+for A > 0 (left) and A < 0 (right), evaluated by ``refimpl.core.objectives.clip_objective`` with one
 sample per kappa (logp = log kappa, logp_old = 0); the unclipped kappa A dashed. For A > 0 the term is
 flat beyond 1 + eps; for A < 0 it is flat below 1 - eps and unbounded below as kappa grows. (The
 lecture's remark that kappa -> 0 "drops sharply without a cap" under A < 0 is backwards: for A < 0
 small kappa is exactly the capped side; the uncapped side is kappa -> infinity.)
 Output: PPO_clip.png and PPO_clip.csv (columns kappa, L_clip for A = +1, L_clip for A = -1).
-Verified in ``tests/test_figures.py::test_ppo_clip_data_is_min_of_unclipped_and_clipped``.
+Verified in ``tests/figures/test_figures.py::test_ppo_clip_data_is_min_of_unclipped_and_clipped``.
 """
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from refimpl.figures.output import plt, save_csv, save_png
-from refimpl.objectives import clip_objective
+from refimpl.engine.plots import plt, save_csv, save_png
+from refimpl.core.objectives import clip_objective
 
 CLIP_EPS = 0.2
 """epsilon of the PPO paper's Fig. 1."""

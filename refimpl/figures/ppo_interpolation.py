@@ -19,21 +19,21 @@ ratio is 1, so KL = 0 and L^CLIP = L^CPI = mean A = 0; alpha = 1 is the policy P
 Note: the lecture's caption describes a policy mixture pi_alpha = alpha pi + (1 - alpha) pi_old; the
 paper, and this figure, interpolate the parameters. Not in --quick: it runs Hopper rollouts and a
 full PPO update (a few seconds). Output: PPO_interpolation.png and PPO_interpolation.csv.
-Verified in ``tests/test_figures.py::test_ppo_interpolation_*``.
+Verified in ``tests/figures/test_figures.py::test_ppo_interpolation_*``.
 """
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from refimpl.algos import ppo
-from refimpl.config import Config
-from refimpl.figures.output import plt, save_csv, save_json, save_png
-from refimpl.objectives import clip_objective, ratio, surrogate
-from refimpl.returns import standardize
-from refimpl.train import Run
+from refimpl.algos import loop, ppo
+from refimpl.engine.config import Config
+from refimpl.engine.plots import plt, save_csv, save_json, save_png
+from refimpl.core.objectives import clip_objective, ratio, surrogate
+from refimpl.core.returns import standardize
+from refimpl.core.seeding import RunSeeds
+from refimpl.envs.rollout import Collector
 
 ENV = "Hopper-v5"
 SEED = 0
@@ -42,17 +42,19 @@ ALPHA = np.linspace(0.0, 2.0, 81)
 
 
 def one_ppo_update(cfg: Config):
-    """The first iteration of ``Run.step``, keeping its batch: returns (agent, data, phi_old,
-    phi_new, metrics of ppo.update)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        run = Run(cfg, Path(tmp) / "run")
-        try:
-            agent = run.agent
-            data = run.collect_batch()
-            phi_old = agent.phi.copy()
-            metrics = ppo.update(agent, data, cfg, run.update_rng, 1.0)
-        finally:
-            run.close()
+    """The first iteration of the lecture's loop (``algos.loop.train``), keeping its batch:
+    returns (agent, data, phi_old, phi_new, metrics of ppo.update)."""
+    collector = Collector(cfg.env, cfg.num_envs, cfg.seed, cfg.gamma, cfg.norm_obs, cfg.obs_clip,
+                          cfg.norm_reward, cfg.clip_actions)
+    try:
+        seeds = RunSeeds(cfg.seed)
+        agent = loop.make_agent(cfg.agent_spec(), collector, cfg.seed)
+        batch = collector.collect(agent.policy, agent.phi, cfg.horizon, seeds.generator("actions"))
+        data = loop.advantages(agent, batch, cfg.gamma, cfg.lam)
+        phi_old = agent.phi.copy()
+        metrics = ppo.update(agent, data, cfg.algorithm_params(), seeds.generator("update"))
+    finally:
+        collector.close()
     return agent, data, phi_old, agent.phi.copy(), metrics
 
 

@@ -12,7 +12,7 @@ overshoots back and forth (factor 1 - alpha lambda_max ~ -0.8 per step) while th
 shrinks only by 1 - alpha lambda_min ~ 0.91. Preconditioning with A^-1, the curvature, is what the
 natural gradient does with F^-1 (slide "Natural policy gradient": "Preconditioning steps of this
 type are very common in optimization"). Output: zig-zag.png and zig-zag.json (A, alpha, both paths).
-Verified in ``tests/test_figures.py::test_zigzag_newton_reaches_optimum_in_one_step_gd_does_not``.
+Verified in ``tests/figures/test_figures.py::test_zigzag_newton_reaches_optimum_in_one_step_gd_does_not``.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from refimpl.figures.output import plt, save_json, save_png
+from refimpl.engine.plots import plt, save_json, save_png
 
 CONDITION = 20.0
 """Condition number lambda_max / lambda_min of A."""

@@ -1,0 +1,74 @@
+"""The lecture's loop, in one function: what to read first.
+
+    For iterations k = 0, 1, 2, ...                      ("TRPO: Final algorithm",
+        1. Data collection with pi_phi_k                  "PPO: Final algorithm")
+        2. Advantage estimation
+        3. ... the algorithm's policy update, then the critic's fit
+
+``train`` runs it in this process and writes nothing; it yields one row per update. Example::
+
+    from refimpl.algos import ppo
+    from refimpl.algos.agent import AgentSpec
+    from refimpl.algos.loop import make_agent, train
+    from refimpl.envs.rollout import Collector
+
+    collector = Collector("HalfCheetah-v5", num_envs=1, seed=0, gamma=0.99)
+    agent = make_agent(AgentSpec(), collector, seed=0)
+    for row in train(ppo.update, ppo.PPOParams(), agent, collector, seed=0, updates=5,
+                     horizon=2048, gamma=0.99, lam=0.95):
+        print(row["update"], row["ep_return"])
+
+``refimpl train`` (``refimpl.engine.trainer``) runs the same steps with the critic's fit and the
+evaluations in processes of their own, timing, checkpoints and logs; it computes the same numbers
+bit for bit (``tests/engine/test_engine_is_the_loop.py``).
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterator
+
+from refimpl.algos.agent import Agent, AgentSpec, FlatBatch
+from refimpl.core.objectives import explained_variance
+from refimpl.core.seeding import RunSeeds
+from refimpl.envs.rollout import Batch, Collector, check_finite, estimate_advantages
+
+
+def make_agent(spec: AgentSpec, collector: Collector, seed: int) -> Agent:
+    """The agent of run ``seed``: actor and critic for ``collector``'s spaces, initialised from the
+    run's ``weights`` stream (``core.seeding``)."""
+    return Agent.create(spec, collector.obs_dim, collector.act_dim,
+                        RunSeeds(seed).generator("weights"), collector.kind)
+
+
+def advantages(agent: Agent, batch: Batch, gamma: float, lam: float) -> FlatBatch:
+    """Step 2: GAE(gamma, lambda) advantages with the critic V_theta_v, and the batch flattened
+    to N rows with pi_old's log-probabilities (``FlatBatch.of``)."""
+    adv, ret, values = estimate_advantages(agent.critic, agent.theta_v, batch, gamma, lam)
+    return FlatBatch.of(agent, batch, adv, ret, values)
+
+
+def train(update: Callable, hp, agent: Agent, collector: Collector, seed: int, updates: int,
+          horizon: int, gamma: float, lam: float, anneal_lr: bool = False) -> Iterator[dict]:
+    """Run ``updates`` iterations of the loop; yields each update's row: the metrics of
+    ``update`` (an algorithm's, ``refimpl.algos``) with ``update``, ``env_steps``, the recent
+    training episodes' ``ep_return`` and ``ep_length``, and the critic's ``explained_variance``
+    on the batch before its fit. With ``anneal_lr`` the Adam step sizes decay linearly to 0."""
+    seeds = RunSeeds(seed)
+    action_rng, update_rng = seeds.generator("actions"), seeds.generator("update")
+    for k in range(updates):
+        lr_scale = 1.0 - k / updates if anneal_lr else 1.0
+        batch = collector.collect(agent.policy, agent.phi, horizon, action_rng)          # 1
+        data = advantages(agent, batch, gamma, lam)                                      # 2
+        metrics = update(agent, data, hp, update_rng, lr_scale)                          # 3-
+        check_finite(f"after update {k + 1}", **{"policy parameters": agent.phi,
+                                                 "critic parameters": agent.theta_v})
+        yield row(metrics, k + 1, (k + 1) * len(data), collector, data)
+
+
+def row(metrics: dict, update: int, env_steps: int, collector: Collector,
+        data: FlatBatch) -> dict:
+    """An update's log row: its metrics, its number, the environment steps so far, the
+    training episodes' statistics and explained_variance(V_old, ret) on its batch."""
+    ep_return, ep_length = collector.episode_stats()
+    return {**metrics, "update": update, "env_steps": env_steps, "ep_return": ep_return,
+            "ep_length": ep_length,
+            "explained_variance": explained_variance(data.values, data.ret)}

@@ -1,0 +1,1 @@
+"""The lecture's math: pure functions of NumPy arrays (no files, processes, gymnasium or Config)."""

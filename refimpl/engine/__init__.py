@@ -1,0 +1,1 @@
+"""What makes the algorithms practical: run directories, checkpoints, logs, processes, sweeps."""

@@ -1,0 +1,382 @@
+"""Hyperparameters: one frozen dataclass, each field with its meaning, symbol, typical value and
+the source of its default. ``Config.for_algo(name, **overrides)`` starts from the algorithm's
+documented defaults.
+
+Sources: PPO paper = Schulman et al. 2017 (Table 3: MuJoCo hyperparameters); TRPO paper =
+Schulman et al. 2015 and the lecture's "TRPO: Final algorithm"; GAE = Schulman et al. 2016;
+baselines ppo2 / trpo_mpi = OpenAI baselines' ``mujoco()`` configurations (ppo2/defaults.py,
+trpo_mpi/defaults.py), ppo2's ``learn`` defaults, and the ``VecNormalize`` wrapper that
+baselines' run.py puts around every MuJoCo environment; Spinning Up = OpenAI Spinning Up's
+``vpg``/``trpo`` defaults. Fields marked "implementation detail" are not in the lecture;
+README.md lists them with their switches.
+
+Every field is validated when a Config is made (``__post_init__``), so no entry point (command
+line, sweep, a stored config.json) can start a run with a value the algorithms cannot use; the
+ValueError is one line naming the command-line flag (tests/engine/test_bad_input.py holds an invalid
+value for every field and fails for a field without one). Each field's documentation is its
+``metadata["doc"]``, which ``refimpl train --help`` prints (tests/engine/test_cli.py).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from refimpl.algos import PARAMS
+from refimpl.algos.agent import AgentSpec
+from refimpl.core.critic import CriticFitParams
+from refimpl.core.nn import ACTIVATIONS
+from refimpl.envs.vector import VECTORS
+
+ALGOS = ("ppo", "trpo", "npg", "vpg")
+NPG_STEPS = ("normalized", "fixed")
+
+
+PARAM_FIELDS = {"step": "npg_step", "alpha": "npg_alpha"}
+"""Fields of an algorithm's hyperparameters whose Config field has another name."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """The valid values of one field: ``ok(value)`` and the phrase that names them."""
+
+    ok: Callable[[Any], bool]
+    text: str
+
+
+def at_least(lo) -> Rule:
+    return Rule(lambda v: v >= lo, f">= {lo}")
+
+
+def one_of(names) -> Rule:
+    return Rule(lambda v: v in names, "one of " + ", ".join(names))
+
+
+ANY = Rule(lambda v: True, "")
+POSITIVE = Rule(lambda v: v > 0, "> 0")
+NON_NEGATIVE = Rule(lambda v: v >= 0, ">= 0")
+UNIT = Rule(lambda v: 0 <= v <= 1, "in [0, 1]")
+OPEN_UNIT = Rule(lambda v: 0 < v < 1, "in (0, 1)")
+HALF_OPEN_UNIT = Rule(lambda v: 0 < v <= 1, "in (0, 1]")
+
+
+def field(default, doc: str, rule: Rule = ANY):
+    """A Config field: its default, its documentation (the ``--help`` text) and its valid values."""
+    return dataclasses.field(default=default, metadata={"doc": " ".join(doc.split()),
+                                                        "rule": rule})
+
+
+def flag(name: str) -> str:
+    """The command-line flag of a Config field: ``vf_lr`` -> ``--vf-lr``."""
+    return "--" + name.replace("_", "-")
+
+
+ALGO_DEFAULTS: dict[str, dict] = {
+    # PPO paper Table 3 (MuJoCo, 1M steps); annealed lr, gradient clipping 0.5 and VecNormalize-
+    # style normalisation of observations and rewards as in baselines ppo2's mujoco() config.
+    "ppo": dict(horizon=2048),
+    # TRPO paper delta = 0.01; batch 1024, damping 0.1 and critic lr 1e-3 as in baselines
+    # trpo_mpi's mujoco(); lecture: truncated CG 10 iterations, backtracking alpha = 0.8.
+    "trpo": dict(horizon=1024, vf_lr=1e-3, anneal_lr=False),
+    "npg": dict(horizon=1024, vf_lr=1e-3, anneal_lr=False),
+    # Spinning Up VPG: one policy-gradient Adam step per batch of 4000 steps.
+    "vpg": dict(horizon=4000, vf_lr=1e-3, anneal_lr=False),
+}
+
+
+ENV_DEFAULTS: dict[str, dict[str, dict]] = {
+    # Discrete classic-control tasks, where the MuJoCo defaults above are wrong (a horizon of
+    # 2048 steps per update for episodes of at most 500, reward and observation normalisation
+    # for CartPole's O(1) observations and +1 rewards). Values of rl-baselines3-zoo's tuned
+    # hyperparameters (hyperparams/ppo.yml and trpo.yml, CartPole-v1 and Acrobot-v1; zoo commit
+    # 22e3ff2), with Stable-Baselines3's PPO/TRPO defaults where the zoo gives none, mapped to
+    # our fields: n_envs -> num_envs, n_steps -> horizon, batch_size -> minibatch (PPO) and
+    # vf_minibatch, n_epochs -> epochs, gae_lambda -> lam, cg_damping -> damping, SB3's
+    # cg_max_steps 15 -> cg_iters, n_critic_updates -> vf_epochs, ``normalize`` (VecNormalize
+    # of observations and rewards, our default) or its absence (norm_obs, norm_reward off).
+    # Two SB3 defaults differ from ours and are set here: Adam's epsilon is 1e-5 in SB3's
+    # policies (adam_eps), and sb3-contrib's TRPO fits its critic without gradient clipping
+    # (max_grad_norm none; SB3's PPO clips at 0.5, our default).
+    # SB3's PPO trains actor and critic with one optimiser on one loss; our separate critic
+    # takes the same step size, epochs and minibatch. Not carried over: the zoo's linearly
+    # annealed PPO clip range on CartPole (we keep epsilon = 0.2 constant). NPG takes TRPO's
+    # settings (it is TRPO without the line search; the zoo has no NPG); VPG keeps its own
+    # defaults, except CartPole's normalisation.
+    "CartPole-v1": {
+        "ppo": dict(num_envs=8, horizon=32, minibatch=256, epochs=20, gamma=0.98, lam=0.8,
+                    lr=1e-3, vf_lr=1e-3, vf_epochs=20, vf_minibatch=256, norm_obs=False,
+                    norm_reward=False, adam_eps=1e-5),
+        "trpo": dict(num_envs=2, horizon=512, vf_minibatch=512, vf_epochs=20, lam=0.98,
+                     damping=1e-3, cg_iters=15, norm_obs=False, norm_reward=False,
+                     adam_eps=1e-5, max_grad_norm=None),
+        "vpg": dict(norm_obs=False, norm_reward=False),
+    },
+    "Acrobot-v1": {
+        "ppo": dict(num_envs=16, horizon=256, epochs=4, lam=0.94, anneal_lr=False, vf_epochs=4,
+                    adam_eps=1e-5),
+        "trpo": dict(num_envs=2, horizon=1024, vf_minibatch=128, cg_iters=15, adam_eps=1e-5,
+                     max_grad_norm=None),
+    },
+}
+for _family in ENV_DEFAULTS.values():
+    _family["npg"] = _family["trpo"]
+"""Per-environment overrides of ``ALGO_DEFAULTS``, applied beneath the preset and the flags."""
+
+
+PRESETS: dict[str, dict[str, dict]] = {
+    # The algorithms' own defaults above: neither one paper's settings nor one library's, but
+    # each field's documented source (PPO: the PPO paper's Table 3 with baselines ppo2's
+    # annealed learning rate, gradient clipping and observation/reward normalisation).
+    "default": {},
+    # The settings of Tianshou's MuJoCo benchmark scripts (examples/mujoco/mujoco_{ppo,trpo,
+    # npg}.py), where they differ from ours and we implement them: initial log sigma -0.5, the
+    # batch collected from 8 (PPO) or 16 (TRPO, NPG) parallel environments, for TRPO/NPG a
+    # critic fitted by 20 full-batch Adam steps (lr 1e-3), and NPG's fixed step alpha = 0.1.
+    # Not carried over: Tianshou's joint actor-critic optimiser, advantage recomputation each
+    # epoch, and return normalisation (we scale rewards instead).
+    "tianshou": {
+        "ppo": dict(log_std_init=-0.5, num_envs=8, horizon=256),
+        "trpo": dict(log_std_init=-0.5, num_envs=16, horizon=64, vf_epochs=20,
+                     vf_minibatch=1024),
+        "npg": dict(log_std_init=-0.5, num_envs=16, horizon=64, vf_epochs=20,
+                    vf_minibatch=1024, npg_step="fixed", npg_alpha=0.1),
+    },
+}
+"""Named groups of overrides per algorithm (``refimpl train --preset NAME``)."""
+
+PRESET_ALIASES = {"paper": "default"}
+"""Former preset names, still read (config.json files of earlier runs say ``"paper"``)."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every hyperparameter of a run, validated on construction (one-line ValueError naming
+    the flag); ``to_dict``/``from_dict`` are config.json's format."""
+
+    algo: str = field("ppo", "Algorithm: ppo | trpo | npg | vpg.", one_of(ALGOS))
+    env: str = field("HalfCheetah-v5",
+                     "Gymnasium id of an environment with a continuous (Box) action space (a "
+                     "Gaussian policy) or a discrete one (Discrete: a categorical policy); "
+                     "CartPole-v1 and Acrobot-v1 start from rl-baselines3-zoo's settings "
+                     "(ENV_DEFAULTS).")
+    steps: int = field(1_000_000, "Total environment steps (summed over parallel environments); "
+                       "1M as in the PPO paper's MuJoCo runs.", at_least(1))
+    seed: int = field(0, "Seed of every random stream (initial weights, action noise, "
+                      "minibatches, environments).", at_least(0))
+    num_envs: int = field(1, "Parallel environments; the horizon counts steps per env.",
+                          at_least(1))
+    vector: str = field("direct", "How the environments are stepped: 'direct' (refimpl's loop "
+                        "in this process), 'sync' (gymnasium's SyncVectorEnv) or 'async' "
+                        "(gymnasium's AsyncVectorEnv, one process per environment, for several "
+                        "cores). All three give the same numbers; a resumed run may change it.",
+                        one_of(VECTORS))
+    horizon: int = field(2048, "Steps per env collected before each update; batch size = "
+                         "horizon * num_envs. PPO: 2048 (PPO paper, Table 3); TRPO, NPG: 1024 "
+                         "(baselines trpo_mpi timesteps_per_batch); VPG: 4000 (Spinning Up "
+                         "steps_per_epoch).", at_least(1))
+    hidden: tuple[int, ...] = field((64, 64), "Hidden widths of both the policy and the value "
+                                    "MLP (PPO paper: two layers of 64 tanh units).", at_least(1))
+    activation: str = field("tanh", "Hidden nonlinearity: tanh | relu (PPO paper: tanh).",
+                            one_of(ACTIVATIONS))
+    log_std_init: float = field(0.0, "Initial log sigma of the state-independent Gaussian "
+                                "(0 means sigma = 1, as baselines' diagonal Gaussian starts).")
+    gamma: float = field(0.99, "Discount factor gamma (PPO paper, Table 3: 0.99).", UNIT)
+    lam: float = field(0.95, "GAE parameter lambda: 0 gives TD errors, 1 Monte-Carlo "
+                       "advantages (PPO paper, Table 3: 0.95).", UNIT)
+
+    # ---- implementation details (not in the lecture), each switchable
+    norm_obs: bool = field(True, "Implementation detail: running mean/std observation "
+                           "normalisation, saved with the model (baselines' VecNormalize; not in "
+                           "the PPO paper).")
+    obs_clip: float = field(10.0, "Implementation detail: normalised observations are clipped "
+                            "to [-obs_clip, obs_clip] (VecNormalize: 10).", POSITIVE)
+    norm_reward: bool = field(True, "Implementation detail: divide rewards by a running std of "
+                              "the discounted return (VecNormalize; not in the PPO paper).")
+    norm_adv: bool = field(True, "Implementation detail: standardise advantages per minibatch "
+                           "(PPO, as baselines ppo2) / per batch (others).")
+    clip_actions: bool = field(True, "Implementation detail: clip sampled actions to the action "
+                               "bounds before env.step (the log-probability is that of the "
+                               "unclipped sample; CleanRL's ClipAction wrapper does the same).")
+
+    # ---- critic (all algorithms): separate value MLP fitted by Adam on minibatches
+    vf_lr: float = field(3e-4, "Adam step size of the critic. PPO: 3e-4, the PPO paper's single "
+                         "step size (Table 3); TRPO, NPG, VPG: 1e-3 (baselines trpo_mpi "
+                         "vf_stepsize, Spinning Up vf_lr).", POSITIVE)
+    vf_epochs: int = field(10, "Passes of the critic over each batch (PPO paper, Table 3: 10 "
+                           "epochs).", at_least(1))
+    vf_minibatch: int = field(64, "Critic minibatch size (PPO paper, Table 3: 64); at most the "
+                              "batch size.", at_least(1))
+    vf_clip: float | None = field(None, "PPO2-style value clipping range around the old "
+                                  "prediction; none (the default, as in the PPO paper) disables "
+                                  "it; baselines ppo2 clips with 0.2.", POSITIVE)
+    max_grad_norm: float | None = field(0.5, "Gradient-norm clipping of each Adam step, policy "
+                                        "and critic (baselines ppo2: 0.5; not in the PPO "
+                                        "paper); none disables.", POSITIVE)
+    adam_eps: float = field(1e-8, "Adam's epsilon, policy and critic: 1e-8, Kingma & Ba's and "
+                            "PyTorch's default. Stable-Baselines3's policies and baselines ppo2 "
+                            "use 1e-5, which the CartPole-v1 and Acrobot-v1 settings take "
+                            "(ENV_DEFAULTS).", POSITIVE)
+
+    # ---- PPO (lecture, "PPO: Final algorithm")
+    lr: float = field(3e-4, "Adam step size of the policy (PPO paper, Table 3: 3e-4; VPG uses "
+                      "it too, as Spinning Up's pi_lr).", POSITIVE)
+    anneal_lr: bool = field(True, "Decay both Adam step sizes linearly to 0 over the run. PPO: "
+                            "on, as baselines ppo2's mujoco() (lr = 3e-4 * f, f from 1 to 0); "
+                            "the PPO paper keeps 3e-4 constant on MuJoCo and anneals only on "
+                            "Atari. TRPO, NPG, VPG: off.")
+    epochs: int = field(10, "PPO: passes over each batch (PPO paper, Table 3: 10).", at_least(1))
+    minibatch: int = field(64, "PPO: minibatch size (PPO paper, Table 3: 64); at most the batch "
+                           "size.", at_least(1))
+    clip_eps: float = field(0.2, "PPO: clipping parameter epsilon of L_CLIP (lecture: typically "
+                            "0.1 or 0.2; PPO paper, MuJoCo: 0.2), constant (baselines ppo1 "
+                            "anneals it, refimpl does not).", POSITIVE)
+    ent_coef: float = field(0.0, "PPO: entropy bonus coefficient (PPO paper, MuJoCo: 0).")
+    target_kl: float | None = field(None, "PPO: stop the epochs early once the approximate KL "
+                                    "exceeds this; none (the default, as in the PPO paper) "
+                                    "disables it.", POSITIVE)
+
+    # ---- NPG / TRPO (lecture, "TRPO: Final algorithm")
+    delta: float = field(0.01, "TRPO/NPG: trust-region bound delta on the mean KL (TRPO paper "
+                         "and baselines trpo_mpi: 0.01).", POSITIVE)
+    cg_iters: int = field(10, "TRPO/NPG: conjugate-gradient iterations (lecture: 10 to 20; "
+                          "baselines trpo_mpi: 10).", at_least(1))
+    damping: float = field(0.1, "TRPO/NPG: Tikhonov damping lambda, CG solves (F + lambda I) x "
+                           "= g (baselines trpo_mpi mujoco() and Spinning Up: 0.1).", NON_NEGATIVE)
+    fvp_fraction: float = field(1.0, "TRPO/NPG: share of the batch's states, drawn at random "
+                                "each update, over which the Fisher matrix of the CG solve "
+                                "averages; 1 uses them all (the lecture's F). The TRPO paper "
+                                "computed Fisher-vector products on 10% of the data (Schulman "
+                                "et al. 2015, appendix C): F only sets the metric of the step, "
+                                "and the CG solve costs in proportion.", HALF_OPEN_UNIT)
+    backtrack_alpha: float = field(0.8, "TRPO: backtracking factor alpha in gamma = alpha^j "
+                                   "(lecture: alpha in (0, 1); Spinning Up: 0.8).", OPEN_UNIT)
+    backtrack_iters: int = field(10, "TRPO: candidate fractions tried before the step is "
+                                 "rejected (Spinning Up: 10).", at_least(1))
+    npg_step: str = field("normalized", "NPG step rule: 'normalized' alpha = sqrt(2 delta / g^T "
+                          "F^-1 g), or 'fixed' alpha = npg_alpha.", one_of(NPG_STEPS))
+    npg_alpha: float = field(0.05, "NPG: fixed step size alpha of phi <- phi + alpha F^-1 g "
+                             "(only with npg_step='fixed'; refimpl's choice, the tianshou preset "
+                             "uses Tianshou's 0.1).", POSITIVE)
+
+    eval_every: int = field(20_000, "Evaluate the policy deterministically (its mean action, "
+                            "the observation normaliser frozen) every this many environment "
+                            "steps, into eval.csv; 0 turns it off. Its time is not training "
+                            "time: it is left out of wall_time and sps.", NON_NEGATIVE)
+    eval_episodes: int = field(10, "Episodes per evaluation during training (their reset seeds "
+                               "are the run's evaluation stream, the same every time).",
+                               at_least(1))
+    eval_process: bool = field(True, "Run the evaluations during training in a process of their "
+                               "own, beside training, instead of between its updates; the "
+                               "numbers are the same either way, and a resumed run may change "
+                               "it.")
+    critic_process: bool = field(True, "Fit the critic (the last step of every update) in a "
+                                 "process of its own while the next batch is collected, "
+                                 "instead of before it; the numbers are the same either way, "
+                                 "and a resumed run may change it.")
+    checkpoint_every: int = field(50, "Updates between periodic checkpoints update_NNNNNN.npz "
+                                  "(latest.npz is written after every update, final.npz at the "
+                                  "end).", at_least(1))
+    preset: str = field("default", "Named settings applied over the algorithm's defaults "
+                        "(PRESETS), recorded in config.json: 'default' changes nothing (each "
+                        "field's default and its source are listed here), 'tianshou' takes "
+                        "Tianshou's MuJoCo benchmark settings. The former name 'paper' reads "
+                        "as 'default'.",
+                        one_of(tuple(PRESETS)))
+
+    @classmethod
+    def for_algo(cls, algo: str, preset: str = "default", **overrides) -> "Config":
+        """The documented defaults of ``algo``, then those of the environment's family
+        (``ENV_DEFAULTS``, for ``overrides["env"]``), then the named preset's changes (see
+        ``PRESETS``), then ``overrides`` (unknown keys are errors)."""
+        if algo not in ALGOS:
+            raise ValueError(f"unknown algorithm {algo!r}; choose one of {', '.join(ALGOS)}")
+        preset = PRESET_ALIASES.get(preset, preset)
+        if preset not in PRESETS:
+            raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+        _check_names(overrides)
+        family = ENV_DEFAULTS.get(overrides.get("env", cls.env), {}).get(algo, {})
+        return cls(**{**ALGO_DEFAULTS[algo], **family, **PRESETS[preset].get(algo, {}),
+                      "algo": algo, "preset": preset, **overrides})
+
+    def __post_init__(self):
+        if isinstance(self.preset, str):
+            object.__setattr__(self, "preset", PRESET_ALIASES.get(self.preset, self.preset))
+        for f in dataclasses.fields(self):
+            object.__setattr__(self, f.name, _checked(f, getattr(self, f.name)))
+        batch = self.horizon * self.num_envs
+        for name in ("minibatch", "vf_minibatch") if self.algo == "ppo" else ("vf_minibatch",):
+            if getattr(self, name) > batch:
+                raise ValueError(f"{flag(name)} {getattr(self, name)} is larger than the batch, "
+                                 f"horizon * num_envs = {batch}; lower it or collect more")
+
+    def algorithm_params(self):
+        """The hyperparameters of ``self.algo`` (``refimpl.algos.PARAMS``), from the fields of
+        the same name (NPG's ``step`` and ``alpha`` from ``npg_step`` and ``npg_alpha``)."""
+        cls = PARAMS[self.algo]
+        names = [f.name for f in dataclasses.fields(cls) if f.name != "critic"]
+        return cls(**{n: getattr(self, PARAM_FIELDS.get(n, n)) for n in names},
+                   critic=CriticFitParams(lr=self.vf_lr, epochs=self.vf_epochs,
+                                          minibatch=self.vf_minibatch, clip=self.vf_clip,
+                                          max_grad_norm=self.max_grad_norm))
+
+    def agent_spec(self) -> AgentSpec:
+        """The networks and optimisers this configuration asks for."""
+        return AgentSpec(**{f.name: getattr(self, f.name) for f in dataclasses.fields(AgentSpec)})
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def first_difference(self, other: "Config") -> str | None:
+        """The name of the first field (in declaration order) whose value differs between
+        ``self`` and ``other``, or None if they are equal; for one-line errors that name it."""
+        return next((f.name for f in dataclasses.fields(self)
+                     if getattr(self, f.name) != getattr(other, f.name)), None)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Config":
+        """A Config from ``to_dict``'s output (e.g. a config.json); unknown keys are errors."""
+        if not isinstance(d, dict):
+            raise ValueError(f"a configuration must be a JSON object, got {type(d).__name__}")
+        _check_names(d)
+        return cls(**d)
+
+
+def _check_names(d: dict) -> None:
+    unknown = set(d) - {f.name for f in dataclasses.fields(Config)}
+    if unknown:
+        raise ValueError(f"unknown config field(s): {', '.join(sorted(unknown))}")
+
+
+def _checked(f: dataclasses.Field, value):
+    """``value`` if it has field ``f``'s type and satisfies its rule (a tuple for ``hidden``);
+    otherwise a one-line ValueError naming the flag."""
+    kind, rule = f.type, f.metadata["rule"]
+    if kind == "tuple[int, ...]":
+        ok = isinstance(value, (list, tuple)) and all(_is_int(v) and rule.ok(v) for v in value)
+        if not ok:
+            raise ValueError(f"{flag(f.name)} must be widths {rule.text}, got {value!r}")
+        return tuple(int(v) for v in value)
+    if kind.endswith("| None") and value is None:
+        return value
+    is_kind, noun = KINDS[kind.removesuffix(" | None")]
+    if not (is_kind(value) and rule.ok(value)):
+        what = rule.text if kind == "str" and rule.text else f"{noun} {rule.text}".rstrip()
+        none = " or none" if kind.endswith("| None") else ""
+        raise ValueError(f"{flag(f.name)} must be {what}{none}, got {value!r}")
+    return value
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+KINDS = {
+    "int": (_is_int, "an integer"),
+    "float": (lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool)
+              and math.isfinite(v), "a finite number"),
+    "bool": (lambda v: isinstance(v, bool), "true or false"),
+    "str": (lambda v: isinstance(v, str), "a string"),
+}
+"""Annotation of a Config field -> (type test, its name in error messages)."""

@@ -1,0 +1,328 @@
+"""``refimpl sweep``: a grid of training runs (algorithms x seeds), each in its own directory,
+on local worker processes (one per core by default) or on a Dask distributed cluster.
+
+    refimpl sweep --algo ppo trpo npg --seeds 0-4 --steps 1000000 --out results/halfcheetah-v5
+
+On a Dask cluster (``--scheduler``) the workers need not share the client's filesystem: each
+run travels as its ``RUN_FILES`` (``run_shipped``), unless ``--shared-fs``.
+
+Resumable: a finished run (``checkpoints/final.npz`` present) is skipped, an interrupted one
+continues from its latest checkpoint; either counts only if its stored config is the one the
+sweep asks for (otherwise the sweep refuses, naming the differing field). Every flag and
+``--set`` value is checked, and every run's Config built, before any directory is created.
+At the end every final policy is evaluated deterministically (``--eval-episodes``, default 10,
+also the episodes of each evaluation during training, ``--set eval_every=N``) and
+``summary.csv`` gets one row per run: ``algo,seed,steps,final_return,final_return_std,wall_s,
+best_eval_return,best_eval_step`` (the last two from eval.csv, the best evaluation during
+training, which Tianshou's published numbers report; "final" stays the headline); ``learning_curves.png`` shows the mean +- std over seeds of each algorithm's episode
+return against environment steps. Tested in ``tests/engine/test_sweep.py``.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import re
+import typing
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from refimpl.engine import checkpoint
+from refimpl.engine.config import ALGOS, PRESETS, Config
+from refimpl.engine.logs import best_evaluation, learning_curves, plot_curves
+
+SUMMARY_COLUMNS = ("algo", "seed", "steps", "final_return", "final_return_std", "wall_s",
+                   "best_eval_return", "best_eval_step")
+SCHEDULER_TIMEOUT_S = 5
+"""Seconds to wait for a Dask scheduler to answer before the sweep gives up (Dask's own default
+is 30 s; a reachable scheduler answers within milliseconds)."""
+OWN_FLAGS = {"algo": "--algo", "seed": "--seeds", "preset": "--preset", "env": "--env",
+             "steps": "--steps", "eval_episodes": "--eval-episodes"}
+"""Config fields the sweep sets from its own flags, which ``--set`` therefore refuses."""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One cell of the grid: a configuration and its directory."""
+
+    cfg: dict
+    out: str
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'0-4' -> [0, 1, 2, 3, 4]; '1,3,5' -> [1, 3, 5]; ValueError otherwise."""
+    seeds = []
+    for part in text.split(","):
+        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        if not m or (m[2] and int(m[2]) < int(m[1])):
+            raise ValueError(f"seeds must look like 0-4 or 1,3,5, got {text!r}")
+        seeds.extend(range(int(m[1]), int(m[2] or m[1]) + 1))
+    return seeds
+
+
+def grid(algos, seeds, out: Path, preset: str = "default", **overrides) -> list[RunSpec]:
+    return [RunSpec(Config.for_algo(a, preset, seed=s, **overrides).to_dict(),
+                    str(out / f"{a}-s{s}")) for a in algos for s in seeds]
+
+
+def run_one(spec: RunSpec) -> dict:
+    """Train (or finish) one run and evaluate its final policy; returns its summary row."""
+    import numpy  # noqa: F401  (load OpenBLAS before limiting it)
+    from threadpoolctl import threadpool_limits
+
+    from refimpl.engine.evaluate import evaluate
+    from refimpl.engine.trainer import HOW_IT_RUNS, train
+
+    threadpool_limits(1, user_api="blas")
+    out = Path(spec.out)
+    final = out / "checkpoints" / "final.npz"
+    if not final.exists():
+        if (out / "checkpoints" / "latest.npz").exists():  # continued the way this sweep asks
+            train({k: spec.cfg[k] for k in HOW_IT_RUNS}, out, resume=True, progress=False)
+        else:
+            train(Config.from_dict(spec.cfg), out, progress=False)
+    d = checkpoint.load(final)
+    returns = evaluate(final, episodes=spec.cfg["eval_episodes"], deterministic=True)
+    return {"algo": spec.cfg["algo"], "seed": spec.cfg["seed"], "steps": int(d["env_steps"]),
+            "final_return": round(float(returns.mean()), 2),
+            "final_return_std": round(float(returns.std()), 2),
+            "wall_s": round(float(d["wall_time"]), 1), **best_evaluation(out)}
+
+
+RUN_FILES = ("config.json", "progress.csv", "eval.csv", "learning_curve.png",
+             "checkpoints/latest.npz", "checkpoints/final.npz")
+"""The files of a run that travel between the client and a Dask worker that does not share its
+filesystem: what the run needs to resume, its logs and its final policy (the periodic
+``update_NNNNNN.npz`` checkpoints stay behind)."""
+
+
+def run_files(out: Path) -> dict[str, bytes]:
+    """The RUN_FILES that exist in run directory ``out``, by relative name."""
+    return {name: (Path(out) / name).read_bytes() for name in RUN_FILES
+            if (Path(out) / name).is_file()}
+
+
+def write_run_files(out: Path, files: dict[str, bytes]) -> None:
+    """Write ``files`` (relative name -> contents) into run directory ``out``, each atomically."""
+    for name, data in files.items():
+        path = Path(out) / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        checkpoint.atomic_write(path, lambda f, data=data: f.write(data))
+
+
+def run_shipped(spec: RunSpec, files: dict[str, bytes]) -> tuple[dict, dict[str, bytes]]:
+    """``run_one`` on a worker without the client's filesystem: the run is continued from
+    ``files`` (what the client holds of it) in a scratch directory of the worker, which is
+    removed afterwards; returns the summary row and the run's files for the client to write.
+    The worker is never told the client's path."""
+    import shutil
+    import tempfile
+
+    try:
+        from distributed import get_worker
+        parent = get_worker().local_directory
+    except (ImportError, ValueError):  # not inside a Dask worker
+        parent = None
+    scratch = Path(tempfile.mkdtemp(prefix="refimpl-run-", dir=parent))
+    try:
+        out = scratch / Path(spec.out).name
+        write_run_files(out, files)
+        row = run_one(RunSpec(spec.cfg, str(out)))
+        return row, run_files(out)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def execute(specs: list[RunSpec], workers: int | None = None, scheduler: str | None = None,
+            shared_fs: bool = False) -> list[dict]:
+    """Run ``specs`` on local processes or, with ``scheduler``, on a Dask cluster."""
+    with runner(workers, scheduler, shared_fs) as run_all:
+        return run_all(specs)
+
+
+@contextmanager
+def runner(workers: int | None = None, scheduler: str | None = None, shared_fs: bool = False):
+    """A function ``specs -> summary rows`` that runs ``run_one`` on ``workers`` local
+    processes or, with ``scheduler``, on the Dask cluster there; a one-line ValueError if that
+    cluster does not answer within ``SCHEDULER_TIMEOUT_S``. On a cluster the workers write
+    into the run directories themselves only with ``shared_fs``; otherwise each run travels as
+    its RUN_FILES (``run_shipped``) and the client writes them under the run's directory as
+    soon as that run finishes, so an interrupted sweep keeps every finished run."""
+    if scheduler is None:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            yield lambda specs: list(pool.map(run_one, specs))
+        return
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ValueError("--scheduler needs dask.distributed: pip install 'refimpl[cluster]'") \
+            from None
+    try:
+        client = Client(scheduler, timeout=SCHEDULER_TIMEOUT_S)
+    except (OSError, ValueError, TypeError) as e:
+        raise ValueError(f"cannot reach a Dask scheduler at {scheduler} ({e}); start one there "
+                         "(dask scheduler) or fix --scheduler") from None
+    with client:
+        if shared_fs:
+            yield lambda specs: client.gather(client.map(run_one, specs, pure=False))
+        else:
+            yield lambda specs: _gather_shipped(client, specs)
+
+
+def _gather_shipped(client, specs: list[RunSpec]) -> list[dict]:
+    """Submit every run with the files the client has of it; write each run's files back as it
+    finishes; return the summary rows in the order of ``specs``."""
+    from distributed import as_completed
+
+    futures = {client.submit(run_shipped, spec, run_files(Path(spec.out)), pure=False): i
+               for i, spec in enumerate(specs)}
+    rows: list[dict] = [{}] * len(specs)
+    for future in as_completed(futures):
+        row, files = future.result()
+        write_run_files(Path(specs[futures[future]].out), files)
+        rows[futures[future]] = row
+    return rows
+
+
+def write_summary(out: Path, rows: list[dict]) -> Path:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, SUMMARY_COLUMNS, lineterminator="\n")
+    w.writeheader()
+    w.writerows(sorted(rows, key=lambda r: (r["algo"], r["seed"])))
+    path = out / "summary.csv"
+    checkpoint.atomic_write(path, lambda f: f.write(buf.getvalue().encode()))
+    return path
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--algo", nargs="+", choices=ALGOS, default=["ppo", "trpo", "npg"])
+    p.add_argument("--seeds", type=parse_seeds, default=parse_seeds("0-4"), help="e.g. 0-4")
+    p.add_argument("--steps", type=int, default=1_000_000)
+    p.add_argument("--env", default="HalfCheetah-v5")
+    p.add_argument("--preset", choices=PRESETS, default="default", help="named settings (config.py)")
+    p.add_argument("--out", type=Path, default=Path("results") / "halfcheetah-v5")
+    p.add_argument("--workers", type=int, default=None, help="local processes (default: cores)")
+    p.add_argument("--scheduler", default=None, help="address of a Dask distributed scheduler")
+    p.add_argument("--shared-fs", action="store_true",
+                   help="with --scheduler: the workers share this filesystem and write the runs "
+                        "under --out themselves (default: each run's files are sent back and "
+                        "written here)")
+    p.add_argument("--eval-episodes", type=int, default=10)
+    p.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE",
+                   help="config overrides applied to every run, each of its field's type, "
+                        "e.g. --set horizon=512 hidden=64,64 norm_obs=false target_kl=none")
+
+
+def parse_override(pair: str) -> tuple[str, object]:
+    """``FIELD=VALUE`` -> (field, value) with the value of the Config field's type: integers
+    for int fields (``512``, not ``512.5``), numbers for float, ``true``/``false`` for bool,
+    ``none`` for an optional field, integers separated by commas for ``hidden`` (``[]``,
+    ``64,64``, ``[64, 64]``), text for str. ValueError (one line) otherwise."""
+    field, sep, text = pair.partition("=")
+    if not sep:
+        raise ValueError(f"--set takes FIELD=VALUE, got {pair!r}")
+    types = typing.get_type_hints(Config)
+    if field not in types:
+        raise ValueError(f"--set {pair}: Config has no field {field!r}")
+    if field in OWN_FLAGS:
+        raise ValueError(f"--set {pair}: give {field} with {OWN_FLAGS[field]}")
+    try:
+        return field, _parse_as(types[field], text.strip())
+    except ValueError as e:
+        raise ValueError(f"--set {pair}: {field} takes {e}, got {text!r}") from None
+
+
+def _parse_as(kind, text: str):
+    """``text`` as a value of ``kind`` (int, float, bool, str, tuple[int, ...] or X | None);
+    ValueError whose message names what ``kind`` takes."""
+    args = typing.get_args(kind)
+    if type(None) in args:
+        if text.lower() in ("none", "null"):
+            return None
+        (kind,) = (a for a in args if a is not type(None))
+    if typing.get_origin(kind) is tuple:
+        items = text.strip().strip("[]()").replace(",", " ").split()
+        if not all(re.fullmatch(r"[+-]?\d+", t) for t in items):
+            raise ValueError("integers separated by commas")
+        return tuple(int(t) for t in items)
+    if kind is bool:
+        if text.lower() not in ("true", "false"):
+            raise ValueError("true or false")
+        return text.lower() == "true"
+    if kind is int:
+        if not re.fullmatch(r"[+-]?\d+", text):
+            raise ValueError("an integer")
+        return int(text)
+    if kind is float:
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError("a number") from None
+    assert kind is str, f"no --set parser for Config fields of type {kind}"
+    return json.loads(text) if text.startswith('"') and text.endswith('"') else text
+
+
+def check_existing_runs(specs: list[RunSpec]) -> None:
+    """ValueError (one line) unless every run directory that already holds a run (its
+    config.json, written when the run starts) holds the run that ``specs`` asks for, but for
+    how it runs (``train.HOW_IT_RUNS``), which a continued run takes from the sweep."""
+    from refimpl.engine.trainer import HOW_IT_RUNS, read_config
+
+    for spec in specs:
+        path = Path(spec.out) / "config.json"
+        if not path.exists():
+            continue
+        try:
+            stored = read_config(path, path.read_text())
+        except OSError as e:
+            raise ValueError(f"cannot read {path} ({e.strerror or e})") from None
+        asked = Config.from_dict(spec.cfg)
+        name = dataclasses.replace(stored, **{k: getattr(asked, k) for k in HOW_IT_RUNS}
+                                   ).first_difference(asked)
+        if name is not None:
+            raise ValueError(f"{spec.out} holds a run with {name}={getattr(stored, name)!r}, but "
+                             f"this sweep asks for {name}={getattr(asked, name)!r}; choose "
+                             "another --out")
+
+
+def plan(args) -> list[RunSpec]:
+    """Every run of the sweep, after checking every flag, building every run's Config, making
+    the environment once and comparing with the runs already there; writes nothing."""
+    from refimpl.envs.rollout import make_envs
+
+    if args.eval_episodes <= 0:
+        raise ValueError(f"--eval-episodes must be positive, got {args.eval_episodes}")
+    if args.shared_fs and args.scheduler is None:
+        raise ValueError("--shared-fs applies to a Dask cluster: give --scheduler too")
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {args.workers}")
+    overrides = dict(parse_override(pair) for pair in args.set)
+    specs = grid(args.algo, args.seeds, args.out, args.preset, env=args.env, steps=args.steps,
+                 eval_episodes=args.eval_episodes, **overrides)
+    make_envs(args.env, 1).close()  # one line now for an id or action space training refuses
+    check_existing_runs(specs)
+    return specs
+
+
+def run(args) -> int:
+    specs = plan(args)
+    with runner(args.workers, args.scheduler, args.shared_fs) as run_all:
+        try:
+            args.out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ValueError(f"cannot create {args.out}: {e.strerror or e}") from None
+        checkpoint.check_writable_directory(args.out, "the sweep's summary")
+        rows = run_all(specs)
+    print(f"wrote {write_summary(args.out, rows)}")
+    for algo in args.algo:
+        r = np.array([row["final_return"] for row in rows if row["algo"] == algo])
+        print(f"{algo:>5}: final return {r.mean():.0f} +- {r.std():.0f} over {len(r)} seeds")
+    dirs = {a: [Path(s.out) for s in specs if s.cfg["algo"] == a] for a in args.algo}
+    plot_curves(learning_curves(dirs), args.out / "learning_curves.png",
+                f"{args.env}, preset {args.preset!r}")
+    return 0

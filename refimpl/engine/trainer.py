@@ -1,0 +1,595 @@
+"""The pipelined trainer: the lecture's loop (``refimpl.algos.loop``) made practical.
+
+    for k = 0, 1, 2, ...:
+        1. collect a batch with pi_phi_k            (envs.rollout.Collector.collect)
+        2. estimate advantages with the critic      (algos.loop.advantages, GAE)
+        3-7. the algorithm's policy update          (algos.ALGORITHMS[cfg.algo].policy_update)
+        then fit the critic on the batch            (core.critic.fit_critic, through
+                                                     engine.critic_fit)
+
+``train`` fits the critic of update k while step 1 of update k + 1 collects, by default in a
+process of its own (``cfg.critic_process``, ``critic_fit.CriticProcess``), and records update k
+(its progress row, evaluation and checkpoint) when the fit returns. Collection does not use the
+critic and step 2 waits for the fit, so the numbers are those of the plain loop, bit for bit
+(tests/engine/test_engine_is_the_loop.py).
+
+Run directory: ``config.json``, ``progress.csv`` (one row per update, columns ``COLUMNS``),
+``eval.csv`` (one row per evaluation during training, columns ``EVAL_COLUMNS``: the mean action
+in an environment of its own every ``cfg.eval_every`` steps, ``evaluate.Evaluation``, by default
+in a process of its own while training goes on; ``checkpoints/evaluation.npz`` holds the inputs
+of one whose row is not written yet, ``Run.start_evaluation``),
+``checkpoints/latest.npz`` (after every update), ``checkpoints/update_NNNNNN.npz`` (every
+``cfg.checkpoint_every`` updates), ``checkpoints/final.npz`` and ``learning_curve.png``.
+
+Lifecycle of a run directory. It holds a run once ``checkpoints/latest.npz`` exists, that is once
+the first update has finished; a new run refuses such a directory, and ``resume`` continues it.
+Before that the directory is disposable:
+
+* every Config field is validated, and the environment made, before anything is written;
+* a failure before the first checkpoint (a NaN, Ctrl-C, a full disk) removes what this call
+  created (``Run.discard``), so the corrected command starts cleanly;
+* what a killed process (``kill -9``) left before its first checkpoint (``config.json``,
+  ``progress.csv``, an empty ``checkpoints/``) is overwritten by a new run, and ``resume``
+  starts it from update 0 with its ``config.json``;
+* stale temporary files of interrupted atomic writes (``.NAME.*.tmp``) are removed on every
+  start and resume.
+
+Resuming keeps the stored configuration: a requested field that differs is refused
+(``resumed_config``), except ``vector`` (how the environments are stepped, which gives the same
+numbers) and ``steps``, which may lengthen or shorten a run whose learning rate
+is not annealed (with ``anneal_lr`` the schedule depends on the run's length, so the updates done
+would not be those of a run of the new length). ``config.json`` must agree with the checkpoint's
+stored configuration field for field.
+
+Tests: tests/engine/test_bad_input.py (failures in update 1, a full disk, kill -9 leftovers, resume
+conflicts), tests/engine/test_faults.py (SIGKILL and SIGINT at a seeded random point, then continued:
+equal to an uninterrupted run bit for bit), tests/engine/test_train.py (exact resume and extension).
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import math
+import os
+import time
+from concurrent.futures import Future
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from refimpl.algos import ALGORITHMS
+from refimpl.algos.agent import FlatBatch
+from refimpl.algos import loop
+from refimpl.core.errors import NumericalError
+from refimpl.core.normalize import RunningMeanStd
+from refimpl.core.optim import Adam
+from refimpl.core.seeding import RunSeeds
+from refimpl.engine import checkpoint
+from refimpl.engine.config import Config, flag
+from refimpl.engine.critic_fit import make_critic_fit
+from refimpl.engine.errors import RunError, WorkerError, WriteError, writing
+from refimpl.engine.evaluate import make_evaluation
+from refimpl.engine.logs import COLUMNS, EVAL_COLUMNS, eval_row, plot_learning_curve
+from refimpl.envs.rollout import Collector, check_finite
+
+TEMPORARIES = (".config.json.*.tmp", ".progress.csv.*.tmp", ".eval.csv.*.tmp",
+               ".learning_curve.png.*.tmp",
+               "checkpoints/.*.npz.*.tmp")
+"""Names of the temporary files of ``checkpoint.atomic_write`` in a run directory."""
+
+
+HOW_IT_RUNS = ("vector", "eval_process", "critic_process")
+"""Config fields that choose how a run's work is done, not what it computes: how its
+environments are stepped and where its evaluations and critic fits run (the same numbers)."""
+RESUME_MAY_CHANGE = ("steps", *HOW_IT_RUNS)
+"""Config fields a resumed run may change: its length, and HOW_IT_RUNS."""
+PENDING = "evaluation.npz"
+"""In ``checkpoints/``: the inputs of an evaluation whose eval.csv row is not written yet
+(``Run.start_evaluation``)."""
+
+
+def read_config(path: Path, text: str) -> Config:
+    """The Config stored as JSON ``text`` in ``path``; RunError naming the file otherwise."""
+    try:
+        return Config.from_dict(json.loads(text))
+    except json.JSONDecodeError as e:
+        raise RunError(f"{path} does not hold a JSON configuration ({e})") from None
+    except ValueError as e:
+        raise RunError(f"{path}: {e}") from None
+
+
+def stored_run(out: Path) -> tuple[Config, dict | None]:
+    """The configuration and latest checkpoint (None before the first update finished) of the
+    run in ``out``; RunError if there is none, if config.json is missing, or if it disagrees
+    with the configuration stored in the checkpoint."""
+    cfg_path, latest = out / "config.json", out / "checkpoints" / "latest.npz"
+    if not cfg_path.is_file():
+        if latest.exists():
+            raise RunError(f"{cfg_path} is missing; a run directory needs it beside its "
+                           "checkpoints")
+        raise RunError(f"{out} holds no run to resume (no config.json)")
+    written = read_config(cfg_path, cfg_path.read_text())
+    if not latest.exists():
+        return written, None
+    state = checkpoint.load(latest)
+    trained = read_config(latest, str(state["config"]))
+    name = written.first_difference(trained)
+    if name is not None:
+        raise RunError(f"{cfg_path} says {name} = {getattr(written, name)!r}, but {latest} was "
+                       f"trained with {getattr(trained, name)!r}; restore config.json to "
+                       "continue the run")
+    return trained, state
+
+
+def resumed_config(stored: Config, requested: dict | None, done: int) -> Config:
+    """``stored`` with the ``requested`` field values, refusing any that differs except those
+    of RESUME_MAY_CHANGE; ``done`` is the number of updates already finished."""
+    if not requested:
+        return stored
+    cfg = Config.from_dict({**stored.to_dict(), **requested})
+    for name in requested:
+        if name not in RESUME_MAY_CHANGE and getattr(cfg, name) != getattr(stored, name):
+            raise RunError(f"{flag(name)} {getattr(cfg, name)!r} conflicts with the run's stored "
+                           f"{name} = {getattr(stored, name)!r}; a resumed run keeps its "
+                           "configuration, only --steps and how it runs (--vector, "
+                           "--eval-process, --critic-process) may change")
+    batch = stored.horizon * stored.num_envs
+    before, after = math.ceil(stored.steps / batch), math.ceil(cfg.steps / batch)
+    if after < done:
+        raise RunError(f"--steps {cfg.steps} is fewer than the {done * batch} steps the run has "
+                       "already done")
+    if stored.anneal_lr and after != before:
+        raise RunError(f"--steps cannot change the length of a run with anneal_lr: its learning "
+                       f"rates decay linearly to 0 over its {before} updates, so the updates done "
+                       "would differ from those of a run of the new length")
+    return cfg
+
+
+def kept(out: Path) -> str:
+    """What a stopped run left: its last good checkpoint, or that there is none."""
+    latest = Path(out) / "checkpoints" / "latest.npz"
+    if not latest.exists():
+        return "no update had finished, so no checkpoint was kept"
+    try:
+        update = f" (update {int(checkpoint.load(latest)['update'])})"
+    except ValueError:
+        update = ""
+    return f"the last good checkpoint is {latest}{update}"
+
+
+@dataclass
+class Fitting:
+    """An update whose critic fit is running: its progress.csv row without the fit's
+    columns, the checkpoint state of all but the critic (``Run.policy_state``) taken when its
+    policy step ended, and the Future of the fit's ``(theta_v, opt, rng, loss)``."""
+
+    row: dict
+    state: dict
+    reply: Future
+
+
+class Run:
+    """One training run: its directory, collector, agent and random generators."""
+
+    def __init__(self, cfg: Config | dict | None, out: Path, resume: bool = False):
+        """A new run of ``cfg`` in ``out``, or with ``resume`` the run in ``out`` continued
+        (``cfg``: None, or a dict of field values, each of which must equal the stored one
+        except ``steps`` and ``vector``; see ``resumed_config``)."""
+        self.out = Path(out)
+        self.ckpt_dir = self.out / "checkpoints"
+        self.created: list[Path] = []
+        stored, state = None, None
+        if resume:
+            stored, state = stored_run(self.out)
+            cfg = resumed_config(stored, cfg, 0 if state is None else int(state["update"]))
+        elif self.has_checkpoint():
+            raise RunError(f"{self.out} already holds a run; pass --resume {self.out} to continue "
+                           "it or choose another --out")
+        self.cfg = cfg
+        self.collector = Collector(cfg.env, cfg.num_envs, cfg.seed, cfg.gamma, cfg.norm_obs,
+                                   cfg.obs_clip, cfg.norm_reward, cfg.clip_actions, cfg.vector)
+        seeds = RunSeeds(cfg.seed)
+        self.action_rng, self.update_rng = seeds.generator("actions"), seeds.generator("update")
+        self.algorithm, self.hp = ALGORITHMS[cfg.algo], cfg.algorithm_params()
+        self.agent = loop.make_agent(cfg.agent_spec(), self.collector, cfg.seed)
+        self.evaluation = make_evaluation(cfg, seeds.evaluation_seeds(cfg.eval_episodes)) \
+            if cfg.eval_every else None
+        self.critic_fit = make_critic_fit(cfg.critic_process)
+        self.fitting: Fitting | None = None  # the update whose critic fit is running
+        self.completed: dict | None = None  # the checkpoint state of the last finished update
+        self._since, self._unassigned = 0.0, 0.0  # training time not yet in a row (Run.step)
+        self.last_evaluation = float("nan")  # mean return of the last eval.csv row written
+        self.pending: tuple[int, int, Future] | None = None  # update, env_steps, its returns
+        self.batch_size = cfg.horizon * cfg.num_envs
+        self.num_updates = math.ceil(cfg.steps / self.batch_size)
+        self.update, self.env_steps, self.wall_time = 0, 0, 0.0
+        self._remove_stale_temporaries()
+        if state is not None:
+            self._restore(state)
+            self._finish_pending_file()
+            if self.cfg != stored:  # a new length: the checkpoint first, config.json second
+                self.save()
+                self._write_config(ours=False)
+        else:
+            self._create_directory(stored)
+
+    def has_checkpoint(self) -> bool:
+        """True once the first update has finished (from then on the directory holds a run)."""
+        return (self.ckpt_dir / "latest.npz").exists()
+
+    def _remove_stale_temporaries(self) -> None:
+        """Delete the temporary files that interrupted atomic writes (kill -9) left behind."""
+        for pattern in TEMPORARIES:
+            for tmp in self.out.glob(pattern):
+                with writing(tmp):
+                    tmp.unlink(missing_ok=True)
+
+    def _create_directory(self, stored: Config | None = None) -> None:
+        """Start a run directory: the directories missing, config.json and the progress.csv
+        header. For a run resumed from update 0, ``stored`` is its configuration, whose
+        config.json stays (rewritten only for a new length) and is not removed by
+        ``discard``. Removes what it made if it fails."""
+        try:
+            for d in (self.out, self.ckpt_dir):
+                missing = [p for p in (d, *d.parents) if not p.exists()]
+                try:
+                    d.mkdir(parents=True, exist_ok=True)
+                except OSError as e:
+                    raise RunError(f"cannot create run directory {self.out}: "
+                                   f"{e.strerror}") from None
+                self.created.extend(reversed(missing))  # outermost first
+            if not os.access(self.out, os.W_OK):
+                raise RunError(f"cannot write to run directory {self.out}")
+            if stored is None or self.cfg != stored:
+                self._write_config(ours=stored is None)
+            self._write(self.out / "progress.csv", (",".join(COLUMNS) + "\n").encode())
+        except BaseException:
+            self.discard()
+            raise
+
+    def _write_config(self, ours: bool = True) -> None:
+        self._write(self.out / "config.json", json.dumps(self.cfg.to_dict(), indent=2).encode(),
+                    ours)
+
+    def _write(self, path: Path, data: bytes, ours: bool = True) -> None:
+        """Write ``data`` to ``path`` atomically; ``ours``: remember it for ``discard``."""
+        with writing(path):
+            checkpoint.atomic_write(path, lambda f: f.write(data))
+        if ours:
+            self.created.append(path)
+
+    def discard(self) -> None:
+        """Remove the files and (now empty) directories this Run created, newest first; for a
+        failure before the first checkpoint, when the directory holds nothing worth keeping."""
+        for path in reversed(self.created):
+            try:
+                path.rmdir() if path.is_dir() else path.unlink(missing_ok=True)
+            except OSError:
+                pass  # a directory that is not empty holds what someone else put there
+        self.created.clear()
+
+    def _truncate_logs(self, update: int) -> None:
+        """Keep the progress.csv and eval.csv rows up to the checkpoint's update (later ones are
+        redone). A row cut short by a crash or a full disk lacks its last columns and is
+        dropped."""
+        for name, columns in (("progress.csv", COLUMNS), ("eval.csv", EVAL_COLUMNS)):
+            path = self.out / name
+            if not path.exists() and name == "eval.csv":
+                continue
+            rows = []
+            if path.exists():
+                with path.open() as f:
+                    rows = [r for r in csv.DictReader(f)
+                            if None not in r.values() and None not in r]
+            buf = io.StringIO()
+            w = csv.DictWriter(buf, columns, lineterminator="\n")
+            w.writeheader()
+            w.writerows(r for r in rows if int(r["update"]) <= update)
+            with writing(path):
+                checkpoint.atomic_write(path, lambda f: f.write(buf.getvalue().encode()))
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The checkpoint: everything training needs to continue bit for bit."""
+        return {**self.policy_state(), **self.critic_state(),
+                "wall_time": np.array(self.wall_time)}
+
+    def policy_state(self) -> dict[str, np.ndarray]:
+        """The checkpoint but for the critic's part and the wall time, as copies."""
+        a = self.agent
+        d = {"config": np.array(json.dumps(self.cfg.to_dict())), "env_id": np.array(self.cfg.env),
+             "obs_dim": np.array(self.collector.obs_dim), "act_dim": np.array(self.collector.act_dim),
+             "policy": np.array(self.collector.kind),
+             "update": np.array(self.update), "env_steps": np.array(self.env_steps),
+             "phi": a.phi.copy(),
+             "rng/actions": np.array(json.dumps(self.action_rng.bit_generator.state))}
+        d.update({f"pi_opt/{k}": v for k, v in a.pi_opt.state().items()})
+        d.update({f"collector/{k}": v for k, v in self.collector.state().items()})
+        return d
+
+    def critic_state(self) -> dict[str, np.ndarray]:
+        """The critic's part of the checkpoint: theta_v, its Adam state and the update stream
+        (which the critic's fit draws from last)."""
+        a = self.agent
+        return {"theta_v": a.theta_v.copy(),
+                "rng/update": np.array(json.dumps(self.update_rng.bit_generator.state)),
+                **{f"v_opt/{k}": v for k, v in a.v_opt.state().items()}}
+
+    def _restore(self, d: dict[str, np.ndarray]) -> None:
+        if str(d["policy"]) != self.collector.kind:
+            raise RunError(f"checkpoint holds a {d['policy']} policy, but {self.cfg.env}'s action "
+                           f"space needs a {self.collector.kind} one")
+        if int(d["obs_dim"]) != self.collector.obs_dim or int(d["act_dim"]) != self.collector.act_dim:
+            raise RunError(f"checkpoint has obs/act sizes {int(d['obs_dim'])}/{int(d['act_dim'])}, "
+                           f"but {self.cfg.env} has {self.collector.obs_dim}/{self.collector.act_dim}")
+        a = self.agent
+        a.phi, a.theta_v = d["phi"].copy(), d["theta_v"].copy()
+        a.pi_opt = Adam.from_state(checkpoint.subdict(d, "pi_opt/"))
+        a.v_opt = Adam.from_state(checkpoint.subdict(d, "v_opt/"))
+        for name, rng in self.generators().items():
+            rng.bit_generator.state = json.loads(str(d[f"rng/{name}"]))
+        self.collector.load_state(checkpoint.subdict(d, "collector/"))
+        self.update, self.env_steps = int(d["update"]), int(d["env_steps"])
+        self.wall_time = float(d["wall_time"])
+        self._truncate_logs(self.update)
+
+    def generators(self) -> dict[str, np.random.Generator]:
+        """The generators that training draws from after initialisation (refimpl.core.seeding)."""
+        return {"actions": self.action_rng, "update": self.update_rng}
+
+    def collect_batch(self) -> FlatBatch:
+        """Lecture steps 1-2: a batch from pi_phi_k with GAE advantages, flattened."""
+        batch = self.collector.collect(self.agent.policy, self.agent.phi, self.cfg.horizon,
+                                       self.action_rng)                               # step 1
+        return self.advantages(batch)
+
+    def advantages(self, batch) -> FlatBatch:
+        """Lecture step 2 on a collected batch (``algos.loop.advantages``)."""
+        return loop.advantages(self.agent, batch, self.cfg.gamma, self.cfg.lam)
+
+    def step(self, overlap: bool = False) -> dict | None:
+        """One iteration of the lecture's loop. Without ``overlap``, returns its progress.csv row
+        once its critic fit (its last part) has finished, and leaves its checkpoint state in
+        ``completed``. With ``overlap``, the fit of the update before ran while this one
+        collected (on another core with ``cfg.critic_process``): that update is recorded
+        (``record``) as soon as its fit ends, its row is returned (None at the first step), and
+        this update's fit is left running (``finish`` waits for it). The numbers are the same
+        either way: collection does not use the critic, and step 2 waits for the fit."""
+        cfg, agent = self.cfg, self.agent
+        self._since = time.perf_counter()
+        lr_scale = 1.0 - self.update / self.num_updates if cfg.anneal_lr else 1.0
+        where = f"in update {self.update + 1} ({cfg.algo})"
+        done = None
+        try:
+            batch = self.collector.collect(agent.policy, agent.phi, cfg.horizon,
+                                           self.action_rng)                             # step 1
+            if self.fitting is not None:
+                done = self._finish_fit()
+                self.record(done)  # before this update's policy step, which may fail
+            data = self.advantages(batch)                                               # step 2
+            metrics = self.algorithm.policy_update(agent, data, self.hp, self.update_rng,
+                                                   lr_scale)                          # 3-7
+        except NumericalError as err:
+            raise type(err)(f"{err} {where}") from None
+        check_finite(f"after update {self.update + 1} ({cfg.algo})",
+                     **{"policy parameters": agent.phi,
+                        "losses": np.array([metrics["policy_loss"]])})
+        self.update += 1
+        self.env_steps += self.batch_size
+        self.fitting = Fitting(loop.row(metrics, self.update, self.env_steps, self.collector, data),
+                               self.policy_state(), self.critic_fit.submit(        # critic
+            agent.critic, agent.theta_v, agent.v_opt, data, self.hp.critic, self.update_rng,
+            lr_scale))
+        if not overlap:
+            return self._finish_fit()
+        self._unassigned += time.perf_counter() - self._since
+        return done
+
+    def finish(self) -> dict | None:
+        """Wait for the critic fit that ``step(overlap=True)`` left running and record its
+        update; returns its row (None if no fit is running)."""
+        if self.fitting is None:
+            return None
+        self._since = time.perf_counter()
+        row = self._finish_fit()
+        self.record(row)
+        return row
+
+    def _finish_fit(self) -> dict:
+        """Take the running critic fit's result into the agent; its update's row, with the
+        training time since the row before (the time ``step`` and ``finish`` ran)."""
+        fitting, self.fitting = self.fitting, None
+        update = int(fitting.state["update"])
+        try:
+            theta_v, v_opt, rng, value_loss = fitting.reply.result()
+        except WorkerError as err:
+            raise WorkerError(f"{err}, in update {update} ({self.cfg.algo})") from None
+        check_finite(f"after update {update} ({self.cfg.algo})",
+                     **{"critic parameters": theta_v, "losses": np.array([value_loss])})
+        self.agent.theta_v, self.agent.v_opt = theta_v, v_opt
+        self.update_rng.bit_generator.state = rng.bit_generator.state
+        now = time.perf_counter()
+        elapsed = self._unassigned + now - self._since
+        self._unassigned, self._since = 0.0, now
+        self.wall_time += elapsed
+        self.completed = {**fitting.state, **self.critic_state(),
+                          "wall_time": np.array(self.wall_time)}
+        row = {**fitting.row, "value_loss": value_loss, "wall_time": round(self.wall_time, 3),
+               "sps": round(self.batch_size / elapsed, 1)}
+        assert set(row) <= set(COLUMNS), f"undocumented metrics {set(row) - set(COLUMNS)}"
+        return row
+
+    def record(self, row: dict) -> None:
+        """After ``row``'s update finished: append the row to progress.csv, start the evaluation
+        of its policy if one is due, write the eval.csv row of an evaluation that has finished
+        (keeping its mean return in ``last_evaluation``), and write the update's checkpoint
+        (``completed``) as latest.npz, and every ``cfg.checkpoint_every`` updates as
+        update_NNNNNN.npz. Its time is not training time (progress.csv's wall_time)."""
+        t0, state = time.perf_counter(), self.completed
+        update, env_steps = int(state["update"]), int(state["env_steps"])
+        self.append_progress(row)
+        if self.evaluation_due(env_steps):  # before the checkpoint: a crash in between redoes both
+            self.start_evaluation(state)
+        evaluated = self.finish_evaluation(wait=False)  # its row, or after a crash on resume
+        if evaluated is not None:
+            self.last_evaluation = evaluated["mean"]
+        self.save(state=state)
+        if update % self.cfg.checkpoint_every == 0:
+            self.save(f"update_{update:06d}.npz", state)
+        self._since += time.perf_counter() - t0
+
+    def evaluation_due(self, env_steps: int | None = None) -> bool:
+        """True if the update that ended at ``env_steps`` (by default the last) crossed a
+        multiple of ``cfg.eval_every`` environment steps."""
+        every, n = self.cfg.eval_every, self.env_steps if env_steps is None else env_steps
+        return bool(every) and n // every > (n - self.batch_size) // every
+
+    def evaluate(self) -> dict:
+        """Evaluate the current policy now; returns the eval.csv row."""
+        returns, seconds = self.evaluation.submit(self.agent.policy, self.agent.phi,
+                                                  self.collector.obs_rms).result()
+        return eval_row(self.update, self.env_steps, returns, seconds)
+
+    def start_evaluation(self, state: dict | None = None) -> None:
+        """Submit the evaluation of the policy of the checkpoint state ``state`` (by default the
+        current one; ``record`` passes the finished update's), after ``finish_evaluation`` of
+        the one before. An evaluation that runs in its own process leaves its inputs in
+        ``checkpoints/evaluation.npz`` until its row is written, so that a run that dies in
+        between, with its checkpoint already past this update, redoes it on resume
+        (``_finish_pending_file``)."""
+        self.finish_evaluation(wait=True)
+        state = self.state() if state is None else state
+        update, env_steps, phi = int(state["update"]), int(state["env_steps"]), state["phi"]
+        rms = checkpoint.subdict(state, "collector/obs_rms/")
+        future = self.evaluation.submit(self.agent.policy, phi,
+                                        RunningMeanStd.from_state(rms) if rms else None)
+        self.pending = (update, env_steps, future)
+        if not future.done():
+            d = {"update": np.array(update), "env_steps": np.array(env_steps), "phi": phi,
+                 **{f"obs_rms/{k}": v for k, v in rms.items()}}
+            path = self.ckpt_dir / PENDING
+            with writing(path):
+                checkpoint.atomic_write(path, lambda f: np.savez(f, **d))
+            if not self.has_checkpoint():
+                self.created.append(path)
+
+    def finish_evaluation(self, wait: bool) -> dict | None:
+        """Write the eval.csv row of the submitted evaluation if it has finished (with
+        ``wait``, once it has); returns the row, or None."""
+        if self.pending is None or not (wait or self.pending[2].done()):
+            return None
+        update, env_steps, future = self.pending
+        row = eval_row(update, env_steps, *future.result())
+        self.append_eval(row)
+        self.pending = None
+        with writing(self.ckpt_dir / PENDING):
+            (self.ckpt_dir / PENDING).unlink(missing_ok=True)
+        return row
+
+    def _finish_pending_file(self) -> None:
+        """On resume: evaluate the inputs left in ``checkpoints/evaluation.npz`` if their update
+        is one the checkpoint has passed and eval.csv has no row for it, then remove the
+        file (one of a later update is stale: that update will be redone)."""
+        path = self.ckpt_dir / PENDING
+        if not path.exists():
+            return
+        try:
+            d = checkpoint.read_npz(path)
+            update, env_steps, phi = int(d["update"]), int(d["env_steps"]), d["phi"]
+            rms = checkpoint.subdict(d, "obs_rms/")
+            obs_rms = RunningMeanStd.from_state(rms) if rms else None
+        except (ValueError, KeyError) as e:
+            raise RunError(f"{path} is not an evaluation refimpl left ({e}); remove it to "
+                           "resume without that evaluation") from None
+        if phi.shape != self.agent.phi.shape or (obs_rms is None) != (not self.cfg.norm_obs):
+            raise RunError(f"{path} does not belong to this run's policy; remove it to resume "
+                           "without that evaluation")
+        eval_path = self.out / "eval.csv"
+        done = False
+        if eval_path.exists():
+            with eval_path.open() as f:
+                done = any(int(r["update"]) == update for r in csv.DictReader(f))
+        if update <= self.update and not done and self.evaluation is not None:
+            returns, seconds = self.evaluation.submit(self.agent.policy, phi, obs_rms).result()
+            self.append_eval(eval_row(update, env_steps, returns, seconds))
+        with writing(path):
+            path.unlink()
+
+    def save(self, name: str = "latest.npz", state: dict | None = None) -> Path:
+        """Write the checkpoint ``state`` (by default the current one) as ``checkpoints/name``."""
+        path = self.ckpt_dir / name
+        with writing(path):
+            checkpoint.save(path, self.state() if state is None else state)
+        return path
+
+    def append_progress(self, row: dict) -> None:
+        self._append_row("progress.csv", COLUMNS, row)
+
+    def append_eval(self, row: dict) -> None:
+        self._append_row("eval.csv", EVAL_COLUMNS, row)
+
+    def _append_row(self, name: str, columns: tuple[str, ...], row: dict) -> None:
+        """Append ``row`` to the CSV file ``name`` of the run, with a header if it is new."""
+        path = self.out / name
+        new = not path.exists()
+        with writing(path), path.open("a", newline="") as f:
+            w = csv.DictWriter(f, columns, lineterminator="\n")
+            if new:
+                w.writeheader()
+            w.writerow(row)
+        if new and not self.has_checkpoint():
+            self.created.append(path)
+
+    def close(self) -> None:
+        self.collector.close()
+        self.critic_fit.close()
+        if self.evaluation is not None:
+            self.evaluation.close()
+
+
+def train(cfg: Config | dict | None, out: Path, resume: bool = False,
+          progress: bool = True) -> Run:
+    """Train to ``cfg.steps`` environment steps (with ``resume``, ``cfg`` is None or the field
+    values requested, see ``Run``). ``checkpoints/latest.npz`` is written after every update,
+    so Ctrl-C (KeyboardInterrupt), a NaN or infinity (NumericalError), a helper process that
+    fails or dies (WorkerError) and a file that cannot be written (WriteError) all leave it at
+    the last finished, good update; before the first one they remove what this call created
+    (see the module docstring)."""
+    from tqdm import tqdm
+
+    run = Run(cfg, out, resume)
+    bar = tqdm(total=run.num_updates * run.batch_size, initial=run.env_steps, unit="step",
+               disable=not progress, dynamic_ncols=True)
+
+    def show(row: dict | None) -> None:
+        if row is not None:
+            last = run.last_evaluation
+            bar.update(run.batch_size)
+            bar.set_postfix(sps=row["sps"], ret=f"{row['ep_return']:.0f}",
+                            eval="-" if math.isnan(last) else f"{last:.0f}")
+    try:
+        # each update is recorded when its critic's fit, which runs while the next update
+        # collects, has finished (Run.step)
+        while run.update < run.num_updates:
+            show(run.step(overlap=True))
+        show(run.finish())
+        run.finish_evaluation(wait=True)
+        run.save("final.npz")
+        with writing(run.out / "learning_curve.png"):
+            plot_learning_curve(run.out)
+    except BaseException:
+        if run.fitting is not None:  # the update before the failure keeps its checkpoint
+            with suppress(Exception):  # unless its fit failed too: the first failure is told
+                run.finish()
+        if not run.has_checkpoint():
+            run.discard()
+        raise
+    finally:
+        bar.close()
+        run.close()
+    return run
+
+

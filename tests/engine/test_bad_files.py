@@ -1,0 +1,323 @@
+"""Files and environments refimpl cannot use, through the real command line: corrupt or mismatched
+checkpoints (refimpl/engine/checkpoint.py: ``load``, ``validate``, ``schema``), outputs that cannot be
+written (evaluate.py ``--render``, ``refimpl figures --out``), environments that cannot be made
+(refimpl/envs/make.py). Every case asserts the exit status 2, a single stderr line
+``refimpl: error: ...`` without a traceback, and the files left on disk."""
+import ctypes.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import refimpl
+from refimpl.engine import checkpoint
+from refimpl.engine import evaluate
+from refimpl.cli import main
+
+ROOT = Path(refimpl.__file__).resolve().parent.parent
+SMALL = ["--horizon", "64", "--epochs", "1", "--vf-epochs", "1", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A finished two-update HalfCheetah run (norm_obs and norm_reward on, one environment)."""
+    out = tmp_path_factory.mktemp("trained") / "run"
+    assert main(["train", "--out", str(out), "--steps", "128", *SMALL]) == 0
+    return out
+
+
+def _files(directory: Path) -> dict[str, bytes]:
+    """Every file under ``directory`` with its bytes: what a failed command must leave as it was."""
+    return {str(p.relative_to(directory)): p.read_bytes()
+            for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def _one_line(err: str, *matches: str) -> str:
+    assert "Traceback" not in err, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("refimpl: error: "), err
+    for m in matches:
+        assert m in lines[0], lines[0]
+    return lines[0]
+
+
+def _fails(capsys, argv: list[str], *matches: str) -> str:
+    capsys.readouterr()
+    assert main(argv) == 2
+    return _one_line(capsys.readouterr().err, *matches)
+
+
+def _cli(argv: list[str], cwd: Path | None = None, **env) -> subprocess.CompletedProcess:
+    """``python -m refimpl.cli ARGV`` with this tree first on the path and ``env`` set; a
+    subprocess because MuJoCo reads MUJOCO_GL once, when it is first imported."""
+    environ = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get(
+        "PYTHONPATH", "")]), **env}
+    return subprocess.run([sys.executable, "-m", "refimpl.cli", *argv], capture_output=True,
+                          text=True, cwd=cwd, env=environ, timeout=300)
+
+
+def _with_config(d, **changes):
+    return {**d, "config": np.array(json.dumps({**json.loads(str(d["config"])), **changes}))}
+
+
+def _without(d, *prefixes):
+    return {k: v for k, v in d.items() if not k.startswith(prefixes)}
+
+
+CORRUPTIONS = {
+    "one obs_rms key missing": (lambda d: _without(d, "collector/obs_rms/var"),
+                                "key 'collector/obs_rms/var' is missing"),
+    "one Adam key missing": (lambda d: _without(d, "pi_opt/m"), "key 'pi_opt/m' is missing"),
+    "every obs_rms key missing under norm_obs": (lambda d: _without(d, "collector/obs_rms/"),
+                                                 "key 'collector/obs_rms/count' is missing"),
+    "obs_rms stored under no norm_obs": (lambda d: _with_config(d, norm_obs=False),
+                                         "unexpected key 'collector/obs_rms/count'"),
+    "state of a second environment missing": (lambda d: _with_config(d, num_envs=2),
+                                              "key 'collector/env1/elapsed' is missing"),
+    "unknown config field": (lambda d: _with_config(d, bogus=1),
+                             "key 'config' is not a valid refimpl config"),
+    "config not JSON": (lambda d: {**d, "config": np.array("{not json")},
+                        "key 'config' is not a valid refimpl config"),
+    "NaN in phi": (lambda d: {**d, "phi": np.r_[np.nan, d["phi"][1:]]},
+                   "key 'phi' holds NaN or infinity"),
+    "phi of shape (1, P)": (lambda d: {**d, "phi": d["phi"][None]},
+                            "key 'phi' (policy parameters) has shape (1, "),
+    "short obs_rms mean": (lambda d: {**d, "collector/obs_rms/mean":
+                                      d["collector/obs_rms/mean"][:-1]},
+                           "key 'collector/obs_rms/mean' has shape (16,), expected (17,)"),
+    "float32 phi": (lambda d: {**d, "phi": d["phi"].astype(np.float32)},
+                    "key 'phi' has dtype float32, expected float64"),
+    "negative variance": (lambda d: {**d, "collector/obs_rms/var": -d["collector/obs_rms/var"]},
+                          "key 'collector/obs_rms/var' must be >= 0"),
+    "generator state not JSON": (lambda d: {**d, "rng/update": np.array("{")},
+                                 "key 'rng/update' is not JSON"),
+    "env_id and config disagree": (lambda d: {**d, "env_id": np.array("Hopper-v5")},
+                                   "key 'env_id' is 'Hopper-v5'"),
+    "format version 3": (lambda d: {**d, "format_version": np.array(3)}, "checkpoint format 3"),
+    "format version 1 (one rng)": (lambda d: {**d, "format_version": np.array(1)},
+                                   "checkpoint format 1"),
+    "unknown policy head": (lambda d: {**d, "policy": np.array("beta")},
+                            "key 'policy' is 'beta', not one of gaussian, categorical"),
+    "categorical head for Gaussian parameters": (lambda d: {**d, "policy": np.array("categorical")},
+                                                 "key 'phi' (policy parameters) has shape"),
+}
+
+
+@pytest.mark.parametrize("case", CORRUPTIONS)
+def test_eval_refuses_a_corrupt_checkpoint_naming_file_and_key(case, run_dir, tmp_path, capsys):
+    corrupt, match = CORRUPTIONS[case]
+    path = tmp_path / "bad.npz"
+    checkpoint.save(path, corrupt(checkpoint.read_npz(run_dir / "checkpoints" / "final.npz")))
+    before = _files(tmp_path)
+    _fails(capsys, ["eval", str(path), "--episodes", "1"], str(path), match)
+    assert _files(tmp_path) == before
+
+
+@pytest.mark.parametrize("case", CORRUPTIONS)
+def test_resume_refuses_a_corrupt_checkpoint_and_changes_nothing(case, run_dir, tmp_path, capsys):
+    corrupt, match = CORRUPTIONS[case]
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    latest = run / "checkpoints" / "latest.npz"
+    checkpoint.save(latest, corrupt(checkpoint.read_npz(latest)))
+    before = _files(run)
+    _fails(capsys, ["train", "--resume", str(run), "--no-progress"], str(latest), match)
+    assert _files(run) == before  # progress.csv not truncated, no checkpoint rewritten
+
+
+def test_every_key_of_a_checkpoint_is_required(run_dir):
+    d = checkpoint.read_npz(run_dir / "checkpoints" / "final.npz")
+    for key in d:
+        np.savez(run_dir.parent / "k.npz", **{k: v for k, v in d.items() if k != key})
+        with pytest.raises(ValueError, match=f"missing {key}|'{key}' is missing"):
+            checkpoint.load(run_dir.parent / "k.npz")
+
+
+def test_every_float_entry_must_be_finite_and_every_shape_exact(run_dir):
+    d = checkpoint.read_npz(run_dir / "checkpoints" / "final.npz")
+    for key, a in d.items():
+        if a.dtype == np.float64 and a.size:
+            bad = a.copy()
+            bad.flat[-1] = np.inf
+            checkpoint.save(run_dir.parent / "f.npz", {**d, key: bad})
+            with pytest.raises(ValueError, match=f"key '{key}' holds NaN or infinity"):
+                checkpoint.load(run_dir.parent / "f.npz")
+        if key != "format_version":  # a version of another shape is another format
+            checkpoint.save(run_dir.parent / "s.npz", {**d, key: a[None]})
+            with pytest.raises(ValueError, match=f"key '{key}'.* has shape"):
+                checkpoint.load(run_dir.parent / "s.npz")
+
+
+@pytest.mark.parametrize("flags", [
+    ["--env", "refimpl/LQ-Lecture-v0", "--num-envs", "3", "--no-norm-obs", "--no-norm-reward"],
+    ["--env", "refimpl/LQ-Lecture-v0", "--num-envs", "2", "--hidden"],
+    ["--algo", "trpo", "--activation", "relu", "--hidden", "5"],
+])
+def test_schema_is_exactly_what_training_writes(flags, tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", "--out", str(out), "--steps", "128", *SMALL, *flags]) == 0
+    d = checkpoint.read_npz(out / "checkpoints" / "final.npz")
+    cfg = checkpoint.validate(d, out / "checkpoints" / "final.npz")
+    expected = checkpoint.schema(cfg, int(d["obs_dim"]), int(d["act_dim"]))
+    assert set(expected) == set(d)
+    for key, (kind, shape) in expected.items():
+        assert len(shape) == d[key].ndim, key
+        assert all(n in (None, m) for n, m in zip(shape, d[key].shape)), key
+
+
+@pytest.mark.parametrize("path", sorted(ROOT.glob("results/*/*/checkpoints/final.npz")),
+                         ids=lambda p: f"{p.parts[-4]}/{p.parts[-3]}")
+def test_every_committed_checkpoint_validates(path):
+    """The committed 1M-step runs: finished episodes, 8 and 16 environments (tianshou preset)."""
+    d = checkpoint.load(path)
+    cfg = checkpoint.validate(d, path)
+    assert set(checkpoint.schema(cfg, int(d["obs_dim"]), int(d["act_dim"]))) == set(d)
+
+
+# ---- outputs that cannot be written: refused before any work is done
+
+def _mount_tmpfs(directory: Path, options: str) -> None:
+    """Mount a tmpfs with ``options`` on ``directory``, or skip the test saying why not."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(directory)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs ({options}): {proc.stderr.strip()}")
+
+
+@pytest.fixture
+def read_only_dir(tmp_path):
+    """An existing directory that refuses new files. root ignores permission bits, so there it
+    is a read-only tmpfs mount."""
+    d = tmp_path / "ro"
+    d.mkdir()
+    if os.geteuid() != 0:
+        d.chmod(0o555)
+        yield d
+        d.chmod(0o755)
+        return
+    _mount_tmpfs(d, "ro,size=64k")
+    try:
+        yield d
+    finally:
+        subprocess.run(["umount", str(d)], check=True)
+
+
+@pytest.fixture
+def full_dir(tmp_path):
+    """A directory on a 64 KiB tmpfs filled to the last block: a new empty file still fits
+    (an inode, no block), any content does not."""
+    d = tmp_path / "full"
+    d.mkdir()
+    _mount_tmpfs(d, "size=64k")
+    try:
+        fd = os.open(d / "filler", os.O_WRONLY | os.O_CREAT)
+        try:
+            while True:
+                os.write(fd, b"\0" * 4096)
+        except OSError:  # ENOSPC: full
+            pass
+        finally:
+            os.close(fd)
+        yield d
+    finally:
+        subprocess.run(["umount", str(d)], check=True)
+
+
+@pytest.fixture
+def no_episodes(monkeypatch):
+    """Makes running any episode a test failure: unwritable outputs must be found before."""
+    def play(*args, **kwargs):
+        raise AssertionError("episodes ran before the output was checked")
+    monkeypatch.setattr(evaluate, "play", play)
+
+
+@pytest.mark.parametrize("target, match", [
+    ("/nonexistent/x.gif", "cannot write the GIF into /nonexistent: no such directory"),
+    ("/proc/x.gif", "cannot write the GIF into /proc"),
+    ("DIR", "is a directory; give a file name for the GIF"),
+    ("RO/x.gif", "cannot write the GIF into"),
+])
+def test_unwritable_gif_is_refused_before_any_episode(target, match, run_dir, tmp_path,
+                                                      read_only_dir, no_episodes, capsys):
+    target = target.replace("DIR", str(tmp_path)).replace("RO", str(read_only_dir))
+    before = _files(tmp_path)
+    _fails(capsys, ["eval", str(run_dir / "checkpoints" / "final.npz"), "--render", target], match)
+    assert _files(tmp_path) == before
+    assert not [p for p in Path("/").iterdir() if p.name.startswith(".x.gif.")]
+
+
+def test_gif_the_disk_cannot_hold_is_one_line_and_leaves_no_partial_file(run_dir, full_dir,
+                                                                         monkeypatch, capsys):
+    frames = [np.full((64, 64, 3), i, dtype=np.uint8) for i in range(50)]  # > 64 KiB as GIF
+    monkeypatch.setattr(evaluate, "play", lambda *args: (np.zeros(1), frames))
+    before = sorted(p.name for p in full_dir.iterdir())
+    _fails(capsys, ["eval", str(run_dir / "checkpoints" / "final.npz"), "--render",
+                    str(full_dir / "x.gif")], f"cannot write the GIF {full_dir / 'x.gif'}",
+           "No space left on device")
+    assert sorted(p.name for p in full_dir.iterdir()) == before
+
+
+def test_figures_into_a_read_only_directory_is_one_line(read_only_dir, capsys):
+    err = _fails(capsys, ["figures", "--out", str(read_only_dir), "--only", "ppo_clip"],
+                 f"cannot write the figures into {read_only_dir}")
+    assert "Read-only file system" in err or "Permission denied" in err
+    assert list(read_only_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("sub, match", [("", "cannot write the sweep's summary into"),
+                                        ("sweep", "cannot create")])
+def test_sweep_into_a_read_only_directory_is_one_line_before_any_run(sub, match, read_only_dir,
+                                                                    capsys):
+    _fails(capsys, ["sweep", "--algo", "ppo", "--seeds", "0", "--out", str(read_only_dir / sub),
+                    "--env", "refimpl/LQ-Lecture-v0", "--steps", "200", "--set", "horizon=200"],
+           match, str(read_only_dir))
+    assert list(read_only_dir.iterdir()) == []
+
+
+# ---- environments that cannot be made: one line, before any run directory exists
+
+@pytest.mark.parametrize("gl", ["nosuch", "osmesa"])
+@pytest.mark.parametrize("command", ["train", "eval", "eval --render"])
+def test_unusable_mujoco_gl_is_one_line_naming_it_and_the_fix(gl, command, run_dir, tmp_path):
+    if gl == "osmesa" and ctypes.util.find_library("OSMesa"):
+        pytest.skip("OSMesa is installed here, so MUJOCO_GL=osmesa is usable")
+    out = tmp_path / "out"
+    argv = {"train": ["train", "--env", "Hopper-v5", "--steps", "2048", "--out", str(out),
+                      "--no-progress"],
+            "eval": ["eval", str(run_dir / "checkpoints" / "final.npz"), "--episodes", "1"],
+            "eval --render": ["eval", str(run_dir / "checkpoints" / "final.npz"), "--episodes",
+                              "1", "--render", str(out / "x.gif")]}[command]
+    if command == "eval --render":
+        out.mkdir()
+    proc = _cli(argv, cwd=tmp_path, MUJOCO_GL=gl)
+    assert proc.returncode == 2, proc.stderr
+    line = _one_line(proc.stderr, f"MUJOCO_GL={gl}", "MUJOCO_GL=egl")
+    if command != "eval --render":
+        assert "unset MUJOCO_GL" in line
+    assert not out.exists() or list(out.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["out"] if out.exists() else [])
+
+
+def test_training_leaves_nothing_in_the_working_directory_and_prints_no_warning(tmp_path):
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    proc = _cli(["train", "--out", str(tmp_path / "run"), "--steps", "64", *SMALL], cwd=cwd)
+    assert proc.returncode == 0, proc.stderr
+    assert list(cwd.iterdir()) == []  # no MUJOCO_LOG.TXT
+    assert proc.stderr == ""  # the model file's known deprecation notice is not shown
+
+
+def test_environment_mistake_prints_only_the_error_line(tmp_path):
+    """Hopper-v3 needs mujoco-py; gymnasium warns that it is out of date before it fails."""
+    proc = _cli(["train", "--env", "Hopper-v3", "--out", str(tmp_path / "run"), *SMALL],
+                cwd=tmp_path)
+    assert proc.returncode == 2
+    _one_line(proc.stderr, "cannot make environment 'Hopper-v3': The mujoco v2 and v3")
+    assert list(tmp_path.iterdir()) == []
