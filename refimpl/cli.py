@@ -103,7 +103,8 @@ def cmd_train(args) -> int:
     from refimpl.core.errors import NumericalError
     from refimpl.engine.errors import WorkerError
     from refimpl.engine.errors import WriteError
-    from refimpl.engine.trainer import kept, train
+    from refimpl.engine.trainer import train
+    from refimpl.engine.rundir import kept
 
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config)
              if getattr(args, f.name) is not None}

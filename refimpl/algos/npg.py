@@ -24,15 +24,12 @@ from refimpl.core.objectives import surrogate_and_kl, surrogate_change
 from refimpl.core.returns import standardize
 
 @dataclass(frozen=True)
-class NPGParams:
-    """NPG's hyperparameters (those it shares with TRPO: the TRPO paper and baselines trpo_mpi)."""
+class NaturalParams:
+    """What NPG and TRPO share: the direction x ~ F^-1 g and its step size's KL bound (the TRPO
+    paper and baselines trpo_mpi)."""
 
-    step: str = "normalized"
-    """'normalized': alpha = sqrt(2 delta / g^T F^-1 g); 'fixed': alpha = ``alpha``."""
     delta: float = 0.01
-    """KL size delta of the normalised step (TRPO paper: 0.01)."""
-    alpha: float = 0.05
-    """The fixed step size alpha."""
+    """KL bound delta of the step sqrt(2 delta / x^T g) x (TRPO paper: 0.01)."""
     cg_iters: int = 10
     """Truncated-CG iterations (lecture: 10 to 20)."""
     damping: float = 0.1
@@ -43,6 +40,16 @@ class NPGParams:
     """Implementation detail: standardise the batch's advantages."""
     critic: CriticFitParams = field(default_factory=lambda: CriticFitParams(lr=1e-3))
     """The critic's fit after the policy step."""
+
+
+@dataclass(frozen=True)
+class NPGParams(NaturalParams):
+    """NPG's hyperparameters: the shared ones and the step rule."""
+
+    step: str = "normalized"
+    """'normalized': alpha = sqrt(2 delta / g^T F^-1 g); 'fixed': alpha = ``alpha``."""
+    alpha: float = 0.05
+    """The fixed step size alpha."""
 
 
 def update(agent, data, hp: NPGParams, rng: np.random.Generator, lr_scale: float = 1.0) -> dict:

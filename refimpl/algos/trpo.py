@@ -16,11 +16,12 @@ Metrics: those of ``npg.py``, plus ``accepted`` (1 if a gamma was accepted) and
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from refimpl.core.critic import CriticFitParams, fit_critic
+from refimpl.algos.npg import NaturalParams
+from refimpl.core.critic import fit_critic
 from refimpl.core.fisher import make_fvp, subsample_states
 from refimpl.core.linesearch import backtracking
 from refimpl.core.natural import NO_STEP, natural_step
@@ -28,25 +29,13 @@ from refimpl.core.objectives import surrogate_and_kl, surrogate_change
 from refimpl.core.returns import standardize
 
 @dataclass(frozen=True)
-class TRPOParams:
-    """TRPO's hyperparameters (TRPO paper; the lecture's "TRPO: Final algorithm")."""
+class TRPOParams(NaturalParams):
+    """TRPO's hyperparameters: NPG's, and the line search of step 6."""
 
-    delta: float = 0.01
-    """Trust-region bound delta on the mean KL (TRPO paper: 0.01)."""
-    cg_iters: int = 10
-    """Truncated-CG iterations (lecture: 10 to 20)."""
-    damping: float = 0.1
-    """Tikhonov damping lambda: CG solves (F + lambda I) x = g (baselines trpo_mpi: 0.1)."""
-    fvp_fraction: float = 1.0
-    """Share of the batch's states on which F is estimated (TRPO paper: 0.1 subsampling)."""
     backtrack_alpha: float = 0.8
     """Backtracking factor alpha in gamma = alpha^j, in (0, 1)."""
     backtrack_iters: int = 10
     """Candidate fractions gamma tried before the step is rejected."""
-    norm_adv: bool = True
-    """Implementation detail: standardise the batch's advantages."""
-    critic: CriticFitParams = field(default_factory=lambda: CriticFitParams(lr=1e-3))
-    """The critic's fit after the policy step."""
 
 
 def update(agent, data, hp: TRPOParams, rng: np.random.Generator, lr_scale: float = 1.0) -> dict:

@@ -76,7 +76,8 @@ def run_one(spec: RunSpec) -> dict:
     from threadpoolctl import threadpool_limits
 
     from refimpl.engine.evaluate import evaluate
-    from refimpl.engine.trainer import HOW_IT_RUNS, train
+    from refimpl.engine.trainer import train
+    from refimpl.engine.rundir import HOW_IT_RUNS
 
     threadpool_limits(1, user_api="blas")
     out = Path(spec.out)
@@ -271,7 +272,7 @@ def check_existing_runs(specs: list[RunSpec]) -> None:
     """ValueError (one line) unless every run directory that already holds a run (its
     config.json, written when the run starts) holds the run that ``specs`` asks for, but for
     how it runs (``train.HOW_IT_RUNS``), which a continued run takes from the sweep."""
-    from refimpl.engine.trainer import HOW_IT_RUNS, read_config
+    from refimpl.engine.rundir import HOW_IT_RUNS, read_config
 
     for spec in specs:
         path = Path(spec.out) / "config.json"

@@ -41,8 +41,9 @@ ONE_CRITIC_STEP = dict(vf_epochs=1, vf_minibatch=64)
 @pytest.mark.parametrize("norm_adv", [True, False])
 def test_update_metrics_recomputed_from_returned_phi(algo, norm_adv):
     """policy_loss = -(L(phi_new) - L(phi_old)) (a positive improvement gives a negative loss),
-    improvement, kl = mean KL(pi_old || pi_new), entropy of the new log-std slice, value_loss of
-    the critic before its step, and the step metrics, each computed here in closed form."""
+    improvement, kl = mean KL(pi_old || pi_new), entropy of the new log-std slice (the four that
+    ``objectives.surrogate_change`` computes), value_loss of the critic before its step, and the
+    step metrics, each computed here in closed form."""
     cfg, agent, data = agent_and_batch(algo, adv_mean=0.5, norm_adv=norm_adv, lr=0.01,
                                        **ONE_CRITIC_STEP)
     phi_old, theta_v_old = agent.phi.copy(), agent.theta_v.copy()

@@ -83,13 +83,14 @@ def test_vpg_moves_toward_riccati_gain(tmp_path):
 
 
 def test_fvp_fraction_sets_how_many_states_the_fisher_averages(tmp_path, monkeypatch):
-    from refimpl.algos import npg
+    from refimpl.algos import npg, trpo
     seen, make_fvp = [], npg.make_fvp
 
     def recording(policy, phi, obs, damping):
         seen.append(len(obs))
         return make_fvp(policy, phi, obs, damping)
     monkeypatch.setattr(npg, "make_fvp", recording)
+    monkeypatch.setattr(trpo, "make_fvp", recording)
     _learn("trpo", 1, tmp_path, fvp_fraction=0.1)
     _learn("npg", 1, tmp_path)
     assert seen == [LQ["horizon"] // 10, LQ["horizon"]]

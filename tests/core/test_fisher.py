@@ -9,7 +9,6 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from support.gradcheck import assert_directional_derivative
-from refimpl.core import distributions as dist
 from refimpl.core.errors import NumericalError
 from refimpl.core.fisher import (dense_fisher, empirical_fisher, fisher_vector_product, kl_mean,
                             kl_mean_grad, make_fvp, subsample_states)

@@ -5,7 +5,6 @@ order, in process, writing nothing: the same progress rows (timing columns aside
 parameters and Adam states at every checkpoint, bit for bit, for every algorithm and both
 policy heads."""
 import csv
-import dataclasses
 
 import numpy as np
 import pytest

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from refimpl.engine import checkpoint
-from refimpl.algos import npg
+from refimpl.algos import trpo
 from refimpl.cli import main
 from refimpl.core.policy import GaussianPolicy
 from test_cli import NaNAfterEnv
@@ -84,7 +84,7 @@ def test_nan_in_fisher_vector_product_exits_1_naming_update_and_quantity(capsys,
                                                                          monkeypatch):
     argv = ["--algo", "trpo"]
     good = _one_good_update(tmp_path, argv)
-    monkeypatch.setattr(npg, "make_fvp", _nan_fvp_on_call(npg.make_fvp, 2))
+    monkeypatch.setattr(trpo, "make_fvp", _nan_fvp_on_call(trpo.make_fvp, 2))
     latest = _assert_stops_at_update_2(
         capsys, tmp_path, argv, "solving F x = g: CG: the product A p is not finite at "
         "iteration 1 (A = the damped Fisher matrix) in update 2 (trpo)")

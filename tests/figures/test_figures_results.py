@@ -43,7 +43,7 @@ def test_curves_are_mean_and_std_over_seeds(tmp_path, monkeypatch):
 
 def _write_eval(path, steps, means):
     with (path / "eval.csv").open("w") as f:
-        w = csv.DictWriter(f, train.EVAL_COLUMNS)
+        w = csv.DictWriter(f, logs.EVAL_COLUMNS)
         w.writeheader()
         for i, (s, m) in enumerate(zip(steps, means)):
             w.writerow({"update": i + 1, "env_steps": s, "mean": m, "std": 0, "min": m, "max": m,

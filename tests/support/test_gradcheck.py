@@ -4,7 +4,6 @@ import pytest
 from hypothesis import given
 
 from support.gradcheck import assert_directional_derivative
-from refimpl.core.nn import MLP
 from support.strategies import mlps, seeds
 
 
