@@ -4,7 +4,7 @@ build them and run in float64, and recorders around its methods that keep what e
 computes. Line numbers below are of the installed tianshou 2.0.1 (``tianshou/`` in
 site-packages).
 
-Patches Tianshou needs to run in float64 (inside ``float64_forward``):
+Patches Tianshou needs, each a context manager here:
 
 * ``utils/net/common.py:175``: ``MLP.forward`` casts its input with
   ``torch.as_tensor(obs, device=device, dtype=torch.float32)``, and
@@ -18,7 +18,10 @@ Patches Tianshou needs to run in float64 (inside ``float64_forward``):
   ratio (and, backwards, the gradient reaching it) to float32, about 6e-8 relative.
   ``ratio_float`` records what every ``Tensor.float`` call returns and, with ``keep=False``,
   makes it return the tensor unchanged, so the run is float64 throughout; the adapters compare
-  both ways, and the tests assert the call count, so that nothing else was intercepted.
+  both ways, and assert the number of calls (one per ratio), so that nothing else was
+  intercepted.
+* ``data/batch.py:1199-1215``: ``Batch.split`` shuffles the rows of the minibatch; inside
+  ``unshuffled`` it keeps their order, so that the per-state ratio lines up with IN's rows.
 
 Layout: ``ContinuousActorProbabilistic.__init__`` (``utils/net/continuous.py:213``) registers
 ``sigma_param`` (log-std, shape (act_dim, 1)) as the actor's own parameter, so
@@ -188,7 +191,7 @@ def preprocess(algo, seed, n):
     ppo.py:146-162): n HalfCheetah observations, actions sampled from the policy
     (``ProbabilisticActorPolicy.forward``), and N(0, 1) advantages and returns standing in for
     ``_add_returns_and_advantages`` (Tianshou's GAE over a replay buffer, not compared here),
-    which sets ``v_s`` with the critic as Tianshou does (a2c.py:346-351). Tianshou then computes
+    which sets ``v_s`` with the critic as Tianshou does (a2c.py:122-127). Tianshou then computes
     ``logp_old`` and, for NPG and TRPO, normalises the advantages (npg.py:136-137)."""
     from tianshou.data import Batch
     rng = np.random.default_rng(seed)
