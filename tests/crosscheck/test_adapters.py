@@ -6,10 +6,6 @@ TRPO.train / hessian_vector_product / conjugate_gradient_solver, ppo_continuous_
 and with those conventions applied every key passes. Needs the ``peers`` extra
 (``pip install -e '.[peers]'``); without it every test here is skipped, with the reason shown
 by ``pytest -ra``."""
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -20,19 +16,7 @@ for module in ("torch", "stable_baselines3", "sb3_contrib"):
 from refimpl import crosscheck  # noqa: E402
 from refimpl.crosscheck import layout  # noqa: E402
 
-ADAPTERS = Path(__file__).resolve().parents[2] / "examples" / "adapters"
-
-
-def _load(name):
-    sys.path.insert(0, str(ADAPTERS))
-    spec = importlib.util.spec_from_file_location(name, ADAPTERS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _failed_with(report):
-    return {r.key: r.diagnoses for r in report.rows if r.status == "FAIL"}
+from support.adapter_runs import failed_with as _failed_with, load as _load  # noqa: E402
 
 
 def test_sb3_ppo_agrees_after_normalised_advantages_and_outside_clip_fraction(tmp_path):

@@ -500,9 +500,11 @@ def test_torch_example_is_valid_python():
 
 
 def test_adapters_are_valid_python():
-    """The adapters compile without the peers extra (tests/crosscheck/test_adapters.py runs them with it)."""
+    """The adapters compile without the peers or tianshou extra (tests/crosscheck/test_adapters.py
+    and tests/crosscheck/test_adapters_tianshou.py run them with it)."""
     paths = sorted((ROOT / "examples" / "adapters").glob("*.py"))
-    assert [p.name for p in paths] == ["_common.py", "cleanrl_agent.py", "sb3_ppo.py",
-                                       "sb3_trpo.py"]
+    assert [p.name for p in paths] == ["_common.py", "_tianshou.py", "cleanrl_agent.py",
+                                       "sb3_ppo.py", "sb3_trpo.py", "tianshou_npg.py",
+                                       "tianshou_ppo.py", "tianshou_trpo.py"]
     for path in paths:
         compile(path.read_text(), str(path), "exec")
