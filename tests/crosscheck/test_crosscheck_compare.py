@@ -215,7 +215,7 @@ def test_step_damping():
 def test_truncated_as_terminated():
     """GAE with every truncated step bootstrapped from 0: the naive loop of
     tests/core/test_returns.py with terminated = terminated | truncated."""
-    from test_returns import _naive_gae
+    from core.test_returns import _naive_gae
     d = crosscheck.make_example(np.random.default_rng(59), with_blocks=True)
     ends = d["terminated"] | d["truncated"]
     assert (d["truncated"] & ~d["terminated"]).any()
