@@ -64,13 +64,19 @@ def test_cg_keys_use_the_amplified_tolerance_not_a_flat_1e_10(case):
 
 
 def test_float32_theirs_passes_with_float32_bounds_only():
-    """refimpl's outputs rounded to float32 pass as float32 (n eps32 S) and are reported as
-    float32; cast back to float64 they fail the float64 bounds."""
+    """refimpl's outputs rounded to float32 never fail the float32 bounds (n eps32 S) and are
+    reported as float32: the direct keys without cancellation pass, and the CG keys, whose
+    float32 bound 10 K n eps32 (K ~ 2e3 here) is ~0.2 of their size, are UNDETERMINED, not PASS
+    (so are cancelling means such as surrogate); cast back to float64 they fail the float64
+    bounds."""
     d = _base()
     ours = crosscheck.compute(d)
     f32 = {k: (v.astype(np.float32) if v.dtype == np.float64 else v) for k, v in ours.items()}
     report = crosscheck.compare(d, f32)
-    assert report.ok and report.float32
+    assert not report.failed and report.float32 and report.verdict == "UNDETERMINED"
+    assert set(tolerance.CG_KEYS) <= set(report.undetermined)
+    status = {r.key: r.status for r in report.rows}
+    assert {status[k] for k in ("mean", "logp", "grad", "fvp", "ratio", "kl_grad")} == {"PASS"}
     assert all("float32" in r.reason for r in report.rows if r.dtype == "float32")
     as64 = {k: v.astype(np.float64) if v.dtype == np.float32 else v for k, v in f32.items()}
     assert "logp" in crosscheck.compare(d, as64).failed
