@@ -157,11 +157,15 @@ def _tolerance(key, d, ours, rtol, derived, float32, K):
     return derived, why
 
 
-def _rows(d, ours, theirs, rtol, only) -> tuple[list[Row], bool]:
-    eps32 = {k for k, a in theirs.items() if k in ours and a.dtype == np.float32}
+def _bounds(d, ours):
+    """(derived bounds per key for float64 (False) and float32 (True), K)."""
     K = tolerance.cg_amplification(d, ours)
-    derived = {False: tolerance.tolerances(d, ours, tolerance.EPS, K),
-               True: tolerance.tolerances(d, ours, tolerance.EPS32, K)}
+    return {False: tolerance.tolerances(d, ours, tolerance.EPS, K),
+            True: tolerance.tolerances(d, ours, tolerance.EPS32, K)}, K
+
+
+def _rows(d, ours, theirs, rtol, only, derived, K) -> tuple[list[Row], bool]:
+    eps32 = {k for k, a in theirs.items() if k in ours and a.dtype == np.float32}
     rows = []
     for key, ref in ours.items():
         if only and key not in only:
@@ -297,9 +301,27 @@ def compare(inputs: dict[str, np.ndarray], theirs: dict[str, np.ndarray],
         if unknown_only:
             raise ValueError(f"--only key '{unknown_only[0]}' is not an output refimpl computes "
                              "for this input")
-    rows, f32 = _rows(inputs, ours, theirs, rtol, only)
+    derived, K = _bounds(inputs, ours)
+    rows, f32 = _rows(inputs, ours, theirs, rtol, only, derived, K)
     unknown = [k for k in theirs if k not in ours]
-    return Report(rows, unknown, _diagnose(inputs, ours, theirs, rows), f32)
+    found = _diagnose(inputs, ours, theirs, rows)
+    return Report(rows, unknown, found + _float32_casts(rows, ours, derived[True]), f32)
+
+
+def _float32_casts(rows, ours, bound32) -> list[Diagnosis]:
+    """Name float32_cast for a float64 key that fails with no other diagnosis but whose error
+    is within both its float32 bound and DETERMINABLE of its scale: what a float32 cast
+    somewhere on its path (SB3's obs.float(), a float32 buffer) produces."""
+    found = []
+    for r in rows:
+        if (r.status != "FAIL" or r.diagnoses or r.dtype != "float64" or r.key not in bound32
+                or r.max_abs_error is None):  # a wrong shape or dtype has no error to judge
+            continue
+        if r.max_abs_error <= min(bound32[r.key], DETERMINABLE * np.max(np.abs(ours[r.key]))):
+            r.diagnoses = ["float32_cast"]
+            found.append(Diagnosis("float32_cast", [r.key], diagnose.DIAGNOSES["float32_cast"],
+                                   f"a float32 cast on the path to {r.key}?"))
+    return found
 
 
 def _fmt(x, spec=".2e"):

@@ -42,6 +42,9 @@ DIAGNOSES = {
                         "instead of at ||r|| <= 1e-10 ||g||",
     "cg_start_nonzero": "CG started away from x_0 = 0 (note: a difference at the CG tolerance, "
                         "not a convention to fix)",
+    "float32_cast": "a hint, not a convention: a float64 key fails its float64 bound but is "
+                    "within its float32 one (and within 1e-3 of its scale), as a float32 cast "
+                    "on its path makes it",
 }
 """The fixed list of diagnosis ids (``--json`` and ``Report.diagnoses`` use them) and what each
 one means; documented in docs/crosscheck.md."""

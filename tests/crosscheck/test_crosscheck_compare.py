@@ -286,14 +286,15 @@ def test_cg_stop_absolute():
 @pytest.mark.parametrize("case", ["crosscheck_tanh", "crosscheck_relu_h5", "crosscheck_blocks"])
 def test_random_perturbation_of_cg_start_size_is_not_a_cg_start(case):
     """x moved at random by 1e-4 of its largest entry (the size of sb3-contrib's start): not
-    along the damping-sized directions a start leaves behind, so no cg_start_nonzero."""
+    along the damping-sized directions a start leaves behind, so no cg_start_nonzero (only the
+    float32_cast hint: 1e-4 relative is within the float32 bound of cg_x, 10 K n eps32)."""
     d = _load(DATA / f"{case}_in.npz")
     x = crosscheck.compute(d)["cg_x"]
     for seed in range(5):
         rng = np.random.default_rng(seed)
         report = crosscheck.compare(d, {"cg_x": x + 1e-4 * np.max(np.abs(x))
                                         * rng.standard_normal(x.shape)})
-        assert report.failed == ["cg_x"] and report.diagnoses == []
+        assert report.failed == ["cg_x"] and report.ids() <= {"float32_cast"}
 
 
 PERTURBABLE = [k for k in crosscheck.OUTPUT_KEYS

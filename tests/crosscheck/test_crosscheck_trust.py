@@ -81,6 +81,11 @@ CASES = {
                                        {"clip_objective": (FAIL, [])}, ("--only", "clip_objective")),
     "f64_kl_reverse_still_named": Case("big", np.float64, put("kl", lambda o: o["kl_reverse"]),
                                        1, {"kl": (FAIL, ["kl_reverse"])}, ("--only", "kl")),
+    # 4: a float64 key off by what a float32 cast makes gets the float32_cast hint; 1% off not
+    "f64_logp_through_float32": Case("tanh", np.float64, put("logp", lambda o: o["logp"].astype(
+        np.float32).astype(np.float64)), 1, {"logp": (FAIL, ["float32_cast"])}, (),
+        "a float32 cast on the path to logp?"),
+    "f64_logp_1pct_off": Case("tanh", np.float64, times("logp", 1.01), 1, {"logp": (FAIL, [])}),
     # 3: nothing compared is not OK; a bad --rtol is refused
     "empty": Case("tanh", np.float64, lambda o: {}, 4, says="NOTHING COMPARED"),
     "upper_case_keys": Case("tanh", np.float64, lambda o: {k.upper(): v for k, v in o.items()},
