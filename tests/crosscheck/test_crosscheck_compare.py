@@ -168,18 +168,35 @@ def test_entropy_conventions(factor, id_):
     assert _ids(crosscheck.compare(d, {"entropy": ours["entropy"] * factor}), "entropy") == [id_]
 
 
-@pytest.mark.parametrize("ddof", [0, 1])
-def test_advantages_normalized(ddof):
-    """THEIRS from refimpl at standardised advantages: ddof 0 is returns.standardize; ddof 1
-    (torch's std) written out here."""
+ADV_CASES = {  # (ddof, denominator as the test writes it, what the setting must say)
+    "std_N+eps": (0, lambda a, v: np.sqrt(v) + 1e-8, "(std + 1e-8), var with 1/N"),
+    "sqrt(var_N+eps)": (0, lambda a, v: np.sqrt(v + 1e-8), "sqrt(var + 1e-8), var with 1/N"),
+    "std_N": (0, lambda a, v: np.sqrt(v), "std (no epsilon), var with 1/N"),
+    "std_N-1+eps": (1, lambda a, v: np.sqrt(v) + 1e-8, "(std + 1e-8), var with 1/(N - 1)"),
+    "sqrt(var_N-1+eps)": (1, lambda a, v: np.sqrt(v + 1e-8),
+                          "sqrt(var + 1e-8), var with 1/(N - 1)"),
+    "std_N-1": (1, lambda a, v: np.sqrt(v), "std (no epsilon), var with 1/(N - 1)"),
+}
+
+
+@pytest.mark.parametrize("case", ADV_CASES)
+def test_advantages_normalized(case):
+    """THEIRS from refimpl at advantages standardised as written out here: each of the six
+    variants is named, with its own setting. With the 1e-8 at its place or not the advantages
+    differ by ~1e-8 relative (std ~ 1), far above the float64 tolerances (~1e-13), so exactly
+    one variant explains THEIRS; ddof 0 with the 1e-8 outside is returns.standardize."""
+    ddof, den, says = ADV_CASES[case]
     d = _base()
     adv = d["advantages"]
-    std = standardize(adv) if ddof == 0 else (adv - adv.mean()) / (adv.std(ddof=1) + 1e-8)
+    std = (adv - adv.mean()) / den(adv, adv.var(ddof=ddof))
+    if case == "std_N+eps":
+        np.testing.assert_allclose(std, standardize(adv), rtol=1e-15)
     theirs = {k: v for k, v in crosscheck.compute({**d, "advantages": std}).items()
               if k in ("grad", "cg_x", "step", "clip_objective", "clip_grad", "surrogate")}
     report = crosscheck.compare(d, theirs)
     assert set(report.failed) == set(theirs) and report.ids() == {"advantages_normalized"}
-    assert ("N - 1" in report.diagnoses[0].setting) == (ddof == 1)
+    (setting,) = {dg.setting for dg in report.diagnoses}
+    assert setting.startswith(f"set IN's advantages to (A - mean A) / {says} ")
 
 
 def _clip_fraction_input():
