@@ -246,7 +246,22 @@ def _diagnose(d, ours, theirs, rows) -> list[Diagnosis]:
             if diagnose.cg_start_note(theirs64["cg_x"] / scale, out["cg_x"], fvp, lam):
                 _note_cg_start(failing, found, theirs64, ids, scale, out)
                 break
+    _note_npg_step(failing, found, theirs64, ours)
     return list(found.values())
+
+
+def _note_npg_step(failing, found, theirs64, ours) -> None:
+    """Name npg_fixed_step for a failing step that a multiple alpha of refimpl's cg_x explains
+    (``diagnose.npg_fixed_step``, judged by ``_explains``), with alpha in the setting."""
+    row = failing.get("step")
+    if row is None or row.diagnoses or theirs64["step"].shape != ours["cg_x"].shape:
+        return
+    fit = diagnose.npg_fixed_step(theirs64["step"], ours["cg_x"])
+    if fit is not None and _explains(fit[1], theirs64["step"], ours["step"], row.tolerance):
+        row.diagnoses = ["npg_fixed_step"]
+        how = f"step = alpha * cg_x, alpha = {fit[0]:.6g}"
+        found[("npg_fixed_step", how)] = Diagnosis("npg_fixed_step", ["step"],
+                                                   diagnose.DIAGNOSES["npg_fixed_step"], how)
 
 
 def _note_cg_start(failing, found, theirs64, ids, scale, out) -> None:

@@ -86,6 +86,16 @@ CASES = {
         np.float32).astype(np.float64)), 1, {"logp": (FAIL, ["float32_cast"])}, (),
         "a float32 cast on the path to logp?"),
     "f64_logp_1pct_off": Case("tanh", np.float64, times("logp", 1.01), 1, {"logp": (FAIL, [])}),
+    # 7: NPG's step alpha x is named with its alpha; a step merely near a multiple of x is not
+    "npg_step_tanh": Case("tanh", np.float64, put("step", lambda o: 0.05 * o["cg_x"]), 1,
+                          {"step": (FAIL, ["npg_fixed_step"])}, ("--only", "step"),
+                          "step = alpha * cg_x, alpha = 0.05"),
+    "npg_step_big": Case("big", np.float64, put("step", lambda o: 0.3 * o["cg_x"]), 1,
+                         {"step": (FAIL, ["npg_fixed_step"])}, ("--only", "step"),
+                         "alpha = 0.3"),
+    "npg_step_plus_noise": Case("tanh", np.float64, put("step", lambda o: 0.05 * o["cg_x"] * (
+        1 + 0.05 * np.random.default_rng(0).standard_normal(o["cg_x"].shape))), 1,
+        {"step": (FAIL, [])}, ("--only", "step")),
     # 3: nothing compared is not OK; a bad --rtol is refused
     "empty": Case("tanh", np.float64, lambda o: {}, 4, says="NOTHING COMPARED"),
     "upper_case_keys": Case("tanh", np.float64, lambda o: {k.upper(): v for k, v in o.items()},
