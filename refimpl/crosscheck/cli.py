@@ -7,7 +7,9 @@ compare another implementation's outputs (``docs/crosscheck.md``, "How to run").
     refimpl crosscheck compare IN.npz THEIRS.npz [--rtol R] [--only KEY ...] [--json OUT.json]
 
 Exit status: 0 on success (compare: every key THEIRS gives passes), 1 when compare finds a key
-that fails, 2 with one line on stderr for a bad file or argument (nothing is written).
+that fails, 2 with one line on stderr for a bad file or argument (nothing is written), 3 when
+no key fails but some key is UNDETERMINED (its bound is too large against its scale to judge),
+4 when THEIRS holds no key refimpl computes (nothing compared).
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from refimpl.engine.checkpoint import atomic_write
-from refimpl.crosscheck.comparison import compare, format_report
+from refimpl.crosscheck.comparison import EXIT, compare, format_report
 from refimpl.crosscheck.compute import compute, make_example
 from refimpl.crosscheck.io import read, validate, write
 from refimpl.core.errors import NumericalError
@@ -113,7 +115,7 @@ def _compare(args) -> tuple[str, int]:
             atomic_write(args.json, lambda f: f.write(text.encode()))
         except OSError as e:
             raise ValueError(f"cannot write {args.json} ({e.strerror or e})") from None
-    return format_report(report), 0 if report.ok else 1
+    return format_report(report), EXIT[report.verdict]
 
 
 def _run(args) -> tuple[str, int]:
@@ -138,7 +140,8 @@ def _run(args) -> tuple[str, int]:
 
 def run(args) -> int:
     """Entry point of ``refimpl crosscheck``: 0 on success, 1 when compare finds a failing key,
-    2 (one line on stderr) on a bad file or argument."""
+    2 (one line on stderr) on a bad file or argument, 3 when compare leaves a key UNDETERMINED
+    and none fails, 4 when it compares nothing (``comparison.EXIT``)."""
     try:
         text, status = _run(args)
     except ValueError as err:

@@ -5,6 +5,8 @@ table, the exit status and the JSON layout.
 """
 from __future__ import annotations
 
+import difflib
+import math
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -17,11 +19,24 @@ from refimpl.core.fisher import make_fvp
 RTOL64 = 1e-10
 """Default floor of the float64 tolerance, relative to max |refimpl|: docs/crosscheck.md's
 bound for direct keys (n eps S <= 1e-10 up to n = 4.5e5 roundings)."""
+DETERMINABLE = 1e-3
+"""c: a key can be judged only when its derived bound B <= c max |refimpl|. Every convention and
+mistake docs/crosscheck.md lists moves a key by 1e-3 of its scale or more (so does the smallest
+one ``diagnose.CG_START_BOUND`` names), so a PASS with B above 1e-3 of the scale could hide one
+of them; with B <= 1e-3 a PASS rules out every difference larger than 0.1% of the scale."""
+DIAGNOSIS_FRACTION = 1e-2
+"""A convention is named for a key only when THEIRS is within the key's tolerance of its
+prediction AND that residual is at most 1% of THEIRS's difference from refimpl: the convention
+must explain 99% of the difference, not merely fit inside a loose tolerance."""
+EXIT = {"OK": 0, "FAIL": 1, "UNDETERMINED": 3, "NOTHING": 4}
+"""Exit status of ``crosscheck compare`` per verdict (2 is a bad file or argument)."""
 
 
 @dataclass
 class Row:
-    """One key of the comparison: ``status`` is PASS, FAIL or "not given"."""
+    """One key of the comparison: ``status`` is PASS, FAIL, UNDETERMINED (the error is within
+    a bound too large against the key's scale to tell a mistake from rounding) or
+    "not given"."""
 
     key: str
     status: str
@@ -58,15 +73,33 @@ class Report:
         return [r.key for r in self.rows if r.status == "FAIL"]
 
     @property
+    def undetermined(self) -> list[str]:
+        return [r.key for r in self.rows if r.status == "UNDETERMINED"]
+
+    @property
+    def given(self) -> int:
+        return sum(r.status != "not given" for r in self.rows)
+
+    @property
+    def verdict(self) -> str:
+        """FAIL if a key fails, else NOTHING if no key was compared, else UNDETERMINED if a key
+        cannot be judged, else OK (``EXIT`` maps it to the exit status)."""
+        if self.failed:
+            return "FAIL"
+        if not any(r.status != "not given" for r in self.rows if r.key != "format_version"):
+            return "NOTHING"  # format_version alone compares no quantity
+        return "UNDETERMINED" if self.undetermined else "OK"
+
+    @property
     def ok(self) -> bool:
-        """Every key THEIRS gives passes."""
-        return not self.failed
+        """At least one key compared, and every key THEIRS gives passes."""
+        return self.verdict == "OK"
 
     def ids(self) -> set[str]:
         return {dg.id for dg in self.diagnoses}
 
     def to_dict(self) -> dict:
-        return {"ok": self.ok, "float32": self.float32, "rows": [asdict(r) for r in self.rows],
+        return {"ok": self.ok, "verdict": self.verdict, "float32": self.float32, "rows": [asdict(r) for r in self.rows],
                 "unknown_keys": self.unknown, "diagnoses": [asdict(x) for x in self.diagnoses]}
 
 
@@ -81,11 +114,27 @@ def _theirs_array(key, a, ref) -> tuple[np.ndarray | None, str]:
     return a, ""
 
 
-def _float_row(key, a, ref, tol, reason) -> Row:
+def _remedy(key, float32) -> str:
+    """What would make ``key`` determinable."""
+    ways = ["float64"] if float32 else []
+    if key in tolerance.CG_KEYS + tolerance.LINE_SEARCH_KEYS:
+        ways.append("fewer CG iterations")
+    return ", ".join(ways + ["a smaller problem (fewer parameters or states)"])
+
+
+def _float_row(key, a, ref, tol, reason, derived, float32) -> Row:
+    """PASS or FAIL by ``tol``; UNDETERMINED instead of PASS when the derived bound exceeds
+    DETERMINABLE times the key's scale max |refimpl|."""
     diff = np.abs(a.astype(np.float64) - ref)
     err = float(np.max(diff, initial=0.0)) if np.all(np.isfinite(a)) else float("inf")
     scale = float(np.max(np.abs(ref), initial=0.0))
-    return Row(key, "PASS" if err <= tol else "FAIL", err,
+    status = "PASS" if err <= tol else "FAIL"
+    if status == "PASS" and derived > DETERMINABLE * scale:
+        status = "UNDETERMINED"
+        reason = (f"bound {derived:.1e} > {DETERMINABLE:g} x max|refimpl| = "
+                  f"{DETERMINABLE * scale:.1e}: rounding alone may move it that far, so a "
+                  f"wrong value can pass; determinable with {_remedy(key, float32)} ({reason})")
+    return Row(key, status, err,
                err / scale if scale > 0 else (0.0 if err == 0 else float("inf")), tol, reason,
                str(a.dtype))
 
@@ -108,11 +157,15 @@ def _tolerance(key, d, ours, rtol, derived, float32, K):
     return derived, why
 
 
-def _rows(d, ours, theirs, rtol, only) -> tuple[list[Row], bool]:
-    eps32 = {k for k, a in theirs.items() if k in ours and a.dtype == np.float32}
+def _bounds(d, ours):
+    """(derived bounds per key for float64 (False) and float32 (True), K)."""
     K = tolerance.cg_amplification(d, ours)
-    derived = {False: tolerance.tolerances(d, ours, tolerance.EPS, K),
-               True: tolerance.tolerances(d, ours, tolerance.EPS32, K)}
+    return {False: tolerance.tolerances(d, ours, tolerance.EPS, K),
+            True: tolerance.tolerances(d, ours, tolerance.EPS32, K)}, K
+
+
+def _rows(d, ours, theirs, rtol, only, derived, K) -> tuple[list[Row], bool]:
+    eps32 = {k for k, a in theirs.items() if k in ours and a.dtype == np.float32}
     rows = []
     for key, ref in ours.items():
         if only and key not in only:
@@ -126,12 +179,26 @@ def _rows(d, ours, theirs, rtol, only) -> tuple[list[Row], bool]:
             rows.append(Row(key, "FAIL", reason=why, dtype=str(theirs[key].dtype)))
         elif ref.dtype.kind == "f":
             tol, why = _tolerance(key, d, ours, rtol, derived[f32][key], f32, K)
-            rows.append(_float_row(key, a, ref, tol, why))
+            rows.append(_float_row(key, a, ref, tol, why, derived[f32][key], f32))
         else:
-            same = bool(np.array_equal(a, ref))
-            rows.append(Row(key, "PASS" if same else "FAIL", float(not same), None, 0.0,
-                            "exact", str(a.dtype)))
+            rows.append(_exact_row(key, a, ref, d, bool(eps32)))
     return rows, bool(eps32)
+
+
+def _exact_row(key, a, ref, d, float32) -> Row:
+    """Integers and booleans exactly, except cg_iterations_run from a float32 THEIRS where
+    refimpl's CG stopped at its relative 1e-10 residual test, which float32 (eps 1.2e-7) cannot
+    reach: a float32 CG then runs on, so any count from refimpl's up to cg_iters is
+    UNDETERMINED, not FAIL."""
+    same = bool(np.array_equal(a, ref))
+    row = Row(key, "PASS" if same else "FAIL", float(not same), None, 0.0, "exact", str(a.dtype))
+    k, top = int(ref), int(d["cg_iters"])
+    if key == "cg_iterations_run" and float32 and not same and k < top and k <= int(a) <= top:
+        row.status = "UNDETERMINED"
+        row.reason = (f"refimpl's CG stopped after {k} iterations at ||r|| <= 1e-10 ||g||, which "
+                      f"float32 cannot reach, so a float32 CG runs up to cg_iters = {top}; "
+                      "determinable with float64")
+    return row
 
 
 def _explains(pred, theirs_a, ref, tol) -> bool:
@@ -142,8 +209,10 @@ def _explains(pred, theirs_a, ref, tol) -> bool:
     if pred.dtype.kind != "f":
         return bool(np.array_equal(pred, theirs_a))
     rel = tol / max(float(np.max(np.abs(ref), initial=0.0)), np.finfo(np.float64).tiny)
-    return bool(np.max(np.abs(theirs_a - pred), initial=0.0)
-                <= rel * float(np.max(np.abs(pred), initial=0.0)) + tol)
+    residual = float(np.max(np.abs(theirs_a - pred), initial=0.0))
+    unexplained = float(np.max(np.abs(theirs_a - ref), initial=0.0))
+    return (residual <= rel * float(np.max(np.abs(pred), initial=0.0)) + tol
+            and residual <= DIAGNOSIS_FRACTION * unexplained)
 
 
 def _diagnose(d, ours, theirs, rows) -> list[Diagnosis]:
@@ -177,7 +246,22 @@ def _diagnose(d, ours, theirs, rows) -> list[Diagnosis]:
             if diagnose.cg_start_note(theirs64["cg_x"] / scale, out["cg_x"], fvp, lam):
                 _note_cg_start(failing, found, theirs64, ids, scale, out)
                 break
+    _note_npg_step(failing, found, theirs64, ours)
     return list(found.values())
+
+
+def _note_npg_step(failing, found, theirs64, ours) -> None:
+    """Name npg_fixed_step for a failing step that a multiple alpha of refimpl's cg_x explains
+    (``diagnose.npg_fixed_step``, judged by ``_explains``), with alpha in the setting."""
+    row = failing.get("step")
+    if row is None or row.diagnoses or theirs64["step"].shape != ours["cg_x"].shape:
+        return
+    fit = diagnose.npg_fixed_step(theirs64["step"], ours["cg_x"])
+    if fit is not None and _explains(fit[1], theirs64["step"], ours["step"], row.tolerance):
+        row.diagnoses = ["npg_fixed_step"]
+        how = f"step = alpha * cg_x, alpha = {fit[0]:.6g}"
+        found[("npg_fixed_step", how)] = Diagnosis("npg_fixed_step", ["step"],
+                                                   diagnose.DIAGNOSES["npg_fixed_step"], how)
 
 
 def _note_cg_start(failing, found, theirs64, ids, scale, out) -> None:
@@ -224,15 +308,35 @@ def compare(inputs: dict[str, np.ndarray], theirs: dict[str, np.ndarray],
 
     Tested in ``tests/crosscheck/test_crosscheck_compare.py``.
     """
+    if rtol is not None and not (math.isfinite(rtol) and rtol >= 0):
+        raise ValueError(f"--rtol must be a finite number >= 0, got {rtol}")
     ours = compute(inputs)
     if only:
         unknown_only = [k for k in only if k not in ours]
         if unknown_only:
             raise ValueError(f"--only key '{unknown_only[0]}' is not an output refimpl computes "
                              "for this input")
-    rows, f32 = _rows(inputs, ours, theirs, rtol, only)
+    derived, K = _bounds(inputs, ours)
+    rows, f32 = _rows(inputs, ours, theirs, rtol, only, derived, K)
     unknown = [k for k in theirs if k not in ours]
-    return Report(rows, unknown, _diagnose(inputs, ours, theirs, rows), f32)
+    found = _diagnose(inputs, ours, theirs, rows)
+    return Report(rows, unknown, found + _float32_casts(rows, ours, derived[True]), f32)
+
+
+def _float32_casts(rows, ours, bound32) -> list[Diagnosis]:
+    """Name float32_cast for a float64 key that fails with no other diagnosis but whose error
+    is within both its float32 bound and DETERMINABLE of its scale: what a float32 cast
+    somewhere on its path (SB3's obs.float(), a float32 buffer) produces."""
+    found = []
+    for r in rows:
+        if (r.status != "FAIL" or r.diagnoses or r.dtype != "float64" or r.key not in bound32
+                or r.max_abs_error is None):  # a wrong shape or dtype has no error to judge
+            continue
+        if r.max_abs_error <= min(bound32[r.key], DETERMINABLE * np.max(np.abs(ours[r.key]))):
+            r.diagnoses = ["float32_cast"]
+            found.append(Diagnosis("float32_cast", [r.key], diagnose.DIAGNOSES["float32_cast"],
+                                   f"a float32 cast on the path to {r.key}?"))
+    return found
 
 
 def _fmt(x, spec=".2e"):
@@ -250,9 +354,29 @@ def format_report(report: Report) -> str:
     if report.float32:
         lines.append("THEIRS holds float32 arrays: their keys are compared with float32 bounds")
     if report.unknown:
-        lines.append(f"keys refimpl does not know (not compared): {', '.join(report.unknown)}")
+        lines.append("keys refimpl does not know (not compared): "
+                     + ", ".join(_with_closest(k, [r.key for r in report.rows])
+                                 for k in report.unknown))
     for dg in report.diagnoses:
         lines.append(f"diagnosis {dg.id} ({', '.join(dg.keys)}): {dg.meaning}; {dg.setting}")
-    given = sum(r.status != "not given" for r in report.rows)
-    lines.append("OK" if report.ok else f"FAIL: {len(report.failed)} of {given} given keys")
+    lines.append(_summary(report))
     return "\n".join(lines)
+
+
+def _with_closest(key, known) -> str:
+    close = difflib.get_close_matches(key, known, n=1) or difflib.get_close_matches(
+        key.lower(), known, n=1)
+    return f"{key} (closest: {close[0]})" if close else key
+
+
+def _summary(report: Report) -> str:
+    """The verdict line: counts of failing and undetermined keys among the given ones."""
+    v, n = report.verdict, report.given
+    counts = (f"{len(report.failed)} failed, {len(report.undetermined)} undetermined, "
+              f"{n - len(report.failed) - len(report.undetermined)} passed of {n} given keys")
+    if v == "NOTHING":
+        return ("NOTHING COMPARED: THEIRS holds no key refimpl computes for this input "
+                f"(exit {EXIT[v]})")
+    if v == "OK":
+        return "OK"
+    return f"{v}: {counts} (exit {EXIT[v]})"

@@ -18,7 +18,7 @@ from refimpl.core.errors import NumericalError
 from refimpl.crosscheck.io import policy_kind, validate
 from refimpl.core.fisher import fisher_vector_product, make_fvp
 from refimpl.core.natural import natural_step
-from refimpl.core.returns import ADV_EPS, standardize
+from refimpl.core.returns import ADV_EPS
 
 DIAGNOSES = {
     "act_dim_scale": "KL averaged over the action dimensions as well as the states: F v is F/d, "
@@ -29,7 +29,8 @@ DIAGNOSES = {
     "layout_bias_first": "each layer's bias stored before its weight",
     "entropy_dim_mean": "entropy averaged over the action dimensions instead of summed",
     "entropy_summed": "entropy summed over the states instead of averaged",
-    "advantages_normalized": "advantages standardised before use, (A - mean A) / (std A + 1e-8)",
+    "advantages_normalized": "advantages standardised before use, (A - mean A) / (std A + 1e-8), "
+                             "sqrt(var A + 1e-8) or std A, std with 1/N or 1/(N - 1)",
     "clip_fraction_outside": "clip_fraction counts |kappa - 1| > eps, not samples whose clip is "
                              "active (refimpl's clip_fraction_outside)",
     "approx_kl_k1": "the KL estimate is k1 = mean(-log kappa)",
@@ -42,6 +43,11 @@ DIAGNOSES = {
                         "instead of at ||r|| <= 1e-10 ||g||",
     "cg_start_nonzero": "CG started away from x_0 = 0 (note: a difference at the CG tolerance, "
                         "not a convention to fix)",
+    "npg_fixed_step": "step = alpha x with a fixed step size alpha (NPG), not TRPO's "
+                      "beta = sqrt(2 delta / x^T g)",
+    "float32_cast": "a hint, not a convention: a float64 key fails its float64 bound but is "
+                    "within its float32 one (and within 1e-3 of its scale), as a float32 cast "
+                    "on its path makes it",
 }
 """The fixed list of diagnosis ids (``--json`` and ``Report.diagnoses`` use them) and what each
 one means; documented in docs/crosscheck.md."""
@@ -117,22 +123,43 @@ def _renamed(d, ours) -> list[Candidate]:
     return found
 
 
-def _sample_std_standardize(adv):
-    """(A - mean A) / (std_{N-1} A + 1e-8), the sample standard deviation (torch.Tensor.std's
-    default, used by Stable-Baselines3 and CleanRL)."""
-    return (adv - np.mean(adv)) / (np.std(adv, ddof=1) + ADV_EPS)
+ADV_VARIANTS = (("outside", "(std + 1e-8)"), ("inside", "sqrt(var + 1e-8)"),
+                ("none", "std (no epsilon)"))
+"""Where the 1e-8 of a standardisation sits: std + eps (refimpl's ``returns.standardize``,
+SB3, CleanRL), sqrt(var + eps), or nowhere (Spinning Up)."""
+
+
+def _standardizer(ddof, eps_where):
+    """A -> (A - mean A) / denominator, the variance with 1/(N - ddof) and ADV_EPS where
+    ``eps_where`` says (ADV_VARIANTS)."""
+    def standardize(adv):
+        var = np.var(adv, ddof=ddof)
+        den = {"outside": np.sqrt(var) + ADV_EPS, "inside": np.sqrt(var + ADV_EPS),
+               "none": np.sqrt(var)}[eps_where]
+        if not den > 0:
+            raise ValueError("constant advantages: no standardisation without an epsilon")
+        return (adv - np.mean(adv)) / den
+    return standardize
 
 
 def _advantages(d, ours) -> list[Candidate]:
-    """Standardised advantages: refimpl's own ``returns.standardize`` (population std) and the
-    sample-std variant; IN then takes the standardised advantages.
-    Tested in ``tests/crosscheck/test_crosscheck_compare.py::test_advantages_normalized``."""
+    """Standardised advantages, the std with 1/N (``returns.standardize``) or 1/(N - 1)
+    (torch's default) times the three places of the epsilon (ADV_VARIANTS); IN then takes the
+    standardised advantages. Tested in
+    ``tests/crosscheck/test_crosscheck_compare.py::test_advantages_normalized``."""
     if len(d["advantages"]) < 2:
         return []
-    return [(("advantages_normalized",), f"set IN's advantages to (A - mean A) / (std A + 1e-8), "
-             f"std with {name}", compute({**d, "advantages": f(d["advantages"])}))
-            for f, name in ((standardize, "1/N (returns.standardize)"),
-                            (_sample_std_standardize, "1/(N - 1) (torch's std)"))]
+    found = []
+    for ddof, name in ((0, "1/N (returns.standardize)"), (1, "1/(N - 1) (torch's std)")):
+        for where, den in ADV_VARIANTS:
+            try:
+                adv = _standardizer(ddof, where)(d["advantages"])
+            except ValueError:
+                continue
+            found.append((("advantages_normalized",), f"set IN's advantages to "
+                          f"(A - mean A) / {den}, var with {name}",
+                          compute({**d, "advantages": adv})))
+    return found
 
 
 def _step(d, ours, policy) -> list[Candidate]:
@@ -243,6 +270,18 @@ def candidates(d, ours, policy) -> list[Candidate]:
         except (ValueError, NumericalError, FloatingPointError):
             continue  # a convention whose computation fails explains nothing
     return found
+
+
+def npg_fixed_step(theirs_step, x) -> tuple[float, np.ndarray] | None:
+    """(alpha, alpha x): the least-squares fit alpha = step . x / x . x of THEIRS's step by a
+    multiple of refimpl's CG solution x, NPG's step with a fixed step size; None if x = 0.
+    ``compare`` names it only if the fit leaves at most 1% of the difference unexplained.
+    Tested in ``tests/crosscheck/test_crosscheck_trust.py`` (rows npg_*)."""
+    xx = float(x @ x)
+    if not xx > 0:
+        return None
+    alpha = float(theirs_step @ x) / xx
+    return alpha, alpha * x
 
 
 CG_START_SPREAD = 3.0

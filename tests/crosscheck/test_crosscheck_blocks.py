@@ -18,7 +18,7 @@ from refimpl.engine.config import Config
 from refimpl.engine.trainer import Run
 from support.strategies import seeds
 from test_crosscheck import SMOOTH_INPUTS, _input_from_batch, _naive_mean_log_std, inputs
-from test_returns import _naive_gae
+from core.test_returns import _naive_gae  # tests/ is on sys.path; tests/crosscheck alone does not hold tests/core
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "crosscheck.md"
 

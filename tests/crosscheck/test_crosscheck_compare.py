@@ -64,13 +64,19 @@ def test_cg_keys_use_the_amplified_tolerance_not_a_flat_1e_10(case):
 
 
 def test_float32_theirs_passes_with_float32_bounds_only():
-    """refimpl's outputs rounded to float32 pass as float32 (n eps32 S) and are reported as
-    float32; cast back to float64 they fail the float64 bounds."""
+    """refimpl's outputs rounded to float32 never fail the float32 bounds (n eps32 S) and are
+    reported as float32: the direct keys without cancellation pass, and the CG keys, whose
+    float32 bound 10 K n eps32 (K ~ 2e3 here) is ~0.2 of their size, are UNDETERMINED, not PASS
+    (so are cancelling means such as surrogate); cast back to float64 they fail the float64
+    bounds."""
     d = _base()
     ours = crosscheck.compute(d)
     f32 = {k: (v.astype(np.float32) if v.dtype == np.float64 else v) for k, v in ours.items()}
     report = crosscheck.compare(d, f32)
-    assert report.ok and report.float32
+    assert not report.failed and report.float32 and report.verdict == "UNDETERMINED"
+    assert set(tolerance.CG_KEYS) <= set(report.undetermined)
+    status = {r.key: r.status for r in report.rows}
+    assert {status[k] for k in ("mean", "logp", "grad", "fvp", "ratio", "kl_grad")} == {"PASS"}
     assert all("float32" in r.reason for r in report.rows if r.dtype == "float32")
     as64 = {k: v.astype(np.float64) if v.dtype == np.float32 else v for k, v in f32.items()}
     assert "logp" in crosscheck.compare(d, as64).failed
@@ -162,18 +168,35 @@ def test_entropy_conventions(factor, id_):
     assert _ids(crosscheck.compare(d, {"entropy": ours["entropy"] * factor}), "entropy") == [id_]
 
 
-@pytest.mark.parametrize("ddof", [0, 1])
-def test_advantages_normalized(ddof):
-    """THEIRS from refimpl at standardised advantages: ddof 0 is returns.standardize; ddof 1
-    (torch's std) written out here."""
+ADV_CASES = {  # (ddof, denominator as the test writes it, what the setting must say)
+    "std_N+eps": (0, lambda a, v: np.sqrt(v) + 1e-8, "(std + 1e-8), var with 1/N"),
+    "sqrt(var_N+eps)": (0, lambda a, v: np.sqrt(v + 1e-8), "sqrt(var + 1e-8), var with 1/N"),
+    "std_N": (0, lambda a, v: np.sqrt(v), "std (no epsilon), var with 1/N"),
+    "std_N-1+eps": (1, lambda a, v: np.sqrt(v) + 1e-8, "(std + 1e-8), var with 1/(N - 1)"),
+    "sqrt(var_N-1+eps)": (1, lambda a, v: np.sqrt(v + 1e-8),
+                          "sqrt(var + 1e-8), var with 1/(N - 1)"),
+    "std_N-1": (1, lambda a, v: np.sqrt(v), "std (no epsilon), var with 1/(N - 1)"),
+}
+
+
+@pytest.mark.parametrize("case", ADV_CASES)
+def test_advantages_normalized(case):
+    """THEIRS from refimpl at advantages standardised as written out here: each of the six
+    variants is named, with its own setting. With the 1e-8 at its place or not the advantages
+    differ by ~1e-8 relative (std ~ 1), far above the float64 tolerances (~1e-13), so exactly
+    one variant explains THEIRS; ddof 0 with the 1e-8 outside is returns.standardize."""
+    ddof, den, says = ADV_CASES[case]
     d = _base()
     adv = d["advantages"]
-    std = standardize(adv) if ddof == 0 else (adv - adv.mean()) / (adv.std(ddof=1) + 1e-8)
+    std = (adv - adv.mean()) / den(adv, adv.var(ddof=ddof))
+    if case == "std_N+eps":
+        np.testing.assert_allclose(std, standardize(adv), rtol=1e-15)
     theirs = {k: v for k, v in crosscheck.compute({**d, "advantages": std}).items()
               if k in ("grad", "cg_x", "step", "clip_objective", "clip_grad", "surrogate")}
     report = crosscheck.compare(d, theirs)
     assert set(report.failed) == set(theirs) and report.ids() == {"advantages_normalized"}
-    assert ("N - 1" in report.diagnoses[0].setting) == (ddof == 1)
+    (setting,) = {dg.setting for dg in report.diagnoses}
+    assert setting.startswith(f"set IN's advantages to (A - mean A) / {says} ")
 
 
 def _clip_fraction_input():
@@ -215,7 +238,7 @@ def test_step_damping():
 def test_truncated_as_terminated():
     """GAE with every truncated step bootstrapped from 0: the naive loop of
     tests/core/test_returns.py with terminated = terminated | truncated."""
-    from test_returns import _naive_gae
+    from core.test_returns import _naive_gae
     d = crosscheck.make_example(np.random.default_rng(59), with_blocks=True)
     ends = d["terminated"] | d["truncated"]
     assert (d["truncated"] & ~d["terminated"]).any()
@@ -280,14 +303,15 @@ def test_cg_stop_absolute():
 @pytest.mark.parametrize("case", ["crosscheck_tanh", "crosscheck_relu_h5", "crosscheck_blocks"])
 def test_random_perturbation_of_cg_start_size_is_not_a_cg_start(case):
     """x moved at random by 1e-4 of its largest entry (the size of sb3-contrib's start): not
-    along the damping-sized directions a start leaves behind, so no cg_start_nonzero."""
+    along the damping-sized directions a start leaves behind, so no cg_start_nonzero (only the
+    float32_cast hint: 1e-4 relative is within the float32 bound of cg_x, 10 K n eps32)."""
     d = _load(DATA / f"{case}_in.npz")
     x = crosscheck.compute(d)["cg_x"]
     for seed in range(5):
         rng = np.random.default_rng(seed)
         report = crosscheck.compare(d, {"cg_x": x + 1e-4 * np.max(np.abs(x))
                                         * rng.standard_normal(x.shape)})
-        assert report.failed == ["cg_x"] and report.diagnoses == []
+        assert report.failed == ["cg_x"] and report.ids() <= {"float32_cast"}
 
 
 PERTURBABLE = [k for k in crosscheck.OUTPUT_KEYS
