@@ -72,7 +72,14 @@ def _creating(env_id: str, render: bool):
 
 
 def _prepare_mujoco(render: bool) -> None:
-    """Import MuJoCo (which loads the back end ``MUJOCO_GL`` names) and route its warnings."""
+    """Import MuJoCo (which loads the back end ``MUJOCO_GL`` names) and route its warnings.
+    Rendering refuses a PYOPENGL_PLATFORM that names another back end than MUJOCO_GL (MuJoCo
+    sets the one from the other; two different ones fail inside PyOpenGL with a traceback)."""
+    gl, platform = os.environ.get("MUJOCO_GL"), os.environ.get("PYOPENGL_PLATFORM")
+    if render and gl in ("egl", "osmesa") and platform not in (None, gl):
+        raise ValueError(f"MUJOCO_GL={gl} but PYOPENGL_PLATFORM={platform}: they must name the "
+                         f"same OpenGL back end; unset PYOPENGL_PLATFORM (MuJoCo sets it from "
+                         f"MUJOCO_GL) or set it to {gl}")
     try:
         import mujoco
     except (ImportError, AttributeError, RuntimeError, OSError) as e:

@@ -57,6 +57,10 @@ def _cli(argv: list[str], cwd: Path | None = None, **env) -> subprocess.Complete
     subprocess because MuJoCo reads MUJOCO_GL once, when it is first imported."""
     environ = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get(
         "PYTHONPATH", "")]), **env}
+    if "MUJOCO_GL" in env and "PYOPENGL_PLATFORM" not in env:
+        # importing MuJoCo in this process with MUJOCO_GL=egl set PYOPENGL_PLATFORM=egl here; a
+        # user who chooses another MUJOCO_GL in a fresh shell does not have it
+        environ.pop("PYOPENGL_PLATFORM", None)
     return subprocess.run([sys.executable, "-m", "refimpl.cli", *argv], capture_output=True,
                           text=True, cwd=cwd, env=environ, timeout=300)
 
@@ -303,6 +307,20 @@ def test_unusable_mujoco_gl_is_one_line_naming_it_and_the_fix(gl, command, run_d
         assert "unset MUJOCO_GL" in line
     assert not out.exists() or list(out.iterdir()) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == (["out"] if out.exists() else [])
+
+
+def test_render_with_two_different_opengl_back_ends_is_one_line(run_dir, tmp_path):
+    """MUJOCO_GL=osmesa with PYOPENGL_PLATFORM=egl left over from an EGL session: one line naming
+    both, before any episode (PyOpenGL would fail inside gymnasium's viewer, whose __del__ then
+    prints a traceback)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    argv = ["eval", str(run_dir / "checkpoints" / "final.npz"), "--episodes", "1", "--render",
+            str(out / "x.gif")]
+    proc = _cli(argv, cwd=tmp_path, MUJOCO_GL="osmesa", PYOPENGL_PLATFORM="egl")
+    assert proc.returncode == 2, proc.stderr
+    _one_line(proc.stderr, "MUJOCO_GL=osmesa but PYOPENGL_PLATFORM=egl", "unset PYOPENGL_PLATFORM")
+    assert list(out.iterdir()) == []
 
 
 def test_training_leaves_nothing_in_the_working_directory_and_prints_no_warning(tmp_path):

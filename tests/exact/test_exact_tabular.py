@@ -17,13 +17,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from support.gradcheck import assert_directional_derivative
+from refimpl.exact.episodes import (_categorical, eta_finite, finite_horizon_advantages,
+                                    finite_horizon_values, sample_trajectory, sample_visitation,
+                                    state_marginals)
 from refimpl.exact.tabular import (
-    FiniteMDP, action_values, advantages, discounted_visitation, eta, eta_finite, fisher,
-    finite_horizon_advantages, finite_horizon_values, kl_max, kl_mean, kl_per_state,
-    natural_gradient, policy_dynamics, policy_gradient, random_mdp, sample_trajectory,
-    sample_visitation, softmax_policy, state_marginals, state_values, surrogate,
-    trpo_penalty_coefficient, tv_max)
-from refimpl.exact.tabular import _categorical
+    FiniteMDP, action_values, advantages, discounted_visitation, eta, fisher, kl_max, kl_mean,
+    kl_per_state, natural_gradient, policy_dynamics, policy_gradient, random_mdp,
+    softmax_policy, state_values, surrogate, trpo_penalty_coefficient, tv_max)
 from support.strategies import seeds
 
 REL = 1e-10  # linear solves of condition <= 39 and O(S A) sums: ~1e-14 relative; see module doc
