@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from scipy.sparse.linalg import LinearOperator
 from scipy.sparse.linalg import cg as scipy_cg
 
-from refimpl.core.cg import cg
+from refimpl.core.cg import CGInfo, cg
 from refimpl.core.errors import NumericalError
 from refimpl.core.fisher import make_fvp
 from support.strategies import policy_problems, seeds, spd_matrix as spd
@@ -204,3 +204,51 @@ def test_cg_flags_say_exactly_how_it_stopped():
     assert info.iterations == 10 and (info.converged, info.nonpositive_curvature) == (False, False)
     _, info = cg(lambda v: -v, b)
     assert (info.converged, info.nonpositive_curvature) == (False, True)
+
+
+@pytest.mark.parametrize("max_iters", [1, 5])
+def test_cg_at_tol_zero_is_converged_exactly_when_the_residual_is_zero(max_iters):
+    """With tol = 0 the test ||r|| <= 0 * ||b|| holds only for r = 0 exactly. A = 2 I and
+    b = (1, 2, 3) are solved exactly in one step (alpha = 14 / 28 = 1/2, x = b / 2, r = b - b
+    = 0, all in exact binary arithmetic): CG reports converged with residual 0, whether the
+    loop ends by its cap (max_iters = 1) or by the test before the second product
+    (max_iters = 5; it must not go on to p = 0 and report nonpositive curvature). On a system
+    one iteration cannot solve (diag(1, 2, 3), b = 1), the residual is positive and tol = 0
+    is not met."""
+    b = np.array([1.0, 2.0, 3.0])
+    calls = []
+    x, info = cg(lambda p: calls.append(1) or 2.0 * p, b, max_iters=max_iters, tol=0.0)
+    np.testing.assert_array_equal(x, b / 2)
+    assert info == CGInfo(1, 0.0, True, False) and len(calls) == 1
+    _, info = cg(lambda p: np.array([1.0, 2.0, 3.0]) * p, np.ones(3), max_iters=1, tol=0.0)
+    assert info.residual_norm > 0 and (info.converged, info.nonpositive_curvature) == (False,
+                                                                                      False)
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.float32])
+def test_cg_works_in_float64_whatever_the_dtype_of_b(dtype):
+    """b is read as float64 (numpy's exact conversion of integers and of float32 values): an
+    integer or float32 b gives a float64 x and the same x and diagnostics, bit for bit, as the
+    float64 array of the same values (4 unknowns, 3 iterations, so the arithmetic is not
+    trivially exact)."""
+    rng = np.random.default_rng(0)
+    A = spd(4, 30.0, rng)
+    b = np.array([3, -1, 2, 5], dtype=dtype)
+    x, info = cg(_matvec(A), b, max_iters=3)
+    x64, info64 = cg(_matvec(A), b.astype(np.float64), max_iters=3)
+    assert x.dtype == np.float64
+    np.testing.assert_array_equal(x, x64)
+    assert info == info64 and info.iterations == 3
+
+
+def test_cg_works_in_float64_when_avp_returns_float32():
+    """A p is read as float64: an Avp that returns float32 products gives the x, bit for bit, of
+    an Avp returning the same float32 values as float64 arrays; CG's own arithmetic (alpha A p,
+    the residual update) stays in float64 (4 unknowns, 3 iterations)."""
+    rng = np.random.default_rng(1)
+    A, b = spd(4, 30.0, rng), rng.standard_normal(4)
+    x32, info32 = cg(lambda p: (A @ p).astype(np.float32), b, max_iters=3)
+    x64, info64 = cg(lambda p: (A @ p).astype(np.float32).astype(np.float64), b, max_iters=3)
+    assert x32.dtype == np.float64
+    np.testing.assert_array_equal(x32, x64)
+    assert info32 == info64

@@ -249,7 +249,7 @@ def test_surrogate_and_kl_is_the_trpo_objective_and_constraint_in_closed_form():
     """surrogate_and_kl(policy, phi, data, adv) = (L_TRPO(phi), KL-bar(pi_old, pi_phi)) with
     L_TRPO = mean_n exp(log pi_phi - log pi_old) A_n and the Gaussian KL per state, both written
     out for a linear policy (``tests/support/batches.py``); at phi_old they are (mean A, 0) exactly."""
-    from batches import agent_and_batch, gaussian_kl, gaussian_logp
+    from support.batches import agent_and_batch, gaussian_kl, gaussian_logp
     from refimpl.core.objectives import surrogate_and_kl
 
     cfg, agent, data = agent_and_batch("trpo")
@@ -264,3 +264,53 @@ def test_surrogate_and_kl_is_the_trpo_objective_and_constraint_in_closed_form():
     assert L == pytest.approx(expected, abs=1e-13)
     assert kl == pytest.approx(gaussian_kl(phi_old, phi, data.obs, data.actions.shape[1]),
                                abs=1e-13)
+
+
+@pytest.mark.parametrize("name", ["logp", "logp_old", "adv"])
+@pytest.mark.parametrize("function", ["surrogate", "clip_objective"])
+def test_per_sample_objectives_refuse_arrays_of_another_shape(function, name):
+    """Every argument of ``surrogate`` and ``clip_objective`` must have shape (N,) like logp
+    (docstrings: "logp, logp_old, adv : ndarray, shape (N,)"): one of shape (1,), which numpy
+    would broadcast silently to a wrong mean, is a ValueError naming it; a 2-D logp is too."""
+    args = {"logp": np.zeros(3), "logp_old": np.zeros(3), "adv": np.ones(3)}
+    call = ((lambda **a: surrogate(**a)) if function == "surrogate"
+            else (lambda **a: clip_objective(**a, clip_eps=0.2)))
+    call(**args)  # the well-shaped call is accepted
+    args[name] = np.zeros(1) if name != "logp" else np.zeros((3, 1))
+    expected = (r"logp must have shape \(N,\), got \(3, 1\)" if name == "logp"
+                else rf"{name} has shape \(1,\), expected \(3,\)")
+    with pytest.raises(ValueError, match=expected):
+        call(**args)
+
+
+def test_value_loss_and_explained_variance_refuse_arrays_of_another_shape():
+    """``value_loss``'s v, ret and v_old and ``explained_variance``'s pred and target must all
+    have shape (N,) (their docstrings), a (1,) array that would broadcast included: each
+    mismatch is a ValueError naming the argument, and so is a scalar (0-D) v."""
+    z, one = np.zeros(3), np.zeros(1)
+    for kwargs, match in [(dict(v=z[:, None], ret=z), r"v must have shape \(N,\)"),
+                          (dict(v=np.float64(1.0), ret=np.float64(0.0)),
+                           r"v must have shape \(N,\), got \(\)"),
+                          (dict(v=z, ret=one), r"ret has shape \(1,\)"),
+                          (dict(v=z, ret=z, v_old=one, clip_eps=0.2), r"v_old has shape \(1,\)")]:
+        with pytest.raises(ValueError, match=match):
+            value_loss(**kwargs)
+    value_loss(z, z, z, 0.2)  # the well-shaped call is accepted
+    with pytest.raises(ValueError, match=r"pred must have shape \(N,\)"):
+        explained_variance(z[:, None], z)
+    with pytest.raises(ValueError, match=r"target has shape \(1,\)"):
+        explained_variance(np.arange(3.0), one)
+
+
+@pytest.mark.parametrize("clip_eps", [0.0, -0.1, np.nan])
+def test_value_loss_refuses_a_clipping_range_that_is_not_positive(clip_eps):
+    """``value_loss``'s clip_eps is documented "float > 0": 0 (a band that would freeze every
+    prediction at v_old's loss), a negative range and nan are ValueErrors naming clip_eps;
+    a positive range below 1 (0.5) is accepted and gives the PPO2 loss written out here:
+    v = (0, 2), v_old = (1, 1), ret = (0, 0): v_clip = (0.5, 1.5), so the per-sample maxima are
+    (0.25, 4) and the loss is 0.5 * 4.25 / 2."""
+    z = np.zeros(2)
+    with pytest.raises(ValueError, match="clip_eps must be > 0"):
+        value_loss(z, z, z, clip_eps)
+    loss, _ = value_loss(np.array([0.0, 2.0]), z, np.array([1.0, 1.0]), 0.5)
+    assert loss == 0.5 * 4.25 / 2
