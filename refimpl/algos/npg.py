@@ -67,14 +67,17 @@ def policy_update(agent, data, hp: NPGParams, rng: np.random.Generator,
     policy, phi_old = agent.policy, agent.phi
     adv = standardize(data.adv) if hp.norm_adv else data.adv
     L_old = surrogate_and_kl(policy, phi_old, data, adv)[0]
-    g = policy.score(phi_old, data.obs, data.actions, adv / len(data))   # g = grad L(phi_old)
+    # g = grad L(phi) at phi_old, the policy gradient
+    g = policy.score(phi_old, data.obs, data.actions, adv / len(data))
     if not g.any():
         return {**NO_STEP, **surrogate_change(policy, phi_old, phi_old, data, adv, L_old)}
+    # x ~ F^-1 g by truncated CG, F only through products v -> F v on the batch states
     fvp = make_fvp(policy, phi_old, subsample_states(data.obs, hp.fvp_fraction, rng),
-                   hp.damping)                                           # v -> F v, no F stored
+                   hp.damping)
     if hp.step == "fixed":
-        step = npg_step(g, fvp, hp.alpha, hp.cg_iters)                   # alpha x, x ~ F^-1 g
+        step = npg_step(g, fvp, hp.alpha, hp.cg_iters)                   # alpha x
     else:
         step = natural_step(g, fvp, hp.delta, hp.cg_iters)               # sqrt(2 delta / x^T g) x
+    # phi <- phi + alpha F^-1 g
     agent.phi = phi_old + step.step
     return {**step.diagnostics(), **surrogate_change(policy, phi_old, agent.phi, data, adv, L_old)}

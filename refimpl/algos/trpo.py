@@ -28,6 +28,7 @@ from refimpl.core.natural import NO_STEP, natural_step
 from refimpl.core.objectives import surrogate_and_kl, surrogate_change
 from refimpl.core.returns import standardize
 
+
 @dataclass(frozen=True)
 class TRPOParams(NaturalParams):
     """TRPO's hyperparameters: NPG's, and the line search of step 6."""
@@ -41,9 +42,9 @@ class TRPOParams(NaturalParams):
 def update(agent, data, hp: TRPOParams, rng: np.random.Generator, lr_scale: float = 1.0) -> dict:
     """Steps 3-7 on the batch ``data``, then the critic's fit (whose Adam step size ``lr_scale``
     scales)."""
-    metrics = policy_update(agent, data, hp, rng)                                  # steps 3-7
+    metrics = policy_update(agent, data, hp, rng)                                   # steps 3-7
     metrics["value_loss"] = fit_critic(agent.critic, agent.theta_v, agent.v_opt, data,
-                                       hp.critic, rng, lr_scale)                   # the critic
+                                       hp.critic, rng, lr_scale)                    # the critic
     return metrics
 
 
@@ -53,19 +54,23 @@ def policy_update(agent, data, hp: TRPOParams, rng: np.random.Generator,
     policy, phi_old = agent.policy, agent.phi
     adv = standardize(data.adv) if hp.norm_adv else data.adv
     L_old = surrogate_and_kl(policy, phi_old, data, adv)[0]
-    g = policy.score(phi_old, data.obs, data.actions, adv / len(data))               # step 3
+    # step 3: g = 1/|B| sum grad log pi_phi(a|s) A(s, a) at phi_k
+    g = policy.score(phi_old, data.obs, data.actions, adv / len(data))
     if not g.any():
         return {**NO_STEP, **surrogate_change(policy, phi_old, phi_old, data, adv, L_old)}
+    # step 4: x ~ F^-1 g by truncated CG, F only through products v -> F v on the batch states
     fvp = make_fvp(policy, phi_old, subsample_states(data.obs, hp.fvp_fraction, rng),
-                   hp.damping)                                          # v -> F v, no F stored
-    step = natural_step(g, fvp, hp.delta, hp.cg_iters)   # step 4: x ~ F^-1 g by CG; step 5:
-    #                                                      beta = sqrt(2 delta / x^T g), beta x
+                   hp.damping)
+    # step 5: beta = sqrt(2 delta / x^T F x) (= x^T g after CG), Delta phi = beta x
+    step = natural_step(g, fvp, hp.delta, hp.cg_iters)
 
     def improvement_and_kl(candidate):
         L, kl = surrogate_and_kl(policy, candidate, data, adv)
         return L - L_old, kl
+    # step 6: the largest gamma = alpha^j with L_TRPO improved and mean KL <= delta;
+    # step 7: phi_{k+1} = phi_k + gamma Delta phi, or phi_k if no gamma is accepted
     agent.phi, search = backtracking(phi_old, step.step, improvement_and_kl, hp.delta,
-                                     hp.backtrack_alpha, hp.backtrack_iters)  # steps 6-7
+                                     hp.backtrack_alpha, hp.backtrack_iters)
     return {**step.diagnostics(), "accepted": int(search.accepted),
             "step_fraction": search.fraction,
             **surrogate_change(policy, phi_old, agent.phi, data, adv, L_old)}
