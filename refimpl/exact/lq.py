@@ -125,7 +125,8 @@ def optimum(preset: LQPreset | str) -> tuple[float, float]:
     """phi* = (k*, 0): J decreases in sigma^2 and, for every sigma, is maximised over k at k*.
 
     Exact for the infinite horizon; with finite H the best k differs from k* by O(gamma^H).
-    Returns (k_star, 0.0). Tested in ``tests/exact/test_lq.py::test_finite_horizon_optimum_is_riccati_gain``.
+    Returns (k_star, 0.0). Tested in
+    ``tests/exact/test_lq.py::test_finite_horizon_optimum_is_riccati_gain_up_to_gamma_to_the_h``.
     """
     return optimal_gain(preset)[0], 0.0
 
