@@ -341,3 +341,65 @@ def test_categorical_update_metrics_recomputed_from_returned_phi(algo):
                                                                                  rel=1e-9)
     if algo == "trpo":
         assert metrics["accepted"] == 1 and metrics["kl"] <= cfg.delta
+
+
+def test_trpo_estimates_the_fisher_on_the_subsample_it_draws():
+    """TRPO with fvp_fraction 0.5 (the TRPO paper's subsampled Fisher-vector products): F is
+    averaged over the states that ``subsample_states`` draws first from the update's generator,
+    and with norm_adv=False and the full step accepted (step_fraction 1), Delta phi = beta x,
+    x = (F_sub + lambda I)^-1 g with F_sub and g in closed form, beta = sqrt(2 delta / x^T g)
+    (numpy.linalg.solve; P = 10 = cg_iters, so CG is exact up to rounding: tolerances as in
+    ``test_npg_passes_cg_iters_and_the_fisher_subsample``). The full batch's F gives a step
+    that differs from it by far more than the tolerance. The half-batch F misjudges the KL, so
+    the search often backtracks; batch seed 4 is one (found by a scan) whose full step is
+    accepted."""
+    from refimpl.core.fisher import subsample_states
+
+    cfg, agent, data = agent_and_batch("trpo", seed=4, fvp_fraction=0.5, norm_adv=False,
+                                       **ONE_CRITIC_STEP)
+    phi_old = agent.phi.copy()
+    metrics = ALGORITHMS["trpo"].update(agent, data, cfg.algorithm_params(),
+                                        np.random.default_rng(7))
+    assert (metrics["accepted"], metrics["step_fraction"]) == (1, 1.0)
+    g, F = _linear_policy_g_and_F(phi_old, data, data.adv)
+    sub = subsample_states(data.obs, 0.5, np.random.default_rng(7))
+    m = len(sub)
+    assert m == 20
+    _, F_sub = _linear_policy_g_and_F(phi_old, FlatBatch(sub, data.actions[:m], *[None] * 5),
+                                      data.adv[:m])
+    steps = []
+    for fisher in (F_sub, F):
+        x = np.linalg.solve(fisher + cfg.damping * np.eye(g.size), g)
+        steps.append(np.sqrt(2 * cfg.delta / (x @ g)) * x)
+    atol = 1e-10 * np.max(np.abs(steps[0])) + 1e-15 * np.max(np.abs(phi_old))
+    np.testing.assert_allclose(agent.phi - phi_old, steps[0], rtol=1e-10, atol=atol)
+    assert np.max(np.abs(steps[1] - steps[0])) > 1e3 * atol
+
+
+@pytest.mark.parametrize("algo", ["ppo", "npg", "trpo", "vpg"])
+def test_update_fits_the_critic_at_its_own_step_size_and_logs_its_loss(algo):
+    """Every algorithm's ``update`` ends with the critic's fit (lecture, "TRPO: The big picture
+    and relation to actor-critic"), whose Adam step size is hp.critic.lr * lr_scale
+    (``core.critic.fit_critic``), not the step size the critic's optimiser was built with
+    (here 3e-4 or 1e-3, against hp.critic.lr = 0.02 and lr_scale 0.5). Two full-batch epochs are
+    two Adam descent steps of size 0.01 on dL_V/dtheta_v = [s, 1]^T (V(s) - ret) / N of the
+    linear critic (a textbook Adam), and ``value_loss`` is the loss of the last epoch, at the
+    parameters after the first step: 1/2 mean (V(s) - ret)^2, written out. Tolerance: relative
+    1e-12 of the O(1) parameters and loss, for the two sides' different rounding."""
+    from refimpl.core.critic import CriticFitParams
+
+    cfg, agent, data = agent_and_batch(algo)
+    assert agent.v_opt.lr in (3e-4, 1e-3)
+    hp = dataclasses.replace(cfg.algorithm_params(),
+                             critic=CriticFitParams(lr=0.02, epochs=2, minibatch=64,
+                                                    max_grad_norm=None))
+    X = np.column_stack([data.obs, np.ones(len(data))])
+    adam = TextbookAdam(agent.theta_v, 0.02 * 0.5)
+    losses = []
+    for _ in range(2):
+        losses.append(0.5 * np.mean((X @ adam.theta - data.ret) ** 2))
+        adam.step(X.T @ (X @ adam.theta - data.ret) / len(data))
+    metrics = ALGORITHMS[algo].update(agent, data, hp, np.random.default_rng(1), 0.5)
+    np.testing.assert_allclose(agent.theta_v, adam.theta, rtol=0, atol=1e-12)
+    assert metrics["value_loss"] == pytest.approx(losses[1], rel=1e-12)
+    assert abs(losses[1] - losses[0]) > 1e-3

@@ -219,3 +219,25 @@ def test_update_on_zero_advantages_leaves_phi_and_logs_zeros():
     assert (metrics["policy_loss"], metrics["kl"], metrics["approx_kl"],
             metrics["clip_fraction"]) == (0.0, 0.0, 0.0, 0.0)
     assert metrics["entropy"] == pytest.approx(gaussian_entropy(phi_old, 2), abs=1e-12)
+
+
+def test_ppo_objective_standardises_a_minibatch_of_two_rows_but_not_of_one():
+    """A one-row minibatch has no spread to standardise by ((A - A) / (0 + 1e-8) = 0 would
+    erase its only advantage), so ``ppo_objective`` uses it as it is, with or without
+    norm_adv: L_CLIP = kappa A (here kappa = 1, L_CLIP = A exactly) and the same gradient,
+    which is nonzero. Two rows are standardised: with norm_adv the result equals that of
+    norm_adv=False on the advantages standardised here."""
+    _, agent, data = agent_and_batch("ppo", n=2)
+    obs, act, adv = data.obs, data.actions, np.array([1.5, -0.25])
+    out = {norm: ppo_objective(agent.policy, agent.phi, obs[:1], act[:1], data.logp_old[:1],
+                               adv[:1], CLIP_EPS, 0.0, norm) for norm in (False, True)}
+    assert out[True][0] == out[False][0] == 1.5
+    assert np.linalg.norm(out[True][1]) > 0.1
+    np.testing.assert_array_equal(out[True][1], out[False][1])
+    two = ppo_objective(agent.policy, agent.phi, obs, act, data.logp_old, adv, CLIP_EPS, 0.0,
+                        True)
+    by_hand = ppo_objective(agent.policy, agent.phi, obs, act, data.logp_old, standardised(adv),
+                            CLIP_EPS, 0.0, False)
+    # standardise's rounding against numpy's mean/std: relative 1e-15 of O(1) values
+    np.testing.assert_allclose(two[1], by_hand[1], rtol=1e-12, atol=1e-14)
+    assert abs(two[0] - by_hand[0]) <= 1e-14
