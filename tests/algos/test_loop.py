@@ -1,0 +1,138 @@
+"""refimpl/algos/loop.py, the lecture's loop, as a unit: a scripted collector (random batches drawn
+from the generator it is handed) and a recording update stand in for the environment and the
+algorithm, so that every argument the loop passes and every column of its rows is checked
+against what its docstrings state: the agent from the run's "weights" stream, the actions from the
+"actions" stream, the update's generator the "update" stream, lr_scale = 1 - k / updates with
+annealing, env_steps = (k + 1) N, explained_variance of V_old against the returns, and a
+non-finite parameter stopping the run with a NumericalError that names it."""
+import numpy as np
+import pytest
+
+from refimpl.algos import loop
+from refimpl.algos.agent import Agent, AgentSpec
+from refimpl.core.errors import NumericalError
+from refimpl.core.seeding import RunSeeds
+from refimpl.envs.rollout import Batch, estimate_advantages
+
+SEED, HORIZON, E, GAMMA, LAM = 3, 5, 2, 0.9, 0.8
+
+
+class ScriptedCollector:
+    """The part of ``envs.rollout.Collector`` the loop uses. ``collect`` draws its batch from the
+    generator it is given (so the batch identifies the generator's stream and position) and
+    records the policy parameters it was asked to run."""
+
+    obs_dim, act_dim, kind = 3, 2, "gaussian"
+
+    def __init__(self):
+        self.calls, self.stats = [], (12.5, 40.0)
+
+    def collect(self, policy, phi, horizon, rng):
+        self.calls.append((policy, phi.copy(), horizon))
+        shape = (horizon, E)
+        return Batch(rng.standard_normal((*shape, 3)), rng.standard_normal((*shape, 3)),
+                     rng.standard_normal((*shape, 2)), rng.standard_normal(shape),
+                     rng.random(shape) < 0.2, rng.random(shape) < 0.3)
+
+    def episode_stats(self):
+        return self.stats
+
+
+def _expected_batch(rng, horizon=HORIZON):
+    return ScriptedCollector().collect(None, np.zeros(1), horizon, rng)
+
+
+def test_make_agent_initialises_from_the_weights_stream_with_the_collectors_spaces():
+    """make_agent(spec, collector, seed) is Agent.create(spec, obs_dim, act_dim,
+    RunSeeds(seed).generator("weights"), kind): the same phi and theta_v, bit for bit, for the
+    Gaussian head and the categorical one (act_dim = K)."""
+    spec = AgentSpec(hidden=(4,))
+    for kind, act_dim in (("gaussian", 2), ("categorical", 3)):
+        collector = ScriptedCollector()
+        collector.kind, collector.act_dim = kind, act_dim
+        agent = loop.make_agent(spec, collector, SEED)
+        expected = Agent.create(spec, 3, act_dim, RunSeeds(SEED).generator("weights"), kind)
+        assert agent.policy.kind == kind
+        np.testing.assert_array_equal(agent.phi, expected.phi)
+        np.testing.assert_array_equal(agent.theta_v, expected.theta_v)
+        assert agent.pi_opt.lr == spec.lr and agent.v_opt.lr == spec.vf_lr
+
+
+def test_advantages_are_gae_with_the_critic_flattened_with_pi_olds_log_probabilities():
+    """Step 2: adv, ret and values are those of ``estimate_advantages`` (GAE(gamma, lambda) with
+    the critic V_theta_v, gamma = 0.9 and lambda = 0.8 kept apart) flattened to N = T E rows,
+    and logp_old = log pi_phi(a|s) of the flattened rows."""
+    agent = loop.make_agent(AgentSpec(hidden=(4,)), ScriptedCollector(), SEED)
+    batch = _expected_batch(np.random.default_rng(0))
+    data = loop.advantages(agent, batch, GAMMA, LAM)
+    adv, ret, values = estimate_advantages(agent.critic, agent.theta_v, batch, GAMMA, LAM)
+    for got, want in ((data.adv, adv), (data.ret, ret), (data.values, values)):
+        np.testing.assert_array_equal(got, want.ravel())
+    np.testing.assert_array_equal(data.obs, batch.obs.reshape(-1, 3))
+    np.testing.assert_array_equal(
+        data.logp_old, agent.policy.log_prob(agent.phi, data.obs, batch.actions.reshape(-1, 2)))
+    assert not np.array_equal(adv, estimate_advantages(agent.critic, agent.theta_v, batch, LAM,
+                                                       GAMMA)[0])
+
+
+@pytest.mark.parametrize("anneal_lr", [False, True])
+def test_train_runs_collect_advantages_update_and_yields_each_updates_row(anneal_lr):
+    """Three iterations of the loop: collection k runs pi at the phi the previous update left,
+    for ``horizon`` steps, on the "actions" stream (the batches are those of a generator of that
+    stream drawn in order), with GAE(gamma, lambda) advantages; the update receives the hyperparameters, the batch's advantages,
+    the "update" stream (its draws continue from one update to the next) and lr_scale 1, or
+    1 - k / updates with annealing; row k is the update's metrics with update = k + 1,
+    env_steps = (k + 1) N (N = horizon E), the collector's episode statistics and
+    explained_variance = 1 - Var[ret - V_old] / Var[ret] of the batch, written out here."""
+    collector = ScriptedCollector()
+    agent = loop.make_agent(AgentSpec(hidden=(4,)), collector, SEED)
+    hp, seen = object(), []
+
+    def update(agent_, data, hp_, rng, lr_scale):
+        assert agent_ is agent and hp_ is hp
+        seen.append((data, rng.random(), lr_scale))
+        agent_.phi = agent_.phi + 0.01  # a step, so that the next collection sees a new phi
+        return {"policy_loss": float(len(seen))}
+
+    rows = list(loop.train(update, hp, agent, collector, SEED, 3, HORIZON, GAMMA, LAM,
+                           anneal_lr))
+    actions, update_rng = (RunSeeds(SEED).generator(s) for s in ("actions", "update"))
+    phi = loop.make_agent(AgentSpec(hidden=(4,)), ScriptedCollector(), SEED).phi
+    assert len(rows) == len(seen) == len(collector.calls) == 3
+    for k, (row, (data, draw, lr_scale), (policy, phi_seen, horizon)) in enumerate(
+            zip(rows, seen, collector.calls)):
+        assert policy is agent.policy and horizon == HORIZON
+        np.testing.assert_array_equal(phi_seen, phi)
+        phi = phi + 0.01
+        batch = _expected_batch(actions)
+        np.testing.assert_array_equal(data.obs, batch.obs.reshape(-1, 3))
+        adv = estimate_advantages(agent.critic, agent.theta_v, batch, GAMMA, LAM)[0]
+        np.testing.assert_array_equal(data.adv, adv.ravel())  # the stand-in update keeps theta_v
+        assert draw == update_rng.random()
+        assert lr_scale == (1.0 - k / 3 if anneal_lr else 1.0)
+        ev = 1.0 - np.var(data.ret - data.values) / np.var(data.ret)
+        assert row == {"policy_loss": float(k + 1), "update": k + 1,
+                       "env_steps": (k + 1) * HORIZON * E, "ep_return": 12.5,
+                       "ep_length": 40.0, "explained_variance": pytest.approx(ev, rel=1e-12)}
+
+
+@pytest.mark.parametrize("which, named", [("phi", "policy parameters"),
+                                          ("theta_v", "critic parameters")])
+def test_train_stops_at_a_non_finite_parameter_naming_it_and_the_update(which, named):
+    """An update that leaves a NaN in phi or theta_v ends the run before its row is yielded,
+    with a NumericalError naming the parameters and the update's number (2: the first update
+    is finite)."""
+    collector = ScriptedCollector()
+    agent = loop.make_agent(AgentSpec(hidden=(4,)), collector, SEED)
+    calls = []
+
+    def update(agent_, data, hp, rng, lr_scale):
+        calls.append(1)
+        if len(calls) == 2:
+            getattr(agent_, which)[0] = np.nan
+        return {}
+
+    rows = loop.train(update, None, agent, collector, SEED, 3, HORIZON, GAMMA, LAM)
+    assert next(rows)["update"] == 1
+    with pytest.raises(NumericalError, match=f"non-finite {named} after update 2$"):
+        next(rows)
