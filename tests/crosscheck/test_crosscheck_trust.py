@@ -28,7 +28,8 @@ def inputs(tmp_path_factory):
     deep = crosscheck.make_example(np.random.default_rng(0), (64, 64), "tanh", 3, 2, 32)
     write(tmp / "deep_in.npz", {**deep, "damping": np.float64(1e-3), "cg_iters": np.int64(29)})
     paths = {"tanh": DATA / "crosscheck_tanh_in.npz", "big": big, "deep": tmp / "deep_in.npz",
-             "nohidden": DATA / "crosscheck_relu_nohidden_in.npz"}
+             "nohidden": DATA / "crosscheck_relu_nohidden_in.npz",
+             "blocks": DATA / "crosscheck_blocks_in.npz"}
     return {k: (p, crosscheck.compute(dict(np.load(p)))) for k, p in paths.items()}
 
 
@@ -96,6 +97,12 @@ CASES = {
     "npg_step_plus_noise": Case("tanh", np.float64, put("step", lambda o: 0.05 * o["cg_x"] * (
         1 + 0.05 * np.random.default_rng(0).standard_normal(o["cg_x"].shape))), 1,
         {"step": (FAIL, [])}, ("--only", "step")),
+    # a vector exact key (ls_accepted, one flag per line-search candidate) is compared, never
+    # crashes compare (it took int() of every exact key for the float32 cg_iterations_run rule)
+    "f64_ls_accepted_vector": Case("blocks", np.float64, dict, 0, {"ls_accepted": (PASS, [])},
+                                   ("--only", "ls_accepted"), "OK"),
+    "f32_ls_accepted_flipped": Case("blocks", np.float32, put("ls_accepted", lambda o: ~o[
+        "ls_accepted"]), 1, {"ls_accepted": (FAIL, [])}, ("--only", "ls_accepted")),
     # 3: nothing compared is not OK; a bad --rtol is refused
     "empty": Case("tanh", np.float64, lambda o: {}, 4, says="NOTHING COMPARED"),
     "upper_case_keys": Case("tanh", np.float64, lambda o: {k.upper(): v for k, v in o.items()},
