@@ -59,12 +59,33 @@ def _recompiled(function, old, new, count):
 
 
 @contextlib.contextmanager
+def torch_default_float32():
+    """torch's default dtype float32, as Tianshou's scripts run, whatever the caller set (the
+    torch oracle, examples/crosscheck_torch.py, sets float64 when imported, as pytest does when
+    it collects tests/crosscheck): ``nn.Linear`` draws its initial weights, and Tianshou makes
+    its constants, in the default dtype, so the run and its numbers would otherwise depend on
+    what was imported before."""
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(before)
+
+
+@contextlib.contextmanager
 def float64_forward():
     """``MLP.forward`` and ``ContinuousCritic.forward`` as shipped, but casting to float64
-    where they cast to float32 (module docstring)."""
+    where they cast to float32 (module docstring), under ``torch_default_float32``."""
     from tianshou.utils.net.common import MLP
     from tianshou.utils.net.continuous import ContinuousCritic
     patched = [(MLP, MLP.forward, 1), (ContinuousCritic, ContinuousCritic.forward, 2)]
+    with torch_default_float32(), _patched_forwards(patched):
+        yield
+
+
+@contextlib.contextmanager
+def _patched_forwards(patched):
     try:
         for cls, forward, count in patched:
             cls.forward = _recompiled(forward, "dtype=torch.float32", "dtype=torch.float64",
@@ -126,7 +147,13 @@ def build(algorithm, seed=0, hidden=(8, 8), **kwargs):
     ``ContinuousActorProbabilistic(unbounded=True)``, ``ContinuousCritic``, orthogonal weights
     of gain sqrt(2), zero biases, the mean layer scaled by 0.01, ``Independent(Normal)``,
     action scaling with clipping), in float64. log-std is -0.5 + 0.1 N(0, 1) per dimension
-    (the scripts' constant -0.5 would hide a mix-up of action dimensions)."""
+    (the scripts' constant -0.5 would hide a mix-up of action dimensions). Built under
+    ``torch_default_float32``, as the scripts build it, then made float64."""
+    with torch_default_float32():
+        return _build(algorithm, seed, hidden, **kwargs)
+
+
+def _build(algorithm, seed, hidden, **kwargs):
     import gymnasium as gym
     from tianshou.algorithm.modelfree.reinforce import ProbabilisticActorPolicy
     from tianshou.algorithm.optim import AdamOptimizerFactory

@@ -204,22 +204,64 @@ def _exact_row(key, a, ref, d, float32) -> Row:
     return row
 
 
-def _explains(pred, theirs_a, ref, tol) -> bool:
-    """THEIRS matches a candidate's prediction within the key's relative tolerance."""
+def _fit(pred, theirs_a, ref, tol) -> float | None:
+    """The fraction of THEIRS's difference from refimpl that a candidate's prediction leaves
+    unexplained (0 for an exact key), or None if the prediction does not explain THEIRS:
+    outside ``tol`` (taken relative to max |refimpl|) or above DIAGNOSIS_FRACTION."""
     pred = np.asarray(pred)
     if pred.shape != theirs_a.shape or not np.all(np.isfinite(pred)):
-        return False
+        return None
     if pred.dtype.kind != "f":
-        return bool(np.array_equal(pred, theirs_a))
+        return 0.0 if np.array_equal(pred, theirs_a) else None
     rel = tol / max(float(np.max(np.abs(ref), initial=0.0)), np.finfo(np.float64).tiny)
     residual = float(np.max(np.abs(theirs_a - pred), initial=0.0))
     unexplained = float(np.max(np.abs(theirs_a - ref), initial=0.0))
-    return (residual <= rel * float(np.max(np.abs(pred), initial=0.0)) + tol
-            and residual <= DIAGNOSIS_FRACTION * unexplained)
+    if (residual <= rel * float(np.max(np.abs(pred), initial=0.0)) + tol
+            and residual <= DIAGNOSIS_FRACTION * unexplained):
+        return residual / unexplained if unexplained > 0 else 0.0
+    return None
 
 
-def _diagnose(d, ours, theirs, rows) -> list[Diagnosis]:
-    """For each failing key, the simplest candidate convention that reproduces it."""
+class _Judge:
+    """Whether a candidate's prediction explains a failing key: within the key's tolerance, or
+    (a float64 key) only within its float32-cast tolerance min(float32 bound, DETERMINABLE x
+    scale), the float32_cast hint's, then the candidate is named with float32_cast: the
+    convention explains 99% of the difference and a float32 cast on the key's path the rest
+    (Tianshou's TRPO: normalised advantages through a float32 ratio)."""
+
+    def __init__(self, failing, theirs64, ours, bound32):
+        self.failing, self.theirs64, self.ours = failing, theirs64, ours
+        self.cast_tol = {k: min(bound32[k], DETERMINABLE * float(np.max(np.abs(ours[k]))))
+                         for k, r in failing.items() if r.dtype == "float64" and k in bound32}
+
+    def __call__(self, key, pred) -> tuple[float, list[str]] | None:
+        """(unexplained fraction, extra ids) if ``pred`` explains ``key``, else None."""
+        row, a, ref = self.failing[key], self.theirs64[key], self.ours[key]
+        fit = _fit(pred, a, ref, row.tolerance)
+        if fit is not None:
+            return fit, []
+        tol = self.cast_tol.get(key, 0.0)
+        fit = _fit(pred, a, ref, tol) if tol > row.tolerance else None
+        return None if fit is None else (fit, ["float32_cast"])
+
+
+def _name(found, row, ids, how, own=None) -> None:
+    """Give ``row`` the diagnoses ``ids``, each Diagnosis with the setting ``how``, or the one
+    ``own`` maps its id to (the float32_cast hint always with its own)."""
+    row.diagnoses = list(ids)
+    own = {**(own or {}), "float32_cast": f"a float32 cast on the path to {row.key}?"}
+    for i in ids:
+        setting = own.get(i, how)
+        found.setdefault((i, setting), Diagnosis(i, [], diagnose.DIAGNOSES[i],
+                                                 setting)).keys.append(row.key)
+
+
+def _diagnose(d, ours, theirs, rows, bound32) -> list[Diagnosis]:
+    """For each failing key, the candidate convention that reproduces it: first those within
+    the keys' float64 tolerances, then those that need a float32 cast besides (``_Judge``);
+    in each pass the candidate explaining the most failing keys in that pass, then in all,
+    then the simplest (the first id in ``diagnose.CANDIDATES``' order), then, among settings
+    of one convention (the six advantage standardisations), the best fit."""
     failing = {r.key: r for r in rows if r.status == "FAIL" and r.tolerance is not None}
     if not failing:
         return []
@@ -227,21 +269,17 @@ def _diagnose(d, ours, theirs, rows) -> list[Diagnosis]:
     policy = validate(d)
     theirs64 = {k: theirs[k].astype(np.float64) if theirs[k].dtype.kind == "f" else theirs[k]
                 for k in failing}
-    explained = []
+    judge = _Judge(failing, theirs64, ours, bound32)
+    explained, first = [], {}
     for ids, how, pred in diagnose.candidates(d, ours, policy):
-        keys = [k for k in pred if k in failing
-                and _explains(pred[k], theirs64[k], ours[k], failing[k].tolerance)]
-        if keys:
-            explained.append((ids, how, keys))
-    # the candidate that explains the most failing keys first (a stable sort keeps the
-    # simplest of equally good ones first)
-    explained.sort(key=lambda c: -len(c[2]))
-    for ids, how, keys in explained:
-        for key in [k for k in keys if not failing[k].diagnoses]:
-            failing[key].diagnoses = list(ids)
-            for i in ids:
-                found.setdefault((i, how), Diagnosis(i, [], diagnose.DIAGNOSES[i],
-                                                     how)).keys.append(key)
+        first.setdefault(ids, len(first))
+        fits = {k: judge(k, pred[k]) for k in pred if k in failing}
+        fits = {k: f for k, f in fits.items() if f is not None}
+        if fits:
+            explained.append((ids, how, pred, fits))
+    chosen = {}
+    for cast in (False, True):  # a convention within float64 tolerance before one with a cast
+        _assign(explained, first, failing, found, chosen, cast)
     x = failing.get("cg_x")
     if x is not None and not x.diagnoses:
         for ids, scale, lam, out in diagnose.cg_start_variants(d, ours):
@@ -249,22 +287,68 @@ def _diagnose(d, ours, theirs, rows) -> list[Diagnosis]:
             if diagnose.cg_start_note(theirs64["cg_x"] / scale, out["cg_x"], fvp, lam):
                 _note_cg_start(failing, found, theirs64, ids, scale, out)
                 break
-    _note_npg_step(failing, found, theirs64, ours)
+    _note_npg_step(failing, found, theirs64, ours, judge, chosen)
     return list(found.values())
 
 
-def _note_npg_step(failing, found, theirs64, ours) -> None:
-    """Name npg_fixed_step for a failing step that a multiple alpha of refimpl's cg_x explains
-    (``diagnose.npg_fixed_step``, judged by ``_explains``), with alpha in the setting."""
+def _pass_keys(candidate, cast) -> list[str]:
+    """The failing keys ``candidate`` explains in a pass: within float64 tolerance, or also
+    with a float32 cast when ``cast``."""
+    return [k for k, (_, extra) in candidate[3].items() if cast or not extra]
+
+
+def _assign(explained, first, failing, found, chosen, cast) -> None:
+    """One pass of ``_diagnose``: name each candidate for the failing keys it explains in the
+    pass (``_pass_keys``) that no earlier one took, best candidate first; record in ``chosen``
+    the (ids, setting, prediction) named for each key."""
+    explained.sort(key=lambda c: (-len(_pass_keys(c, cast)), -len(c[3]), first[c[0]],
+                                  max(f for f, _ in c[3].values())))
+    for c in explained:
+        ids, how, pred, fits = c
+        # the settings of this convention that explain as many keys and differ from it only in
+        # their fit are indistinguishable here (where the 1e-8 of a standardisation sits,
+        # under a float32 cast): all are named
+        size = (len(_pass_keys(c, cast)), len(fits))
+        alike = [o for o in explained
+                 if o[0] == ids and (len(_pass_keys(o, cast)), len(o[3])) == size]
+        for key in [k for k in _pass_keys(c, cast) if not failing[k].diagnoses]:
+            hows = [o[1] for o in alike if key in _pass_keys(o, cast)]
+            setting = how if len(hows) < 2 else ("one of, indistinguishable here: "
+                                                 + " | ".join(hows))
+            _name(found, failing[key], [*ids, *fits[key][1]], setting)
+            chosen[key] = (ids, setting, pred)
+
+
+def _note_npg_step(failing, found, theirs64, ours, judge, chosen) -> None:
+    """Name npg_fixed_step for a failing step that a multiple alpha of a cg_x explains
+    (``diagnose.npg_fixed_step``, judged by ``_Judge``), with alpha in the setting: refimpl's
+    cg_x, or else the prediction of the convention named for their cg_x (or grad), which is
+    then named for step too (NPG with normalised advantages). A failing beta equal to that
+    alpha is named npg_fixed_step as well: an NPG's beta is its fixed step size."""
     row = failing.get("step")
     if row is None or row.diagnoses or theirs64["step"].shape != ours["cg_x"].shape:
         return
-    fit = diagnose.npg_fixed_step(theirs64["step"], ours["cg_x"])
-    if fit is not None and _explains(fit[1], theirs64["step"], ours["step"], row.tolerance):
-        row.diagnoses = ["npg_fixed_step"]
-        how = f"step = alpha * cg_x, alpha = {fit[0]:.6g}"
-        found[("npg_fixed_step", how)] = Diagnosis("npg_fixed_step", ["step"],
-                                                   diagnose.DIAGNOSES["npg_fixed_step"], how)
+    bases = [((), "", ours["cg_x"])]
+    for key in ("cg_x", "grad"):
+        if key in chosen and "cg_x" in chosen[key][2]:
+            ids, how, pred = chosen[key]
+            bases.append((ids, how, pred["cg_x"]))
+            break
+    for ids, how, x in bases:
+        fit = diagnose.npg_fixed_step(theirs64["step"], x)
+        judged = fit and judge("step", fit[1])
+        if not judged:
+            continue
+        setting = f"step = alpha * cg_x, alpha = {fit[0]:.6g}" + (
+            f" (cg_x with {', '.join(ids)}: {how})" if ids else "")
+        _name(found, row, [*ids, "npg_fixed_step", *judged[1]], setting,
+              {i: how for i in ids})  # the convention with the setting it has for cg_x
+        beta = failing.get("beta")
+        if beta is not None and not beta.diagnoses:
+            judged = judge("beta", np.float64(fit[0]))
+            if judged:
+                _name(found, beta, ["npg_fixed_step", *judged[1]], setting)
+        return
 
 
 def _note_cg_start(failing, found, theirs64, ids, scale, out) -> None:
@@ -322,7 +406,7 @@ def compare(inputs: dict[str, np.ndarray], theirs: dict[str, np.ndarray],
     derived, K = _bounds(inputs, ours)
     rows, f32 = _rows(inputs, ours, theirs, rtol, only, derived, K)
     unknown = [k for k in theirs if k not in ours]
-    found = _diagnose(inputs, ours, theirs, rows)
+    found = _diagnose(inputs, ours, theirs, rows, derived[True])
     return Report(rows, unknown, found + _float32_casts(rows, ours, derived[True]), f32)
 
 

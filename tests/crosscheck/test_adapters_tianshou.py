@@ -2,7 +2,9 @@
 tianshou_ppo.py) against Tianshou 2.0.1's own NPG, TRPO and PPO in float64: which keys fail
 as Tianshou ships them, and that with its conventions matched (the ratio's float32 cast
 removed, the advantages normalised its way, NPG's fixed step as a delta) every key agrees
-with refimpl to 1e-12. Source lines cited are of the installed tianshou 2.0.1. Needs the
+with refimpl to 1e-12, and which diagnoses compare names for the conventions as shipped
+(``advantages_normalized``, ``npg_fixed_step``, ``float32_cast``). Source lines cited are of the
+installed tianshou 2.0.1. Needs the
 ``tianshou`` extra (``pip install -e '.[tianshou]'``); without it every test here is skipped,
 with the reason shown by ``pytest -ra``.
 
@@ -39,6 +41,28 @@ CAST_RANGE = (1e-10, 1e-6)
 float64 tolerance (1e-10), below 16 U32 = 1e-6 (each of its terms moves by at most U32; a
 norm-wise error exceeds that only through cancellation, a factor of 10 for clip_objective
 here), and far below any convention (1e-2 and more)."""
+
+
+TIANSHOU_NPG_ADV = "(A - mean A) / std (no epsilon), var with 1/(N - 1)"
+"""The setting of ``advantages_normalized`` that is npg.py:137's (adv - mean) / adv.std()."""
+TIANSHOU_PPO_ADV = "(A - mean A) / (std + 1e-8), var with 1/(N - 1)"
+"""The setting that is ppo.py:185-186's (A - mean) / (std + 1e-8), a2c.py:113's epsilon."""
+
+
+def _settings(report, id_):
+    return [dg.setting for dg in report.diagnoses if dg.id == id_]
+
+
+def _assert_n_minus_1_among(report, variant):
+    """Every ``advantages_normalized`` setting names torch's 1/(N - 1) std only (the 1/N one
+    moves the advantages by sqrt(N / (N - 1)) - 1 = 1.6%, far outside the cast's rounding)
+    and lists ``variant``. Under the float32 cast it may list the other places of the 1e-8 as
+    well: they move the advantages by ~1e-8 relative, as much as the cast moves the keys, so
+    compare names all three as indistinguishable (below)."""
+    settings = _settings(report, "advantages_normalized")
+    assert settings
+    for setting in settings:
+        assert variant in setting and "var with 1/N " not in setting, setting
 
 
 def _given(report):
@@ -107,13 +131,23 @@ def test_tianshou_flat_order_is_log_std_first_and_diagnosed_as_its_layout():
 
 
 def test_npg_fails_on_normalised_advantages_and_fixed_step_and_agrees_applied(tmp_path):
-    """As written, NPG's normalised advantages (npg.py:137) move grad and cg_x, and its step
-    trust_region_size x (npg.py:174) moves step and beta; no diagnosis of this branch names
-    them (the eps-free 1/(N - 1) normalisation and the fixed step are not among its ids).
-    With its batch.adv in IN and delta = alpha^2 x^T g / 2, every key matches."""
+    """As written, NPG's normalised advantages (npg.py:137) move grad and cg_x, named
+    ``advantages_normalized`` with exactly its setting (the eps-free 1/(N - 1) std: no cast
+    here, so the 1e-8 of the other variants, ~1e-8 relative, is far outside the float64
+    tolerances); its step trust_region_size x (npg.py:174) is ``npg_fixed_step`` with
+    alpha = 0.1 on the normalised advantages' x, and its beta, the same alpha, is named
+    ``npg_fixed_step`` too. With its batch.adv in IN and delta = alpha^2 x^T g / 2, every key
+    matches."""
     raw, applied = npg.run(tmp_path)
-    assert failed_with(raw) == {"grad": [], "cg_x": [], "beta": [], "step": []}
-    assert not raw.diagnoses
+    assert failed_with(raw) == {"grad": ["advantages_normalized"],
+                                "cg_x": ["advantages_normalized"], "beta": ["npg_fixed_step"],
+                                "step": ["advantages_normalized", "npg_fixed_step"]}
+    assert raw.ids() == {"advantages_normalized", "npg_fixed_step"}
+    (adv,) = _settings(raw, "advantages_normalized")
+    assert adv == f"set IN's advantages to {TIANSHOU_NPG_ADV} (torch's std)"
+    (step,) = _settings(raw, "npg_fixed_step")
+    assert step.startswith(f"step = alpha * cg_x, alpha = {npg.TRUST_REGION_SIZE:g} ")
+    assert adv in step, "alpha times the x of the normalised advantages"
     assert min(_common.errors(raw)[k] for k in ("grad", "cg_x", "beta", "step")) > 1e-2
     _assert_matched(applied, NATURAL_KEYS)
     d = dict(np.load(tmp_path / "tianshou_npg_applied_in.npz"))
@@ -123,7 +157,7 @@ def test_npg_fails_on_normalised_advantages_and_fixed_step_and_agrees_applied(tm
 def test_npg_advantages_are_centred_and_divided_by_the_n_minus_1_std_without_eps():
     """npg.py:137, ``(adv - adv.mean()) / adv.std()``: with exactly that (numpy, ddof=1) grad
     matches; the nearby variants do not: no centring (a / std), the 1/N std, or an epsilon of
-    1e-8 added to the std (refimpl's current ``advantages_normalized``), which moves grad by
+    1e-8 added to the std (another ``advantages_normalized`` setting), which moves grad by
     1e-8 / std, about 1e-8, a hundred times refimpl's tolerance."""
     inputs, theirs, _ = npg.theirs_and_inputs()
     a = inputs["advantages"]
@@ -145,16 +179,21 @@ ratio at theta_new; the line search follows the step)."""
 
 def test_trpo_fails_as_shipped_and_agrees_with_its_conventions_applied(tmp_path):
     """As shipped, the normalised advantages and the float32 ratio cast move grad, cg_x, beta,
-    step and the line search, and the cast alone the ratio (theta_new is its accepted
-    candidate). ls_kls may be named ``advantages_normalized``: the TRPO step does not depend on
-    the advantages' scale, so every centred normalisation predicts it, and the cast's effect
-    on a KL (1e-10 relative here) is at its tolerance. Without the cast and with its batch.adv
-    every key matches, the line search included."""
+    step and the line search, named ``advantages_normalized`` with ``float32_cast``, and the
+    cast alone the ratio, named ``float32_cast`` (theta_new is its accepted candidate). The
+    setting is torch's 1/(N - 1) std; where the 1e-8 sits (npg.py:137 has none) moves the keys
+    by ~1e-8 relative, no more than the cast does, so compare lists the three places as
+    indistinguishable. ls_kls needs no cast: the cast moves a KL by 1e-10 relative here, at its
+    tolerance (so either naming is right). Without the cast and with its batch.adv every key
+    matches, the line search included."""
     raw, applied = trpo.run(tmp_path)
     failed = failed_with(raw)
     assert set(failed) == TRPO_CAST_PATH
-    assert failed.pop("ls_kls") in ([], ["advantages_normalized"])
-    assert all(ids == [] for ids in failed.values()), failed
+    assert failed.pop("ratio") == ["float32_cast"]
+    assert failed.pop("ls_kls") in (["advantages_normalized"],
+                                    ["advantages_normalized", "float32_cast"])
+    assert all(ids == ["advantages_normalized", "float32_cast"] for ids in failed.values()), failed
+    _assert_n_minus_1_among(raw, TIANSHOU_NPG_ADV)
     _assert_matched(applied, NATURAL_KEYS | {"ratio", "ls_fractions", "ls_kls", "ls_accepted",
                                              "ls_theta"})
     d = dict(np.load(tmp_path / "tianshou_trpo_applied_theirs.npz"))
@@ -163,13 +202,15 @@ def test_trpo_fails_as_shipped_and_agrees_with_its_conventions_applied(tmp_path)
 
 def test_trpo_ratio_cast_alone_moves_the_keys_on_its_path_by_float32_rounding():
     """Tianshou as shipped against IN with its conventions otherwise matched: exactly the keys
-    the cast reaches fail, by CAST_RANGE; the ratio by at most U32 of itself elementwise; every
-    other key still matches."""
+    the cast reaches fail, by CAST_RANGE, each named ``float32_cast`` and nothing else; the
+    ratio by at most U32 of itself elementwise; every other key still matches."""
     _, theirs, applied = trpo.theirs_and_inputs(keep_cast=True)
     report = crosscheck.compare(applied, theirs)
     err = _common.errors(report)
     assert {"grad", "cg_x", "beta", "step", "ratio"} <= set(report.failed) <= TRPO_CAST_PATH
-    assert not report.diagnoses
+    failed = failed_with(report)
+    assert all(ids == ["float32_cast"] for ids in failed.values()), failed
+    assert report.ids() == {"float32_cast"}
     for key in report.failed:
         assert CAST_RANGE[0] < err[key] < CAST_RANGE[1], (key, err[key])
     ours = crosscheck.compute(applied)["ratio"]
@@ -178,36 +219,42 @@ def test_trpo_ratio_cast_alone_moves_the_keys_on_its_path_by_float32_rounding():
 
 
 def test_ppo_fails_as_shipped_and_agrees_with_its_conventions_applied(tmp_path):
-    """As shipped, PPO's float32 ratio (ppo.py:187) moves the ratio and, with its normalised
-    advantages (ppo.py:185-186), clip_objective and clip_grad, and no diagnosis names them;
-    without the cast and with IN's advantages normalised its way, every key matches."""
+    """As shipped, PPO's float32 ratio (ppo.py:187) moves the ratio, named ``float32_cast``,
+    and, with its normalised advantages (ppo.py:185-186), clip_objective and clip_grad, named
+    ``advantages_normalized`` with ``float32_cast`` (torch's 1/(N - 1) std; the 1e-8's place is
+    below the cast's resolution, so listed with the other two); without the cast and with IN's
+    advantages normalised its way, every key matches."""
     raw, applied = ppo.run(tmp_path)
-    assert failed_with(raw) == {"ratio": [], "clip_objective": [], "clip_grad": []}
+    cast_and_adv = ["advantages_normalized", "float32_cast"]
+    assert failed_with(raw) == {"ratio": ["float32_cast"], "clip_objective": cast_and_adv,
+                                "clip_grad": cast_and_adv}
+    _assert_n_minus_1_among(raw, TIANSHOU_PPO_ADV)
     _assert_matched(applied, {"mean", "logp", "entropy", "ratio", "clip_objective", "clip_grad",
                               "value_pred", "value_loss", "value_grad"})
 
 
 def test_ppo_without_the_cast_is_diagnosed_as_normalised_advantages():
     """With the cast removed and IN's advantages as drawn, only clip_objective and clip_grad
-    fail, named ``advantages_normalized`` with torch's 1/(N - 1) std: Tianshou's
-    (A - mean) / (std + 1e-8) (ppo.py:186, a2c.py:113) is the variant this branch knows, and
-    only the cast hides it in the shipped run."""
+    fail, named ``advantages_normalized`` with exactly Tianshou's (A - mean) / (std + 1e-8),
+    torch's 1/(N - 1) std (ppo.py:186, a2c.py:113): without the cast the other places of the
+    1e-8 (~1e-8 relative) are far outside the float64 tolerances."""
     inputs, theirs, _ = ppo.theirs_and_inputs(keep_cast=False)
     report = crosscheck.compare(inputs, theirs)
     assert failed_with(report) == {"clip_objective": ["advantages_normalized"],
                                    "clip_grad": ["advantages_normalized"]}
     (diagnosis,) = report.diagnoses
-    assert "N - 1" in diagnosis.setting
+    assert diagnosis.setting == f"set IN's advantages to {TIANSHOU_PPO_ADV} (torch's std)"
 
 
 def test_ppo_ratio_cast_alone_moves_ratio_and_clip_keys_by_float32_rounding():
     """Tianshou as shipped against IN with its advantages matched: ratio, clip_objective and
-    clip_grad fail, by CAST_RANGE. Each ratio moves by at most U32 of itself; each term of
-    L_CLIP is the rounded kappa_n A_n or its clip (1 +- eps rounded) A_n, so L_CLIP moves by at
-    most U32 mean((|kappa_n| + 1 + eps) |A_n|)."""
+    clip_grad fail, by CAST_RANGE, each named ``float32_cast``. Each ratio moves by at most U32
+    of itself; each term of L_CLIP is the rounded kappa_n A_n or its clip (1 +- eps rounded)
+    A_n, so L_CLIP moves by at most U32 mean((|kappa_n| + 1 + eps) |A_n|)."""
     _, theirs, applied = ppo.theirs_and_inputs(keep_cast=True)
     report = crosscheck.compare(applied, theirs)
-    assert failed_with(report) == {"ratio": [], "clip_objective": [], "clip_grad": []}
+    assert failed_with(report) == {k: ["float32_cast"]
+                                   for k in ("ratio", "clip_objective", "clip_grad")}
     err = _common.errors(report)
     for key in report.failed:
         assert CAST_RANGE[0] < err[key] < CAST_RANGE[1], (key, err[key])

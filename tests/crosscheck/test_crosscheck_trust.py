@@ -41,6 +41,26 @@ def put(key, value):
     return lambda o: {**o, key: value(o) if callable(value) else value}
 
 
+def normalised(keys, then=lambda o: o):
+    """``keys`` of refimpl's outputs for the golden tanh IN with its advantages standardised
+    as Tianshou's NPG does, (A - mean A) / std with 1/(N - 1) and no epsilon, passed through
+    ``then``; the other keys as given."""
+    def theirs(o):
+        d = dict(np.load(DATA / "crosscheck_tanh_in.npz"))
+        a = d["advantages"]
+        out = crosscheck.compute({**d, "advantages": (a - a.mean()) / a.std(ddof=1)})
+        return {**o, **then({k: out[k] for k in keys})}
+    return theirs
+
+
+def through_float32(o):
+    return {k: v.astype(np.float32).astype(np.float64) for k, v in o.items()}
+
+
+def npg_step(alpha, beta):
+    return lambda o: {**o, "step": alpha * o["cg_x"], "beta": np.float64(beta)}
+
+
 @dataclass
 class Case:
     base: str
@@ -97,6 +117,24 @@ CASES = {
     "npg_step_plus_noise": Case("tanh", np.float64, put("step", lambda o: 0.05 * o["cg_x"] * (
         1 + 0.05 * np.random.default_rng(0).standard_normal(o["cg_x"].shape))), 1,
         {"step": (FAIL, [])}, ("--only", "step")),
+    # a convention seen through a float32 cast is named with float32_cast; the 1e-8's place,
+    # ~1e-8 relative, is below the cast's rounding, so the three are listed; 1% more is not it
+    "adv_through_float32": Case("tanh", np.float64, normalised(("grad", "cg_x"), through_float32),
+                                1, {k: (FAIL, ["advantages_normalized", "float32_cast"])
+                                    for k in ("grad", "cg_x")}, ("--only", "grad", "cg_x"),
+                                "one of, indistinguishable here"),
+    "adv_1pct_through_float32": Case("tanh", np.float64, normalised(("grad",), lambda o: (
+        through_float32({"grad": 1.01 * o["grad"]}))), 1, {"grad": (FAIL, [])}, ("--only", "grad")),
+    # NPG's fixed step on normalised advantages: step names both, beta (= alpha) the fixed step
+    "npg_step_normalised": Case("tanh", np.float64, normalised(
+        ("grad", "cg_x", "step", "beta"), npg_step(0.05, 0.05)), 1,
+        {"step": (FAIL, ["advantages_normalized", "npg_fixed_step"]),
+         "beta": (FAIL, ["npg_fixed_step"]), "cg_x": (FAIL, ["advantages_normalized"])}, (),
+        "alpha = 0.05 (cg_x with advantages_normalized"),
+    # (0.08: not beta / act_dim = 0.070013, which act_dim_scale with a cast would explain)
+    "npg_beta_not_alpha": Case("tanh", np.float64, normalised(
+        ("grad", "cg_x", "step", "beta"), npg_step(0.05, 0.08)), 1,
+        {"step": (FAIL, ["advantages_normalized", "npg_fixed_step"]), "beta": (FAIL, [])}),
     # a vector exact key (ls_accepted, one flag per line-search candidate) is compared, never
     # crashes compare (it took int() of every exact key for the float32 cg_iterations_run rule)
     "f64_ls_accepted_vector": Case("blocks", np.float64, dict, 0, {"ls_accepted": (PASS, [])},
