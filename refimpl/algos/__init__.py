@@ -1,9 +1,9 @@
 """The lecture's algorithms, each a module with the same three names:
 
-``update(agent, data, hp, rng, lr_scale=1.0) -> metrics``
+``update(agent, data, hp, rng) -> metrics``
     Everything after data collection and advantage estimation, as the lecture's numbered steps:
     the policy's step (``policy_update``), then the critic's fit (``core.critic.fit_critic``).
-``policy_update(agent, data, hp, rng, lr_scale=1.0) -> metrics``
+``policy_update(agent, data, hp, rng) -> metrics``
     The policy's steps alone (the engine fits the critic while the next batch is collected).
 A frozen dataclass of hyperparameters (``PPOParams``, ``TRPOParams``, ``NPGParams``,
 ``VPGParams``), ``hp`` above, whose ``critic`` field holds the critic's fit settings.

@@ -24,6 +24,7 @@ bit for bit (``tests/engine/test_engine_is_the_loop.py``).
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable, Iterator
 
 from refimpl.algos.agent import Agent, AgentSpec, FlatBatch
@@ -55,13 +56,25 @@ def train(update: Callable, hp, agent: Agent, collector: Collector, seed: int, u
     seeds = RunSeeds(seed)
     action_rng, update_rng = seeds.generator("actions"), seeds.generator("update")
     for k in range(updates):
-        lr_scale = 1.0 - k / updates if anneal_lr else 1.0
+        hp_k = annealed(hp, 1.0 - k / updates) if anneal_lr else hp
         batch = collector.collect(agent.policy, agent.phi, horizon, action_rng)          # 1
         data = advantages(agent, batch, gamma, lam)                                      # 2
-        metrics = update(agent, data, hp, update_rng, lr_scale)                          # 3-
+        metrics = update(agent, data, hp_k, update_rng)                                  # 3-
         check_finite(f"after update {k + 1}", **{"policy parameters": agent.phi,
                                                  "critic parameters": agent.theta_v})
         yield row(metrics, k + 1, (k + 1) * len(data), collector, data)
+
+
+def annealed(hp, scale: float):
+    """``hp`` with its Adam step sizes, the policy's ``lr`` (PPO, VPG) and the critic's
+    ``critic.lr``, multiplied by ``scale`` (implementation detail, not in the lecture: the linear
+    decay 1 - k / K of update k of K, baselines ppo2's schedule).
+
+    Tested in ``tests/algos/test_loop.py::test_annealed_scales_only_the_adam_step_sizes``."""
+    critic = dataclasses.replace(hp.critic, lr=hp.critic.lr * scale)
+    if hasattr(hp, "lr"):
+        return dataclasses.replace(hp, lr=hp.lr * scale, critic=critic)
+    return dataclasses.replace(hp, critic=critic)
 
 
 def row(metrics: dict, update: int, env_steps: int, collector: Collector,

@@ -52,18 +52,16 @@ class NPGParams(NaturalParams):
     """The fixed step size alpha."""
 
 
-def update(agent, data, hp: NPGParams, rng: np.random.Generator, lr_scale: float = 1.0) -> dict:
-    """The natural-gradient step on the batch ``data``, then the critic's fit (whose Adam step
-    size ``lr_scale`` scales)."""
+def update(agent, data, hp: NPGParams, rng: np.random.Generator) -> dict:
+    """The natural-gradient step on the batch ``data``, then the critic's fit."""
     metrics = policy_update(agent, data, hp, rng)
     metrics["value_loss"] = fit_critic(agent.critic, agent.theta_v, agent.v_opt, data,
-                                       hp.critic, rng, lr_scale)
+                                       hp.critic, rng)
     return metrics
 
 
-def policy_update(agent, data, hp: NPGParams, rng: np.random.Generator,
-                  lr_scale: float = 1.0) -> dict:
-    """phi <- phi + alpha x, x ~ F^-1 g (``lr_scale`` is not used: the step size is alpha)."""
+def policy_update(agent, data, hp: NPGParams, rng: np.random.Generator) -> dict:
+    """phi <- phi + alpha x, x ~ F^-1 g."""
     policy, phi_old = agent.policy, agent.phi
     adv = standardize(data.adv) if hp.norm_adv else data.adv
     L_old = surrogate_and_kl(policy, phi_old, data, adv)[0]

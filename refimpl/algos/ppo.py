@@ -60,25 +60,23 @@ def approx_kl(logp: np.ndarray, logp_old: np.ndarray) -> float:
     return float(np.mean((kappa - 1.0) - np.log(kappa)))
 
 
-def update(agent, data, hp: PPOParams, rng: np.random.Generator, lr_scale: float = 1.0) -> dict:
-    """Lecture "PPO: Final algorithm", steps 3 and 4 on the batch ``data`` (``FlatBatch``);
-    ``lr_scale`` multiplies both Adam step sizes (1 without annealing). Returns the metrics."""
-    metrics = policy_update(agent, data, hp, rng, lr_scale)                          # step 3
+def update(agent, data, hp: PPOParams, rng: np.random.Generator) -> dict:
+    """Lecture "PPO: Final algorithm", steps 3 and 4 on the batch ``data`` (``FlatBatch``).
+    Returns the metrics."""
+    metrics = policy_update(agent, data, hp, rng)                          # step 3
     metrics["value_loss"] = fit_critic(agent.critic, agent.theta_v, agent.v_opt, data,
-                                       hp.critic, rng, lr_scale)                     # step 4
+                                       hp.critic, rng)                     # step 4
     return metrics
 
 
-def policy_update(agent, data, hp: PPOParams, rng: np.random.Generator,
-                  lr_scale: float = 1.0) -> dict:
+def policy_update(agent, data, hp: PPOParams, rng: np.random.Generator) -> dict:
     """Step 3: phi_{k+1} = argmax L_CLIP, ``hp.epochs`` passes of Adam over shuffled minibatches
     (the slide's argmin of L_clip is a slip). With ``hp.target_kl`` the epochs end after the
     first one whose mean approximate KL exceeds it."""
-    lr = hp.lr * lr_scale
     for epochs in range(1, hp.epochs + 1):
         # the approximate KL is logged for the last epoch; a target-KL stop reads it every epoch
         want_kl = hp.target_kl is not None or epochs == hp.epochs
-        stats = [policy_step(agent, data, idx, hp, lr, want_kl)
+        stats = [policy_step(agent, data, idx, hp, want_kl)
                  for idx in minibatches(len(data), hp.minibatch, rng)]
         objective, clipped, kl_estimate = np.mean(stats, axis=0)
         if hp.target_kl is not None and kl_estimate > hp.target_kl:
@@ -90,7 +88,7 @@ def policy_update(agent, data, hp: PPOParams, rng: np.random.Generator,
             "approx_kl": float(kl_estimate), "clip_fraction": float(clipped), "epochs": epochs}
 
 
-def policy_step(agent, data, idx, hp: PPOParams, lr: float, want_kl: bool):
+def policy_step(agent, data, idx, hp: PPOParams, want_kl: bool):
     """One Adam ascent step on L_CLIP + ent_coef * H over the minibatch ``idx``.
 
     Returns (L_CLIP, clip fraction, approximate KL) before the step, the last NaN unless
@@ -100,5 +98,5 @@ def policy_step(agent, data, idx, hp: PPOParams, lr: float, want_kl: bool):
         agent.policy, agent.phi, data.obs[idx], data.actions[idx], logp_old,
         data.adv[idx], hp.clip_eps, hp.ent_coef, hp.norm_adv)
     grad, _ = clip_grad_norm(grad, hp.max_grad_norm)
-    agent.pi_opt.step(agent.phi, -grad, lr)  # Adam descends; ascend the objective
+    agent.pi_opt.step(agent.phi, -grad, hp.lr)  # Adam descends; ascend the objective
     return l_clip, clipped, approx_kl(logp, logp_old) if want_kl else np.nan

@@ -39,18 +39,16 @@ class TRPOParams(NaturalParams):
     """Candidate fractions gamma tried before the step is rejected."""
 
 
-def update(agent, data, hp: TRPOParams, rng: np.random.Generator, lr_scale: float = 1.0) -> dict:
-    """Steps 3-7 on the batch ``data``, then the critic's fit (whose Adam step size ``lr_scale``
-    scales)."""
+def update(agent, data, hp: TRPOParams, rng: np.random.Generator) -> dict:
+    """Steps 3-7 on the batch ``data``, then the critic's fit."""
     metrics = policy_update(agent, data, hp, rng)                                   # steps 3-7
     metrics["value_loss"] = fit_critic(agent.critic, agent.theta_v, agent.v_opt, data,
-                                       hp.critic, rng, lr_scale)                    # the critic
+                                       hp.critic, rng)                    # the critic
     return metrics
 
 
-def policy_update(agent, data, hp: TRPOParams, rng: np.random.Generator,
-                  lr_scale: float = 1.0) -> dict:
-    """Steps 3-7 of the policy (``lr_scale`` is not used: the KL bound sets the step)."""
+def policy_update(agent, data, hp: TRPOParams, rng: np.random.Generator) -> dict:
+    """Steps 3-7 of the policy; the KL bound delta sets the step."""
     policy, phi_old = agent.policy, agent.phi
     adv = standardize(data.adv) if hp.norm_adv else data.adv
     L_old = surrogate_and_kl(policy, phi_old, data, adv)[0]

@@ -30,22 +30,21 @@ class VPGParams:
     """The critic's fit after the policy step."""
 
 
-def update(agent, data, hp: VPGParams, rng: np.random.Generator, lr_scale: float = 1.0) -> dict:
+def update(agent, data, hp: VPGParams, rng: np.random.Generator) -> dict:
     """One policy-gradient step on the batch ``data``, then the critic's fit."""
-    metrics = policy_update(agent, data, hp, rng, lr_scale)
+    metrics = policy_update(agent, data, hp, rng)
     metrics["value_loss"] = fit_critic(agent.critic, agent.theta_v, agent.v_opt, data,
-                                       hp.critic, rng, lr_scale)
+                                       hp.critic, rng)
     return metrics
 
 
-def policy_update(agent, data, hp: VPGParams, rng: np.random.Generator,
-                  lr_scale: float = 1.0) -> dict:
+def policy_update(agent, data, hp: VPGParams, rng: np.random.Generator) -> dict:
     """phi <- Adam step along g = 1/N sum grad log pi(a|s) A (``rng`` is not drawn from)."""
     policy, phi_old = agent.policy, agent.phi.copy()
     adv = standardize(data.adv) if hp.norm_adv else data.adv
     g = policy.score(phi_old, data.obs, data.actions, adv / len(data))
     g, _ = clip_grad_norm(g, hp.max_grad_norm)
-    agent.pi_opt.step(agent.phi, -g, hp.lr * lr_scale)
+    agent.pi_opt.step(agent.phi, -g, hp.lr)
     L_old, _ = surrogate_and_kl(policy, phi_old, data, adv)
     L_new, kl = surrogate_and_kl(policy, agent.phi, data, adv)
     return {"policy_loss": -(L_new - L_old), "improvement": L_new - L_old, "kl": kl,

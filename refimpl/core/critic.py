@@ -88,9 +88,9 @@ def critic_loss_and_grad(critic: MLP, theta_v: np.ndarray, obs: np.ndarray, ret:
 
 
 def fit_critic(critic: MLP, theta_v: np.ndarray, opt: Adam, data, hp: CriticFitParams,
-               rng: np.random.Generator, lr_scale: float = 1.0) -> float:
+               rng: np.random.Generator) -> float:
     """Regress V_theta_v on ``data.ret``: ``hp.epochs`` epochs, each one Adam step of size
-    ``hp.lr * lr_scale`` on every minibatch of a fresh partition of the batch into
+    ``hp.lr`` on every minibatch of a fresh partition of the batch into
     ``hp.minibatch`` rows; each gradient clipped to norm ``hp.max_grad_norm``; the loss clipped
     around ``data.values`` if ``hp.clip``.
 
@@ -106,8 +106,6 @@ def fit_critic(critic: MLP, theta_v: np.ndarray, opt: Adam, data, hp: CriticFitP
     hp : CriticFitParams
     rng : numpy.random.Generator
         Draws the minibatch partitions.
-    lr_scale : float
-        The annealing factor of this update's step size (1 without annealing).
 
     Returns
     -------
@@ -117,13 +115,13 @@ def fit_critic(critic: MLP, theta_v: np.ndarray, opt: Adam, data, hp: CriticFitP
     Tested in ``tests/core/test_critic.py::test_linear_critic_fit_converges_to_lstsq`` and the
     loop structure tests there.
     """
-    losses, clip, lr = [], hp.clip is not None, hp.lr * lr_scale
+    losses, clip = [], hp.clip is not None
     for _ in range(hp.epochs):
         losses.clear()
         for idx in minibatches(len(data), hp.minibatch, rng):
             loss, grad = critic_loss_and_grad(critic, theta_v, data.obs[idx], data.ret[idx],
                                               data.values[idx] if clip else None, hp.clip)
             grad, _ = clip_grad_norm(grad, hp.max_grad_norm)
-            opt.step(theta_v, grad, lr)
+            opt.step(theta_v, grad, hp.lr)
             losses.append(loss)
     return float(np.mean(losses))

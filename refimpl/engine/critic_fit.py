@@ -16,13 +16,13 @@ from refimpl.engine.worker import ServedProcess, finished, may_start_process
 
 
 class CriticFit:
-    """``fit(critic, theta_v, opt, data, hp, rng, lr_scale)`` runs ``fit_critic`` and returns what
+    """``fit(critic, theta_v, opt, data, hp, rng)`` runs ``fit_critic`` and returns what
     it changed, ``(theta_v, opt, rng, loss)``. ``submit`` runs it at once, on the objects
     themselves; ``CriticProcess`` runs it on copies in a process of its own."""
 
     def fit(self, critic: MLP, theta_v: np.ndarray, opt: Adam, data, hp: CriticFitParams,
-            rng: np.random.Generator, lr_scale: float):
-        loss = fit_critic(critic, theta_v, opt, data, hp, rng, lr_scale)
+            rng: np.random.Generator):
+        loss = fit_critic(critic, theta_v, opt, data, hp, rng)
         return theta_v, opt, rng, loss
 
     def submit(self, *request) -> Future:

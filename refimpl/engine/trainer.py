@@ -185,7 +185,8 @@ class Run(RunDirectory):
         either way: collection does not use the critic, and step 2 waits for the fit."""
         cfg, agent = self.cfg, self.agent
         self._since = time.perf_counter()
-        lr_scale = 1.0 - self.update / self.num_updates if cfg.anneal_lr else 1.0
+        hp = loop.annealed(self.hp, 1.0 - self.update / self.num_updates) if cfg.anneal_lr \
+            else self.hp
         where = f"in update {self.update + 1} ({cfg.algo})"
         done = None
         try:
@@ -195,8 +196,7 @@ class Run(RunDirectory):
                 done = self._finish_fit()
                 self.record(done)  # before this update's policy step, which may fail
             data = self.advantages(batch)                                               # step 2
-            metrics = self.algorithm.policy_update(agent, data, self.hp, self.update_rng,
-                                                   lr_scale)                          # 3-7
+            metrics = self.algorithm.policy_update(agent, data, hp, self.update_rng)   # 3-7
         except NumericalError as err:
             raise type(err)(f"{err} {where}") from None
         check_finite(f"after update {self.update + 1} ({cfg.algo})",
@@ -204,10 +204,9 @@ class Run(RunDirectory):
                         "losses": np.array([metrics["policy_loss"]])})
         self.update += 1
         self.env_steps += self.batch_size
-        self.fitting = Fitting(loop.row(metrics, self.update, self.env_steps, self.collector, data),
-                               self.policy_state(), self.critic_fit.submit(        # critic
-            agent.critic, agent.theta_v, agent.v_opt, data, self.hp.critic, self.update_rng,
-            lr_scale))
+        row = loop.row(metrics, self.update, self.env_steps, self.collector, data)
+        self.fitting = Fitting(row, self.policy_state(), self.critic_fit.submit(      # critic
+            agent.critic, agent.theta_v, agent.v_opt, data, hp.critic, self.update_rng))
         if not overlap:
             return self._finish_fit()
         self._unassigned += time.perf_counter() - self._since

@@ -12,6 +12,7 @@ from scipy import special, stats
 
 from refimpl.algos.agent import FlatBatch
 from refimpl.algos import ALGORITHMS
+from refimpl.algos.loop import annealed
 
 
 def _surrogate(phi, data, adv):
@@ -117,12 +118,13 @@ def test_vpg_updates_are_clipped_adam_ascent_steps_on_the_policy_gradient(lr_sca
     sides' different rounding, sees it."""
     cfg, agent, data = agent_and_batch("vpg", max_grad_norm=max_norm)
     adam = TextbookAdam(agent.phi, cfg.lr * (1.0 if lr_scale is None else lr_scale))
+    hp = cfg.algorithm_params() if lr_scale is None else annealed(cfg.algorithm_params(), lr_scale)
     rng = np.random.default_rng(1)
     for _ in range(2):
         g = linear_scores(adam.theta, data.obs, data.actions).T @ standardised(data.adv) / len(data)
         assert np.linalg.norm(g) > 0.05
         adam.step(-(g if max_norm is None else clip_by_norm(g, max_norm)))
-        ALGORITHMS["vpg"].update(agent, data, cfg.algorithm_params(), rng, *(() if lr_scale is None else (lr_scale,)))
+        ALGORITHMS["vpg"].update(agent, data, hp, rng)
     np.testing.assert_allclose(agent.phi, adam.theta, rtol=0, atol=1e-13)
 
 
@@ -379,9 +381,9 @@ def test_trpo_estimates_the_fisher_on_the_subsample_it_draws():
 @pytest.mark.parametrize("algo", ["ppo", "npg", "trpo", "vpg"])
 def test_update_fits_the_critic_at_its_own_step_size_and_logs_its_loss(algo):
     """Every algorithm's ``update`` ends with the critic's fit (lecture, "TRPO: The big picture
-    and relation to actor-critic"), whose Adam step size is hp.critic.lr * lr_scale
-    (``core.critic.fit_critic``), not the step size the critic's optimiser was built with
-    (here 3e-4 or 1e-3, against hp.critic.lr = 0.02 and lr_scale 0.5). Two full-batch epochs are
+    and relation to actor-critic"), whose Adam step size is hp.critic.lr, annealed here by 0.5
+    (``core.critic.fit_critic``, ``loop.annealed``), not the step size the critic's optimiser
+    was built with (here 3e-4 or 1e-3, against hp.critic.lr = 0.02). Two full-batch epochs are
     two Adam descent steps of size 0.01 on dL_V/dtheta_v = [s, 1]^T (V(s) - ret) / N of the
     linear critic (a textbook Adam), and ``value_loss`` is the loss of the last epoch, at the
     parameters after the first step: 1/2 mean (V(s) - ret)^2, written out. Tolerance: relative
@@ -399,7 +401,7 @@ def test_update_fits_the_critic_at_its_own_step_size_and_logs_its_loss(algo):
     for _ in range(2):
         losses.append(0.5 * np.mean((X @ adam.theta - data.ret) ** 2))
         adam.step(X.T @ (X @ adam.theta - data.ret) / len(data))
-    metrics = ALGORITHMS[algo].update(agent, data, hp, np.random.default_rng(1), 0.5)
+    metrics = ALGORITHMS[algo].update(agent, data, annealed(hp, 0.5), np.random.default_rng(1))
     np.testing.assert_allclose(agent.theta_v, adam.theta, rtol=0, atol=1e-12)
     assert metrics["value_loss"] == pytest.approx(losses[1], rel=1e-12)
     assert abs(losses[1] - losses[0]) > 1e-3

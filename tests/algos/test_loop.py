@@ -2,14 +2,18 @@
 from the generator it is handed) and a recording update stand in for the environment and the
 algorithm, so that every argument the loop passes and every column of its rows is checked
 against what its docstrings state: the agent from the run's "weights" stream, the actions from the
-"actions" stream, the update's generator the "update" stream, lr_scale = 1 - k / updates with
-annealing, env_steps = (k + 1) N, explained_variance of V_old against the returns, and a
+"actions" stream, the update's generator the "update" stream, the Adam step sizes times
+1 - k / updates with annealing (``loop.annealed``), env_steps = (k + 1) N, explained_variance of V_old against the returns, and a
 non-finite parameter stopping the run with a NumericalError that names it."""
+import dataclasses
+
 import numpy as np
 import pytest
 
-from refimpl.algos import loop
+from refimpl.algos import PARAMS, loop
+from refimpl.algos.ppo import PPOParams
 from refimpl.algos.agent import Agent, AgentSpec
+from refimpl.core.critic import CriticFitParams
 from refimpl.core.errors import NumericalError
 from refimpl.core.seeding import RunSeeds
 from refimpl.envs.rollout import Batch, estimate_advantages
@@ -80,17 +84,17 @@ def test_train_runs_collect_advantages_update_and_yields_each_updates_row(anneal
     """Three iterations of the loop: collection k runs pi at the phi the previous update left,
     for ``horizon`` steps, on the "actions" stream (the batches are those of a generator of that
     stream drawn in order), with GAE(gamma, lambda) advantages; the update receives the hyperparameters, the batch's advantages,
-    the "update" stream (its draws continue from one update to the next) and lr_scale 1, or
-    1 - k / updates with annealing; row k is the update's metrics with update = k + 1,
+    the "update" stream (its draws continue from one update to the next) and the hyperparameters
+    as given, or with both Adam step sizes times 1 - k / updates with annealing; row k is the update's metrics with update = k + 1,
     env_steps = (k + 1) N (N = horizon E), the collector's episode statistics and
     explained_variance = 1 - Var[ret - V_old] / Var[ret] of the batch, written out here."""
     collector = ScriptedCollector()
     agent = loop.make_agent(AgentSpec(hidden=(4,)), collector, SEED)
-    hp, seen = object(), []
+    hp, seen = PPOParams(lr=0.5, critic=CriticFitParams(lr=0.25)), []
 
-    def update(agent_, data, hp_, rng, lr_scale):
-        assert agent_ is agent and hp_ is hp
-        seen.append((data, rng.random(), lr_scale))
+    def update(agent_, data, hp_, rng):
+        assert agent_ is agent
+        seen.append((data, rng.random(), hp_))
         agent_.phi = agent_.phi + 0.01  # a step, so that the next collection sees a new phi
         return {"policy_loss": float(len(seen))}
 
@@ -99,7 +103,7 @@ def test_train_runs_collect_advantages_update_and_yields_each_updates_row(anneal
     actions, update_rng = (RunSeeds(SEED).generator(s) for s in ("actions", "update"))
     phi = loop.make_agent(AgentSpec(hidden=(4,)), ScriptedCollector(), SEED).phi
     assert len(rows) == len(seen) == len(collector.calls) == 3
-    for k, (row, (data, draw, lr_scale), (policy, phi_seen, horizon)) in enumerate(
+    for k, (row, (data, draw, hp_k), (policy, phi_seen, horizon)) in enumerate(
             zip(rows, seen, collector.calls)):
         assert policy is agent.policy and horizon == HORIZON
         np.testing.assert_array_equal(phi_seen, phi)
@@ -109,7 +113,9 @@ def test_train_runs_collect_advantages_update_and_yields_each_updates_row(anneal
         adv = estimate_advantages(agent.critic, agent.theta_v, batch, GAMMA, LAM)[0]
         np.testing.assert_array_equal(data.adv, adv.ravel())  # the stand-in update keeps theta_v
         assert draw == update_rng.random()
-        assert lr_scale == (1.0 - k / 3 if anneal_lr else 1.0)
+        scale = 1.0 - k / 3 if anneal_lr else 1.0
+        assert hp_k == dataclasses.replace(hp, lr=0.5 * scale, critic=CriticFitParams(lr=0.25 * scale))
+        assert anneal_lr or hp_k is hp
         ev = 1.0 - np.var(data.ret - data.values) / np.var(data.ret)
         assert row == {"policy_loss": float(k + 1), "update": k + 1,
                        "env_steps": (k + 1) * HORIZON * E, "ep_return": 12.5,
@@ -126,7 +132,7 @@ def test_train_stops_at_a_non_finite_parameter_naming_it_and_the_update(which, n
     agent = loop.make_agent(AgentSpec(hidden=(4,)), collector, SEED)
     calls = []
 
-    def update(agent_, data, hp, rng, lr_scale):
+    def update(agent_, data, hp, rng):
         calls.append(1)
         if len(calls) == 2:
             getattr(agent_, which)[0] = np.nan
@@ -136,3 +142,19 @@ def test_train_stops_at_a_non_finite_parameter_naming_it_and_the_update(which, n
     assert next(rows)["update"] == 1
     with pytest.raises(NumericalError, match=f"non-finite {named} after update 2$"):
         next(rows)
+
+
+@pytest.mark.parametrize("algo", sorted(PARAMS))
+def test_annealed_scales_only_the_adam_step_sizes(algo):
+    """``annealed(hp, c)`` multiplies the policy's Adam step size (where the algorithm has one:
+    PPO, VPG) and the critic's by c, and leaves every other field as it was; c = 1 gives hp
+    back, field for field. Compared field by field through dataclasses.asdict."""
+    hp = PARAMS[algo]()
+    scaled = dataclasses.asdict(loop.annealed(hp, 0.25))
+    expected = dataclasses.asdict(hp)
+    expected["critic"]["lr"] *= 0.25
+    if "lr" in expected:
+        expected["lr"] *= 0.25
+    assert scaled == expected
+    assert ("lr" in expected) == (algo in ("ppo", "vpg"))
+    assert loop.annealed(hp, 1.0) == hp

@@ -14,6 +14,7 @@ from support.batches import (TextbookAdam, agent_and_batch, clip_by_norm, gaussi
 from support.gradcheck import assert_directional_derivative
 from refimpl.core import distributions as dist
 from refimpl.algos import ppo
+from refimpl.algos.loop import annealed
 from refimpl.core.objectives import ppo_objective
 from refimpl.core.policy import GaussianPolicy
 from scipy.special import log_softmax
@@ -114,8 +115,8 @@ def test_two_epochs_are_clipped_adam_ascent_steps_on_the_closed_form_gradient(lr
         g = linear_scores(adam.theta, data.obs, data.actions).T @ weights
         assert np.linalg.norm(g) > 0.05
         adam.step(-clip_by_norm(g, 0.05))
-    ppo.update(agent, data, cfg.algorithm_params(), np.random.default_rng(1), *(() if lr_scale is None
-                                                             else (lr_scale,)))
+    hp = cfg.algorithm_params() if lr_scale is None else annealed(cfg.algorithm_params(), lr_scale)
+    ppo.update(agent, data, hp, np.random.default_rng(1))
     np.testing.assert_allclose(agent.phi, adam.theta, rtol=0, atol=1e-12)
 
 
@@ -123,9 +124,9 @@ def _record_minibatches(monkeypatch):
     calls = []
     step = ppo.policy_step
 
-    def recording(agent, data, idx, cfg, lr, want_kl):
+    def recording(agent, data, idx, hp, want_kl):
         calls.append(np.array(idx))
-        return step(agent, data, idx, cfg, lr, want_kl)
+        return step(agent, data, idx, hp, want_kl)
     monkeypatch.setattr(ppo, "policy_step", recording)
     return calls
 

@@ -13,6 +13,7 @@ from support.gradcheck import assert_directional_derivative
 from refimpl.core import critic as critic_module
 from refimpl.algos.agent import Agent, FlatBatch
 from refimpl.algos import ALGORITHMS
+from refimpl.algos.loop import annealed
 from refimpl.engine.config import ALGOS, Config
 from refimpl.core.critic import (CRITIC_OUTPUT_GAIN, CriticFitParams, critic_loss_and_grad,
                                  fit_critic, init_critic)
@@ -167,6 +168,6 @@ def test_every_update_fits_the_critic_by_clipped_adam_descent(algo, lr_scale):
         g = X.T @ (X @ adam.theta - data.ret) / len(data)
         assert np.linalg.norm(g) > 0.05
         adam.step(clip_by_norm(g, 0.05))
-    ALGORITHMS[algo].update(agent, data, cfg.algorithm_params(), np.random.default_rng(1),
-                            *(() if lr_scale is None else (lr_scale,)))
+    hp = cfg.algorithm_params() if lr_scale is None else annealed(cfg.algorithm_params(), lr_scale)
+    ALGORITHMS[algo].update(agent, data, hp, np.random.default_rng(1))
     np.testing.assert_allclose(agent.theta_v, adam.theta, rtol=0, atol=1e-12)

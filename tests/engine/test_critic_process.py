@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from refimpl.engine import checkpoint
 from refimpl.algos import ALGORITHMS
+from refimpl.algos.loop import annealed
 from refimpl.cli import main
 from refimpl.engine.config import Config
 from refimpl.engine.critic_fit import CriticFit, CriticProcess, make_critic_fit
@@ -44,7 +45,8 @@ def test_the_policy_update_neither_reads_nor_writes_the_critic(algo, seed, lr_sc
         agent.v_opt.step(agent.theta_v.copy(), other.standard_normal(agent.theta_v.size))
         theta_v, v_opt = agent.theta_v.copy(), agent.v_opt.state()
         rng = np.random.default_rng(seed)
-        metrics = ALGORITHMS[algo].policy_update(agent, data, cfg.algorithm_params(), rng, lr_scale)
+        metrics = ALGORITHMS[algo].policy_update(agent, data,
+                                                  annealed(cfg.algorithm_params(), lr_scale), rng)
         assert "value_loss" not in metrics
         np.testing.assert_array_equal(agent.theta_v, theta_v)
         for key, value in agent.v_opt.state().items():
@@ -143,7 +145,7 @@ def test_a_failing_fit_is_one_line_naming_it(tmp_path, capsys):
 
     process = CriticProcess()
     try:
-        future = process.submit(None, None, None, None, None, None, None)
+        future = process.submit(None, None, None, None, None, None)
         with pytest.raises(WorkerError, match=r"^critic fit failed: AttributeError: "):
             future.result()
     finally:

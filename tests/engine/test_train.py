@@ -144,11 +144,13 @@ def test_lr_scale_zero_freezes_the_critic(algo, tmp_path):
     """Config.anneal_lr decays both Adam step sizes: at lr_scale = 0 (the end of the schedule)
     Adam's step is exactly zero, so the critic is bit-for-bit unchanged; at 1 it moves."""
     from refimpl.algos import ALGORITHMS
+    from refimpl.algos.loop import annealed
 
     for scale, moves in ((0.0, False), (1.0, True)):
         run = Run(Config.for_algo(algo, steps=256, **SMALL), tmp_path / f"{algo}-{scale}")
         theta_v = run.agent.theta_v.copy()
-        ALGORITHMS[algo].update(run.agent, run.collect_batch(), run.cfg.algorithm_params(), run.update_rng, scale)
+        hp = annealed(run.cfg.algorithm_params(), scale)
+        ALGORITHMS[algo].update(run.agent, run.collect_batch(), hp, run.update_rng)
         run.close()
         assert np.array_equal(run.agent.theta_v, theta_v) != moves
 
