@@ -24,9 +24,11 @@ DIAGNOSES = {
     "act_dim_scale": "KL averaged over the action dimensions as well as the states: F v is F/d, "
                      "x is d x, beta is beta/d (d = act_dim)",
     "kl_reverse": "kl is KL(pi_new || pi_old) instead of KL(pi_old || pi_new)",
-    "layout_log_std_first": "theta holds log_std first, then the layers (SB3 named_parameters)",
-    "layout_weights_transposed": "weights stored (out, in), as torch.nn.Linear.weight",
-    "layout_bias_first": "each layer's bias stored before its weight",
+    "layout": "theta, theta_new, v and the vector outputs in another parameter layout: "
+              "log_std first (SB3 named_parameters), weights (out, in) (torch.nn.Linear.weight), "
+              "bias before weight, or a combination; the setting names it",
+    "layout_outputs": "only the vector outputs (grad, fvp, cg_x, step, ...) in another parameter "
+                      "layout, IN's theta, theta_new and v in refimpl's; the setting names it",
     "entropy_dim_mean": "entropy averaged over the action dimensions instead of summed",
     "entropy_summed": "entropy summed over the states instead of averaged",
     "advantages_normalized": "advantages standardised before use, (A - mean A) / (std A + 1e-8), "
@@ -52,9 +54,9 @@ DIAGNOSES = {
 """The fixed list of diagnosis ids (``--json`` and ``Report.diagnoses`` use them) and what each
 one means; documented in docs/crosscheck.md."""
 
-GAUSSIAN_ONLY = ("act_dim_scale", "layout_log_std_first", "entropy_dim_mean")
-"""Diagnoses about the Gaussian's action dimensions or log_std: never tried for a categorical
-input (``applicable``)."""
+GAUSSIAN_ONLY = ("act_dim_scale", "entropy_dim_mean")
+"""Diagnoses about the Gaussian's action dimensions: never tried for a categorical input
+(``applicable``); neither is a layout with log_std first (``layout.layouts``)."""
 
 
 def applicable(kind: str) -> tuple[str, ...]:
@@ -175,20 +177,35 @@ def _step(d, ours, policy) -> list[Candidate]:
 
 
 def _layouts(d, ours, policy) -> list[Candidate]:
-    """theta, theta_new and v written in another layout: refimpl reads them converted to its
-    own, and its vector outputs are converted back to theirs.
-    Tested in ``tests/crosscheck/test_crosscheck_compare.py::test_each_layout_is_diagnosed``."""
-    found = []
-    for ids, flags in layouts(policy.kind):
+    """Per layout (``layout.layouts``; one whose order equals a simpler one's is skipped), two
+    readings, each named with the layout in words (stacked departures in one setting):
+    ``layout``, theta, theta_new and v written in it (refimpl reads them converted to its own
+    and its vector outputs are converted back), and ``layout_outputs``, IN converted but the
+    vector outputs left in it (refimpl's outputs permuted, nothing recomputed).
+    Tested in ``tests/crosscheck/test_crosscheck_compare.py::test_each_layout_is_diagnosed`` and
+    ``test_outputs_in_another_layout``."""
+    found, seen = [], {np.arange(policy.n_params).tobytes()}
+    for name, flags in layouts(policy.kind):
         order = their_order(policy, *flags)
+        if order.tobytes() in seen:
+            continue
+        seen.add(order.tobytes())
         back = np.argsort(order)
+        convert = (f"`ours = theirs[np.argsort(their_order(policy, "
+                   f"{', '.join(map(str, flags))}))]`, refimpl.crosscheck.layout")
         out = compute({**d, **{k: d[k][back] for k in ("theta", "theta_new", "v")}})
-        pred = {k: (a[order] if k in VECTOR_KEYS else a) for k, a in out.items()}
-        how = ("convert theta, theta_new and v to refimpl's layout "
-               f"(`ours = theirs[np.argsort(their_order(policy, {', '.join(map(str, flags))}))]`, "
-               "refimpl.crosscheck.layout)")
-        found.append((ids, how, pred))
+        found.append((("layout",), f"{name}: convert theta, theta_new and v to refimpl's "
+                      f"layout ({convert})", _in_layout(out, order)))
+        found.append((("layout_outputs",), f"{name}: IN is in refimpl's; convert their vector "
+                      f"outputs to refimpl's layout ({convert})",
+                      {k: a for k, a in _in_layout(ours, order).items() if k in VECTOR_KEYS}))
     return found
+
+
+def _in_layout(out, order) -> dict[str, np.ndarray]:
+    """Outputs ``out`` with the vectors in parameter space (VECTOR_KEYS) in the layout of
+    ``order`` (``layout.their_order``)."""
+    return {k: (a[order] if k in VECTOR_KEYS else a) for k, a in out.items()}
 
 
 ABSOLUTE_RESIDUAL_TOL = 1e-10

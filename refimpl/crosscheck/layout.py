@@ -14,8 +14,9 @@ import numpy as np
 
 from refimpl.core.policy import CategoricalPolicy, GaussianPolicy
 
-LAYOUT_IDS = ("layout_log_std_first", "layout_weights_transposed", "layout_bias_first")
-"""Diagnosis ids of the three departures, in the order of ``their_order``'s flags."""
+DEPARTURES = ("log_std first", "weights (out, in)", "bias first")
+"""The three departures, in the order of ``their_order``'s flags, as a diagnosis's setting
+names them (``describe``)."""
 
 
 def their_order(policy: GaussianPolicy | CategoricalPolicy, log_std_first: bool, transposed: bool,
@@ -34,11 +35,17 @@ def their_order(policy: GaussianPolicy | CategoricalPolicy, log_std_first: bool,
     return np.concatenate(parts)
 
 
+def describe(flags) -> str:
+    """The layout of ``their_order``'s flags in words, its departures joined: "log_std first,
+    weights (out, in)" for SB3's ``named_parameters``."""
+    return ", ".join(name for name, on in zip(DEPARTURES, flags) if on) or "refimpl's"
+
+
 def layouts(kind: str = "gaussian"):
     """Every non-refimpl combination of the three flags, fewest departures first:
-    (ids, flags) pairs. A categorical policy (``kind``) has no log_std to move: only the
-    other two flags."""
+    (``describe(flags)``, flags) pairs. A categorical policy (``kind``) has no log_std to
+    move: only the other two flags."""
     first = (False, True) if kind == "gaussian" else (False,)
     combos = [f for f in itertools.product(first, (False, True), (False, True)) if any(f)]
     combos.sort(key=sum)
-    return [(tuple(i for i, on in zip(LAYOUT_IDS, f) if on), f) for f in combos]
+    return [(describe(f), f) for f in combos]

@@ -117,7 +117,7 @@ def test_ratio_float_records_and_keeps_or_removes_the_cast():
 def test_tianshou_flat_order_is_log_std_first_and_diagnosed_as_its_layout():
     """``actor.parameters()`` (the order of ``_get_flat_grad``, npg.py:226-228) puts
     ``sigma_param`` first (continuous.py:213) and each weight as (out, in): ``to_theirs`` is
-    exactly that order, and IN written in it is diagnosed as both layout departures."""
+    exactly that order, and IN written in it is diagnosed as one layout with both departures."""
     from tianshou.algorithm import NPG
     algo = helper.build(NPG)
     actor = algo.policy.actor
@@ -127,7 +127,9 @@ def test_tianshou_flat_order_is_log_std_first_and_diagnosed_as_its_layout():
     np.testing.assert_array_equal(theirs_order[:6], actor.sigma_param.detach().numpy()[:, 0])
     inputs, theirs, _ = npg.theirs_and_inputs()
     report = crosscheck.compare({**inputs, "theta": theirs_order}, {"mean": theirs["mean"]})
-    assert failed_with(report) == {"mean": ["layout_log_std_first", "layout_weights_transposed"]}
+    assert failed_with(report) == {"mean": ["layout"]}
+    assert [dg.setting.split(":")[0] for dg in report.diagnoses] == [
+        "log_std first, weights (out, in)"]
 
 
 def test_npg_fails_on_normalised_advantages_and_fixed_step_and_agrees_applied(tmp_path):

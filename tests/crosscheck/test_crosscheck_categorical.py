@@ -217,15 +217,19 @@ def test_policy_flag_needs_make_example(tmp_path, capsys):
 
 
 def test_gaussian_only_diagnoses_are_never_tried():
-    """For a categorical input no candidate names act_dim_scale, layout_log_std_first or
-    entropy_dim_mean (they speak of action dimensions and log_std it does not have), every
-    other layout and renaming is still tried, and its own outputs pass."""
+    """For a categorical input no candidate names act_dim_scale or entropy_dim_mean, nor a
+    layout with log_std first (they speak of action dimensions and log_std it does not have),
+    every other layout (the three combinations of weights (out, in) and bias first, of IN and
+    of the outputs alone) and renaming is still tried, and its own outputs pass."""
     d = _example()
     ours, policy = crosscheck.compute(d), crosscheck.validate(d)
-    ids = {i for c in diagnose.candidates(d, ours, policy) for i in c[0]}
+    found = diagnose.candidates(d, ours, policy)
+    ids = {i for c in found for i in c[0]}
     assert ids.isdisjoint(diagnose.GAUSSIAN_ONLY)
-    assert {"layout_weights_transposed", "layout_bias_first", "entropy_summed", "kl_reverse",
-            "step_damping", "advantages_normalized"} <= ids
+    assert {"layout", "layout_outputs", "entropy_summed", "kl_reverse", "step_damping",
+            "advantages_normalized"} <= ids
+    settings = [how for i, how, _ in found if i[0].startswith("layout")]
+    assert len(settings) == 6 and not any("log_std" in how for how in settings)
     assert set(diagnose.applicable("categorical")) == set(crosscheck.DIAGNOSES) - set(
         diagnose.GAUSSIAN_ONLY)
     assert crosscheck.compare(d, ours).ok
@@ -240,7 +244,8 @@ def test_transposed_weights_of_a_categorical_policy_are_diagnosed():
     theirs = {k: (a[order] if k in diagnose.VECTOR_KEYS else a)
               for k, a in crosscheck.compute(d).items()}
     report = crosscheck.compare(theirs_in, theirs)
-    assert not report.ok and report.ids() == {"layout_weights_transposed"}
+    assert not report.ok and report.ids() == {"layout"}
+    assert report.diagnoses[0].setting.startswith("weights (out, in): ")
 
 
 def test_worked_example_of_the_docs():

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from refimpl import crosscheck
-from refimpl.crosscheck import layout, tolerance
+from refimpl.crosscheck import diagnose, layout, tolerance
 from refimpl.core.fisher import dense_fisher
 from refimpl.core.returns import standardize
 from support.strategies import seeds
@@ -124,22 +124,86 @@ def test_kl_reverse_alone_and_with_act_dim_scale():
     assert _ids(both, "kl") == ["act_dim_scale", "kl_reverse"]
 
 
-@pytest.mark.parametrize("ids, flags", layout.layouts())
-def test_each_layout_is_diagnosed(ids, flags):
+@pytest.mark.parametrize("name, flags", layout.layouts())
+def test_each_layout_is_diagnosed(name, flags):
     """IN written in another layout (theirs = refimpl's vector [their_order]), THEIRS the
-    correct outputs in that layout: refimpl's mean disagrees, the layout explains it."""
+    correct outputs in that layout: refimpl's mean disagrees, ``layout`` explains it, named once
+    with the departures (stacked ones too) in one setting."""
     d0 = _base(seed=1)
     policy = crosscheck.validate(d0)
     order = layout.their_order(policy, *flags)
     ours0 = crosscheck.compute(d0)
     bad_in = {**d0, **{k: d0[k][order] for k in ("theta", "theta_new", "v")}}
-    theirs = {k: (v[order] if k in ("grad", "fvp", "cg_x", "step", "clip_grad",
-                                    "surrogate_grad", "kl_grad") else v)
-              for k, v in ours0.items()}
+    theirs = {k: (v[order] if k in diagnose.VECTOR_KEYS else v) for k, v in ours0.items()}
     report = crosscheck.compare(bad_in, theirs)
-    assert "mean" in report.failed
-    assert _ids(report, "mean") == list(ids)
-    assert set(report.failed) <= {r.key for r in report.rows if r.diagnoses == list(ids)}
+    assert "mean" in report.failed and _ids(report, "mean") == ["layout"]
+    assert set(report.failed) <= {r.key for r in report.rows if r.diagnoses == ["layout"]}
+    assert [dg.setting.split(":")[0] for dg in report.diagnoses] == [name]
+
+
+def _outputs_in(flags, keys=diagnose.VECTOR_KEYS, then=lambda theirs, order: theirs):
+    """THEIRS = refimpl's outputs with ``keys`` in the layout of ``flags``, passed through
+    ``then`` (with the order); IN stays in refimpl's layout."""
+    def theirs(ours, policy):
+        order = layout.their_order(policy, *flags)
+        return then({**ours, **{k: ours[k][order] for k in keys if k in ours}}, order)
+    return theirs
+
+
+def _npg_step(theirs, order):
+    return {**theirs, "step": 0.05 * theirs["cg_x"]}
+
+
+def _grad_rolled(theirs, order):
+    return {**theirs, "grad": np.roll(theirs["grad"], 1)}
+
+
+def _shuffled(ours, policy):
+    perm = np.random.default_rng(0).permutation(policy.n_params)
+    return {**ours, **{k: ours[k][perm] for k in diagnose.VECTOR_KEYS if k in ours}}
+
+
+VEC = ("grad", "fvp", "cg_x", "step", "clip_grad", "surrogate_grad", "kl_grad")
+OUT = ["layout_outputs"]
+T, F = True, False
+OUTPUT_LAYOUT_CASES = {  # name: (THEIRS, {key: (status, diagnoses)}, settings' layouts)
+    "refimpl_layout": (_outputs_in((F, F, F)), {k: ("PASS", []) for k in VEC}, []),
+    "log_std_first": (_outputs_in((T, F, F)), {k: ("FAIL", OUT) for k in VEC},
+                      ["log_std first"]),
+    "transposed": (_outputs_in((F, T, F)), {k: ("FAIL", OUT) for k in VEC},
+                   ["weights (out, in)"]),
+    "bias_first": (_outputs_in((F, F, T)), {k: ("FAIL", OUT) for k in VEC}, ["bias first"]),
+    "sb3_stacked": (_outputs_in((T, T, F)), {k: ("FAIL", OUT) for k in VEC},
+                    ["log_std first, weights (out, in)"]),
+    "all_three": (_outputs_in((T, T, T)), {k: ("FAIL", OUT) for k in VEC},
+                  ["log_std first, weights (out, in), bias first"]),
+    "grad_and_cg_x_only": (_outputs_in((T, T, F), ("grad", "cg_x")), {
+        "grad": ("FAIL", OUT), "cg_x": ("FAIL", OUT), "fvp": ("PASS", [])},
+        ["log_std first, weights (out, in)"]),
+    "npg_step_in_their_layout": (_outputs_in((F, T, F), ("grad", "cg_x"), _npg_step), {
+        "cg_x": ("FAIL", OUT), "step": ("FAIL", OUT + ["npg_fixed_step"])},
+        ["weights (out, in)"]),
+    "grad_rolled": (_outputs_in((T, T, F), then=_grad_rolled), {
+        "grad": ("FAIL", []), "cg_x": ("FAIL", OUT)}, ["log_std first, weights (out, in)"]),
+    "shuffled": (_shuffled, {k: ("FAIL", []) for k in VEC}, []),
+}
+
+
+@pytest.mark.parametrize("name", OUTPUT_LAYOUT_CASES)
+def test_outputs_in_another_layout(name):
+    """Issue #27 item 6: IN converted to refimpl's layout, their parameter-space outputs left
+    in theirs (refimpl's outputs permuted): ``layout_outputs``, named once with the layout
+    (stacked departures in one setting); outputs in refimpl's layout name nothing, and a
+    vector permuted otherwise fails with no diagnosis."""
+    make, rows, settings = OUTPUT_LAYOUT_CASES[name]
+    d = _base(seed=1)
+    policy = crosscheck.validate(d)
+    report = crosscheck.compare(d, make(crosscheck.compute(d), policy))
+    got = {r.key: (r.status, r.diagnoses) for r in report.rows}
+    assert {k: got[k] for k in rows} == rows
+    layouts = [dg.setting for dg in report.diagnoses if dg.id.startswith("layout")]
+    assert [s.split(":")[0] for s in layouts] == settings
+    assert report.ok == (name == "refimpl_layout")
 
 
 def test_layout_orders_are_permutations():

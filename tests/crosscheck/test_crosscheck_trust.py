@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 
 from refimpl import crosscheck
-from refimpl.crosscheck.io import write
+from refimpl.crosscheck.diagnose import VECTOR_KEYS
+from refimpl.crosscheck.io import validate, write
+from refimpl.crosscheck.layout import their_order
 from test_crosscheck import DATA
 
 
@@ -59,6 +61,15 @@ def through_float32(o):
 
 def npg_step(alpha, beta):
     return lambda o: {**o, "step": alpha * o["cg_x"], "beta": np.float64(beta)}
+
+
+def outputs_in(flags):
+    """refimpl's outputs for the golden tanh IN with the parameter-space vectors (VECTOR_KEYS)
+    in the layout ``their_order(policy, *flags)``: IN read converted, gradients left in theirs."""
+    def theirs(o):
+        order = their_order(validate(dict(np.load(DATA / "crosscheck_tanh_in.npz"))), *flags)
+        return {**o, **{k: o[k][order] for k in VECTOR_KEYS if k in o}}
+    return theirs
 
 
 @dataclass
@@ -141,6 +152,16 @@ CASES = {
                                    ("--only", "ls_accepted"), "OK"),
     "f32_ls_accepted_flipped": Case("blocks", np.float32, put("ls_accepted", lambda o: ~o[
         "ls_accepted"]), 1, {"ls_accepted": (FAIL, [])}, ("--only", "ls_accepted")),
+    # 6: only the vector outputs in SB3's layout (log_std first, weights (out, in)), IN in
+    # refimpl's: one diagnosis, both departures in one setting; a vector shuffled otherwise not
+    "layout_outputs_sb3": Case("tanh", np.float64, outputs_in((True, True, False)), 1, {
+        "grad": (FAIL, ["layout_outputs"]), "cg_x": (FAIL, ["layout_outputs"]),
+        "mean": (PASS, [])}, (), "fvp, cg_x, step, clip_grad, surrogate_grad, kl_grad): "),
+    "f32_layout_outputs_sb3": Case("tanh", np.float32, outputs_in((True, True, False)), 1, {
+        "grad": (FAIL, ["layout_outputs"]), "step": (FAIL, ["layout_outputs"])}, (),
+        "; log_std first, weights (out, in): IN is in refimpl's"),
+    "layout_outputs_shuffled": Case("tanh", np.float64, put("grad", lambda o: np.random.default_rng(
+        0).permutation(o["grad"])), 1, {"grad": (FAIL, [])}, ("--only", "grad")),
     # 3: nothing compared is not OK; a bad --rtol is refused
     "empty": Case("tanh", np.float64, lambda o: {}, 4, says="NOTHING COMPARED"),
     "upper_case_keys": Case("tanh", np.float64, lambda o: {k.upper(): v for k, v in o.items()},
