@@ -314,3 +314,31 @@ def test_value_loss_refuses_a_clipping_range_that_is_not_positive(clip_eps):
         value_loss(z, z, z, clip_eps)
     loss, _ = value_loss(np.array([0.0, 2.0]), z, np.array([1.0, 1.0]), 0.5)
     assert loss == 0.5 * 4.25 / 2
+
+
+def test_surrogate_change_computes_l_old_itself_when_not_given():
+    """``surrogate_change(policy, phi_old, phi_new, data, adv)`` without L_old (documented
+    optional: "L_old is L_TRPO(phi_old) when the caller has it") computes it: improvement =
+    L_TRPO(phi_new) - L_TRPO(phi_old) with L_TRPO = mean_n exp(log pi_new - log pi_old) A_n
+    written out (L_TRPO(phi_old) = mean A, far from 0 here, so dropping it is seen),
+    policy_loss its negation, kl the closed-form Gaussian KL and entropy that of pi_new; and
+    the result equals the one given L_old = L_TRPO(phi_old), bit for bit."""
+    from support.batches import agent_and_batch, gaussian_entropy, gaussian_kl, gaussian_logp
+    from refimpl.core.objectives import surrogate_and_kl, surrogate_change
+
+    _, agent, data = agent_and_batch("trpo", adv_mean=2.0)
+    phi_old = agent.phi
+    phi_new = phi_old + 0.05 * np.random.default_rng(3).standard_normal(phi_old.size)
+    adv = data.adv
+    out = surrogate_change(agent.policy, phi_old, phi_new, data, adv)
+    L_old, L_new = np.mean(adv), np.mean(
+        np.exp(gaussian_logp(phi_new, data.obs, data.actions) - data.logp_old) * adv)
+    assert abs(L_old) > 1.0
+    # means of 40 O(1) terms, exp of O(0.1) log-ratios: rounding below 1e-13
+    assert out["improvement"] == pytest.approx(L_new - L_old, abs=1e-13)
+    assert out["policy_loss"] == -out["improvement"]
+    assert out["kl"] == pytest.approx(gaussian_kl(phi_old, phi_new, data.obs, 2), abs=1e-13)
+    assert out["entropy"] == pytest.approx(gaussian_entropy(phi_new, 2), abs=1e-13)
+    given_l_old = surrogate_change(agent.policy, phi_old, phi_new, data, adv,
+                                   surrogate_and_kl(agent.policy, phi_old, data, adv)[0])
+    assert given_l_old == out
