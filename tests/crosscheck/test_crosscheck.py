@@ -258,7 +258,7 @@ def test_trpo_update_moves_phi_by_crosscheck_step_and_logs_crosscheck_kl(tmp_pat
     run = Run(cfg, tmp_path / "run")
     data = run.collect_batch()
     phi_old = run.agent.phi.copy()
-    metrics = ALGORITHMS["trpo"].update(run.agent, data, cfg.algorithm_params(), run.update_rng, 1.0)
+    metrics = ALGORITHMS["trpo"].update(run.agent, data, cfg.algorithm_params(), run.update_rng)
     phi_new = run.agent.phi
     assert metrics["accepted"] == 1 and metrics["step_fraction"] == 1.0
     out = crosscheck.compute(_input_from_batch(cfg, data, phi_old, phi_new))

@@ -216,7 +216,7 @@ def test_line_search_trace_ends_where_training_trpo_update_ends(tmp_path):
     run = Run(cfg, tmp_path / "run")
     data = run.collect_batch()
     phi_old = run.agent.phi.copy()
-    metrics = ALGORITHMS["trpo"].update(run.agent, data, cfg.algorithm_params(), run.update_rng, 1.0)
+    metrics = ALGORITHMS["trpo"].update(run.agent, data, cfg.algorithm_params(), run.update_rng)
     d = {**_input_from_batch(cfg, data, phi_old, run.agent.phi),
          "backtrack_alpha": np.float64(cfg.backtrack_alpha),
          "backtrack_iters": np.int64(cfg.backtrack_iters)}

@@ -146,7 +146,7 @@ def test_trpo_update_on_cartpole_moves_phi_by_crosscheck_step(tmp_path):
     run = Run(cfg, tmp_path / "run")
     data = run.collect_batch()
     phi_old = run.agent.phi.copy()
-    metrics = ALGORITHMS["trpo"].update(run.agent, data, cfg.algorithm_params(), run.update_rng, 1.0)
+    metrics = ALGORITHMS["trpo"].update(run.agent, data, cfg.algorithm_params(), run.update_rng)
     assert metrics["accepted"] == 1 and metrics["step_fraction"] == 1.0
     d = {**_input_from_batch(cfg, data, phi_old, run.agent.phi), "policy": np.array("categorical"),
          "n_actions": np.int64(run.agent.policy.act_dim)}
