@@ -210,3 +210,24 @@ def test_action_shape_and_dtype_are_what_the_rollout_stores():
     g, c = GaussianPolicy.build(3, 2, ()), CategoricalPolicy.build(3, 4, ())
     assert (g.action_shape, g.action_dtype, g.kind) == ((2,), np.float64, "gaussian")
     assert (c.action_shape, c.action_dtype, c.kind) == ((), np.int64, "categorical")
+
+
+def test_mode_of_is_the_mean_or_the_most_probable_action():
+    """The deterministic (evaluation) action of ``mode_of``: the Gaussian head's mean mu(s),
+    shape (N, d), not its log sigma; the categorical head's argmax_a z_a(s) as int64 (N,),
+    the first on ties, from the logits that ``dist_params`` gives (``categorical.mode``)."""
+    rng = np.random.default_rng(0)
+    obs = rng.standard_normal((5, 3))
+    gauss = GaussianPolicy.build(3, 2, (4,), "tanh")
+    phi = np.concatenate([0.5 * rng.standard_normal(gauss.net.n_params), [0.3, -0.2]])
+    params, _ = gauss.dist_params(phi, obs)
+    np.testing.assert_array_equal(gauss.mode_of(params), params[0])
+    assert gauss.mode_of(params).shape == (5, 2)
+    catp = CategoricalPolicy.build(3, 4, (4,), "tanh")
+    theta = 0.5 * rng.standard_normal(catp.net.n_params)
+    params, _ = catp.dist_params(theta, obs)
+    mode = catp.mode_of(params)
+    assert mode.dtype == np.int64
+    np.testing.assert_array_equal(mode, [int(np.argmax(z)) for z in params[0]])
+    np.testing.assert_array_equal(cat.mode(np.array([[0.0, 1.0, 1.0], [2.0, 2.0, 0.0]])), [1, 0])
+    assert cat.mode(np.zeros((2, 3))).dtype == np.int64
