@@ -143,3 +143,14 @@ def test_natural_step_with_policy_fvp_rejects_mismatched_g_and_bad_params():
         make_fvp(policy, np.full_like(phi, np.nan), obs)
     with pytest.raises(NumericalError, match="obs contains non-finite values"):
         make_fvp(policy, phi, np.full_like(obs, np.inf))
+
+
+def test_default_cg_iterations_is_the_lectures_ten():
+    """Called without ``cg_iters``, both steps run 10 CG iterations, the lecture's lower end
+    ("Truncated CG (10 to 20 iterations)"). F = diag(1, ..., 30) has 30 distinct eigenvalues,
+    so CG in exact arithmetic needs 30 iterations and cannot meet the relative 1e-10 test
+    within 10 (its residual after 10 is about 1e-2 of |g| here): both stop at exactly 10."""
+    F = np.diag(np.arange(1.0, 31.0))
+    g = np.ones(30)
+    for step in (natural_step(g, lambda v: F @ v, 0.01), npg_step(g, lambda v: F @ v, 0.1)):
+        assert step.cg.iterations == 10 and not step.cg.converged

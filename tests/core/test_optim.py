@@ -98,10 +98,10 @@ def test_adam_state_round_trip_continues_identically(n, k, seed):
     assert theta.tobytes() == theta2.tobytes() and restored.t == opt.t
 
 
-def test_adam_rejects_bad_arguments():
+def test_adam_rejects_bad_arguments_naming_the_argument_first():
     for kwargs, name in (({"lr": 0.0}, "lr"), ({"beta1": 1.0}, "beta1"),
                          ({"beta2": -0.1}, "beta2"), ({"eps": -1.0}, "eps")):
-        with pytest.raises(ValueError, match=name):
+        with pytest.raises(ValueError, match=rf"^{name} must"):
             Adam(3, **kwargs)
     with pytest.raises(ValueError, match="theta and grad"):
         Adam(3).step(np.zeros(3), np.zeros(2))
@@ -185,3 +185,12 @@ def test_adam_state_restores_non_default_hyperparameters():
     opt = Adam(2, lr=0.1, beta1=0.5, beta2=0.7, eps=1e-3)
     restored = Adam.from_state(opt.state())
     assert (restored.lr, restored.beta1, restored.beta2, restored.eps) == (0.1, 0.5, 0.7, 1e-3)
+
+
+def test_clip_grad_norm_at_exactly_max_norm_returns_grad_itself():
+    """The scale c = max_norm / (||g|| + CLIP_NORM_EPS) is exactly 1 when max_norm = ||g|| +
+    CLIP_NORM_EPS (||(3, 4)|| = 5 exactly): nothing is clipped, so the docstring's "``grad``
+    itself (the same object) when not clipped" holds, not a scaled copy."""
+    g = np.array([3.0, 4.0])
+    out, norm = clip_grad_norm(g, 5.0 + CLIP_NORM_EPS)
+    assert norm == 5.0 and out is g
