@@ -1,6 +1,10 @@
 """The run directory's rules: what holds a run, what a resumed run may change, and what a stopped
 run left; ``RunDirectory`` writes its files.
 
+One writer: a run holds its directory's lock (``lock.DirectoryLock``) from before it reads or
+writes anything there until it ends, so a second ``train`` or ``--resume`` of the directory, or a
+sweep's worker, is refused naming the PID of the first.
+
 Lifecycle of a run directory. It holds a run once ``checkpoints/latest.npz`` exists, that is once
 the first update has finished; a new run refuses such a directory, and ``resume`` continues it.
 Before that the directory is disposable:
@@ -33,6 +37,7 @@ from pathlib import Path
 from refimpl.engine import checkpoint
 from refimpl.engine.config import Config, flag
 from refimpl.engine.errors import RunError, writing
+from refimpl.engine.lock import DirectoryLock
 from refimpl.engine.logs import COLUMNS, EVAL_COLUMNS
 
 TEMPORARIES = (".config.json.*.tmp", ".progress.csv.*.tmp", ".eval.csv.*.tmp",
@@ -121,8 +126,32 @@ def kept(out: Path) -> str:
 
 class RunDirectory:
     """The files of a run in ``self.out``: config.json, progress.csv, eval.csv and
-    ``checkpoints/``, each written atomically; ``created`` lists what this process made, for
-    ``discard``. The trainer's ``Run`` is one; it provides ``cfg`` and ``state()``."""
+    ``checkpoints/``, each written atomically, under the directory's lock (``take``, ``release``);
+    ``created`` lists what this process made, for ``discard``. The trainer's ``Run`` is one; it
+    provides ``cfg`` and ``state()``."""
+
+    lock: DirectoryLock | None = None
+
+    def take(self, resume: bool) -> None:
+        """Take the run directory before reading or writing anything in it: for a new run, create
+        it; then take its lock (a RunError naming the PID of another process that holds it),
+        whose file ``discard`` removes with what else this process created. A new run then
+        refuses a directory that holds a trained run."""
+        if resume and not self.out.is_dir():
+            raise RunError(f"{self.out} holds no run to resume ("
+                           f"{'not a directory' if self.out.exists() else 'no such directory'})")
+        if not resume:
+            self._make_directory(self.out)
+        self.lock = DirectoryLock(self.out)
+        self.created.append(self.lock.path)
+        if not resume and self.has_checkpoint():
+            raise RunError(f"{self.out} already holds a run; pass --resume {self.out} to continue "
+                           "it or choose another --out")
+
+    def release(self) -> None:
+        """Remove the lock file and release the directory's lock (``take``)."""
+        if self.lock is not None:
+            self.lock.release()
 
     def has_checkpoint(self) -> bool:
         """True once the first update has finished (from then on the directory holds a run)."""
@@ -135,20 +164,22 @@ class RunDirectory:
                 with writing(tmp):
                     tmp.unlink(missing_ok=True)
 
-    def _create_directory(self, stored: Config | None = None) -> None:
-        """Start a run directory: the directories missing, config.json and the progress.csv
-        header. For a run resumed from update 0, ``stored`` is its configuration, whose
-        config.json stays (rewritten only for a new length) and is not removed by
-        ``discard``. Removes what it made if it fails."""
+    def _make_directory(self, d: Path) -> None:
+        """Create directory ``d`` and its missing parents, remembering them for ``discard``."""
+        missing = [p for p in (d, *d.parents) if not p.exists()]
         try:
-            for d in (self.out, self.ckpt_dir):
-                missing = [p for p in (d, *d.parents) if not p.exists()]
-                try:
-                    d.mkdir(parents=True, exist_ok=True)
-                except OSError as e:
-                    raise RunError(f"cannot create run directory {self.out}: "
-                                   f"{e.strerror}") from None
-                self.created.extend(reversed(missing))  # outermost first
+            d.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise RunError(f"cannot create run directory {self.out}: {e.strerror}") from None
+        self.created.extend(reversed(missing))  # outermost first
+
+    def _create_directory(self, stored: Config | None = None) -> None:
+        """Start a run directory: ``checkpoints/``, config.json and the progress.csv header. For
+        a run resumed from update 0, ``stored`` is its configuration, whose config.json stays
+        (rewritten only for a new length) and is not removed by ``discard``. Removes what it
+        made if it fails."""
+        try:
+            self._make_directory(self.ckpt_dir)
             if not os.access(self.out, os.W_OK):
                 raise RunError(f"cannot write to run directory {self.out}")
             if stored is None or self.cfg != stored:

@@ -82,13 +82,20 @@ class Run(RunDirectory):
         self.out = Path(out)
         self.ckpt_dir = self.out / "checkpoints"
         self.created: list[Path] = []
+        try:
+            self._open(cfg, resume)
+        except BaseException:
+            self.discard()
+            self.release()
+            raise
+
+    def _open(self, cfg: Config | dict | None, resume: bool) -> None:
+        """The rest of ``__init__``, under the run directory's lock (``take``)."""
+        self.take(resume)
         stored, state = None, None
         if resume:
             stored, state = stored_run(self.out)
             cfg = resumed_config(stored, cfg, 0 if state is None else int(state["update"]))
-        elif self.has_checkpoint():
-            raise RunError(f"{self.out} already holds a run; pass --resume {self.out} to continue "
-                           "it or choose another --out")
         self.cfg = cfg
         self.collector = Collector(cfg.env, cfg.num_envs, cfg.seed, cfg.gamma, cfg.norm_obs,
                                    cfg.obs_clip, cfg.norm_reward, cfg.clip_actions, cfg.vector)
@@ -347,6 +354,7 @@ class Run(RunDirectory):
         self.critic_fit.close()
         if self.evaluation is not None:
             self.evaluation.close()
+        self.release()
 
 
 def train(cfg: Config | dict | None, out: Path, resume: bool = False,

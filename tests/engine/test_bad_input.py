@@ -1,6 +1,7 @@
 """Every user mistake on ``refimpl train`` is one line on stderr, exit status 2, and leaves no
-directory behind (README, "Failures"); the run directory lifecycle of refimpl/engine/trainer.py: no dead
-ends before the first checkpoint, and a resumed run keeps its stored configuration."""
+directory behind (docs/running.md, "Failures"); the run directory lifecycle of
+refimpl/engine/trainer.py: no dead ends before the first checkpoint, and a resumed run keeps its
+stored configuration."""
 import dataclasses
 import json
 
@@ -324,7 +325,7 @@ CHECKPOINT_BYTES = 282_314
 
 
 @pytest.mark.parametrize("small_disk, unwritable", [
-    (4096, "progress.csv"),  # one page: config.json fits, progress.csv does not
+    (8192, "progress.csv"),  # two pages: the lock file and config.json fit, progress.csv not
     (64 * 1024, "checkpoints/latest.npz"),  # config.json and progress.csv fit, a checkpoint not
 ], indirect=["small_disk"])
 def test_disk_too_small_for_the_first_checkpoint_is_one_line_and_leaves_nothing(

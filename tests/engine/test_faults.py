@@ -100,3 +100,54 @@ def test_signalled_run_continued_equals_uninterrupted_run(uninterrupted, tmp_pat
     for key in ("phi", "theta_v", "pi_opt/m", "v_opt/v"):
         np.testing.assert_array_equal(a[key], b[key])
     assert not list(out.glob("**/.*.tmp"))
+
+
+# ---- one writer per run directory
+
+def _start(argv: list[str], **popen) -> subprocess.Popen:
+    """``python -m refimpl.cli ARGV`` with SIGINT at its default (see ``_signalled``)."""
+    return subprocess.Popen([sys.executable, "-m", "refimpl.cli", *argv],
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+                            **popen)
+
+
+def _wait_for(condition, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 120
+    while not condition():
+        assert proc.poll() is None, f"ended before the test was ready: {proc.communicate()}"
+        assert time.monotonic() < deadline, "made no progress"
+        time.sleep(0.002)
+
+
+def test_a_second_writer_is_refused_naming_the_first_and_a_killed_run_resumes(
+        uninterrupted, tmp_path, capsys):
+    """While a run trains (held still by SIGSTOP, so that it cannot finish first), a second
+    ``train --out`` or ``--resume`` of its directory exits 2 in one line naming the first
+    process's PID and writes nothing; once the first is killed (SIGKILL: the kernel releases its
+    lock, its lock file stays), ``--resume`` continues it to the uninterrupted run's rows."""
+    out = tmp_path / "run"
+    first = _start(["train", "--out", str(out), *ARGS])
+    try:
+        _wait_for(lambda: _finished_updates(out) >= 1, first)
+        first.send_signal(signal.SIGSTOP)
+        before = {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+        for argv in (["train", "--out", str(out), *ARGS],
+                     ["train", "--resume", str(out), "--no-progress"]):
+            capsys.readouterr()
+            assert main(argv) == 2
+            err = capsys.readouterr().err
+            assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+            assert f"in use by another refimpl process (PID {first.pid})" in err, err
+        assert {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == before
+    finally:
+        first.kill()
+        first.communicate(timeout=120)
+    from refimpl.engine.lock import LOCK
+    assert (out / LOCK).read_text().strip() == str(first.pid)  # left behind, no longer locked
+    assert main(["train", "--resume", str(out), "--no-progress"]) == 0
+    assert _rows(out) == _rows(uninterrupted)
+    assert _rows(out, "eval.csv") == _rows(uninterrupted, "eval.csv")
+    assert not (out / LOCK).exists()  # a run that ends removes its lock file
+
