@@ -44,6 +44,32 @@ def read_csv(path: Path, columns: tuple[str, ...]) -> dict[str, np.ndarray]:
             for c in columns}
 
 
+def read_log(path: Path, columns: tuple[str, ...]) -> tuple[list[tuple[int, str]], str | None]:
+    """The rows of a CSV log of the run directory, ``path``, written with ``columns``: a list of
+    (update, line with its end of line), in file order, and the text after the last end of
+    line (None if the file ends with one), which is not a row: every line refimpl writes ends
+    with one, so that text is a line an interrupted write cut short. Values are numbers or
+    empty, so a line's fields are its comma-separated parts. ValueError (one line naming the line
+    and what is wrong) if the file is not UTF-8, does not begin with the header line of
+    ``columns``, or holds a line of another number of fields or whose update is not a whole
+    number. Tested through ``refimpl.engine.rundir.resumed_logs``."""
+    try:
+        *lines, torn = Path(path).read_bytes().decode().split("\n")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"it is not UTF-8 text ({e.reason} at byte {e.start})") from None
+    if not lines or lines[0] != ",".join(columns):
+        raise ValueError("it does not start with refimpl's header line")
+    rows = []
+    for n, line in enumerate(lines[1:], start=2):
+        fields = line.split(",")
+        if len(fields) != len(columns):
+            raise ValueError(f"line {n} has {len(fields)} fields, not {len(columns)}")
+        if not fields[0].isascii() or not fields[0].isdigit():
+            raise ValueError(f"line {n} has update {fields[0]!r}, not a whole number")
+        rows.append((int(fields[0]), line + "\n"))
+    return rows, torn or None
+
+
 def read_progress(path: Path) -> dict[str, np.ndarray]:
     """progress.csv as float columns (empty cells become NaN)."""
     return read_csv(path, COLUMNS)

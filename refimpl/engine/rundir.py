@@ -6,8 +6,9 @@ writes anything there until it ends, so a second ``train`` or ``--resume`` of th
 sweep's worker, is refused naming the PID of the first.
 
 Lifecycle of a run directory. It holds a run once ``checkpoints/latest.npz`` exists, that is once
-the first update has finished; a new run refuses such a directory, and ``resume`` continues it.
-Before that the directory is disposable:
+the first update has finished; a new run refuses such a directory (or one holding another of its
+checkpoints or the logs of more than its first update), and ``resume`` continues it. Before
+the first checkpoint the directory is disposable:
 
 * every Config field is validated, and the environment made, before anything is written;
 * a failure before the first checkpoint (a NaN, Ctrl-C, a full disk) removes what this call
@@ -23,27 +24,44 @@ Resuming keeps the stored configuration: a requested field that differs is refus
 numbers) and ``steps``, which may lengthen or shorten a run whose learning rate
 is not annealed (with ``anneal_lr`` the schedule depends on the run's length, so the updates done
 would not be those of a run of the new length). ``config.json`` must agree with the checkpoint's
-stored configuration field for field.
+stored configuration field for field, and the logs with the checkpoint row for row
+(``resumed_logs``): a crash leaves at most the rows of the one update after the checkpoint, which
+are dropped and redone, and perhaps that update's row cut short, which is dropped with a note;
+anything else (a row missing or repeated, a file that is a directory, ``latest.npz`` gone beside
+other checkpoints) is refused in one line, before anything is written.
 """
 from __future__ import annotations
 
 import csv
-import io
 import json
 import math
 import os
+import sys
 from pathlib import Path
 
 from refimpl.engine import checkpoint
 from refimpl.engine.config import Config, flag
 from refimpl.engine.errors import RunError, writing
 from refimpl.engine.lock import DirectoryLock
-from refimpl.engine.logs import COLUMNS, EVAL_COLUMNS
+from refimpl.engine.logs import COLUMNS, EVAL_COLUMNS, read_log
 
 TEMPORARIES = (".config.json.*.tmp", ".progress.csv.*.tmp", ".eval.csv.*.tmp",
                ".learning_curve.png.*.tmp",
                "checkpoints/.*.npz.*.tmp")
 """Names of the temporary files of ``checkpoint.atomic_write`` in a run directory."""
+
+
+FILES = ("config.json", "progress.csv", "eval.csv", "learning_curve.png")
+"""The files of a run directory beside its ``checkpoints/`` directory (and its LOCK)."""
+
+
+PENDING = "evaluation.npz"
+"""In ``checkpoints/``: the inputs of an evaluation whose eval.csv row is not written yet
+(``trainer.Run.start_evaluation``)."""
+
+
+CHECKPOINTS = ("latest.npz", "final.npz", PENDING, "update_[0-9][0-9][0-9][0-9][0-9][0-9].npz")
+"""Names (glob patterns) of the files in a run directory's ``checkpoints/``."""
 
 
 HOW_IT_RUNS = ("vector", "eval_process", "critic_process")
@@ -65,10 +83,43 @@ def read_config(path: Path, text: str) -> Config:
         raise RunError(f"{path}: {e}") from None
 
 
+def run_evidence(out: Path) -> Path | None:
+    """The first file in ``out`` that shows the run there has finished an update, or None: a
+    checkpoint (latest.npz, final.npz, update_NNNNNN.npz), or a progress.csv with rows past
+    update 1 (a run killed before its first checkpoint leaves at most that one)."""
+    ckpt = out / "checkpoints"
+    named = [ckpt / "latest.npz", ckpt / "final.npz",
+             *sorted(ckpt.glob(CHECKPOINTS[-1]) if ckpt.is_dir() else ())]
+    found = next((p for p in named if p.exists()), None)
+    progress = out / "progress.csv"
+    if found is None and progress.is_file() and progress.read_bytes().count(b"\n") > 2:
+        return progress
+    return found
+
+
+def check_kinds(out: Path) -> None:
+    """RunError (one line) naming the first file of run directory ``out`` that exists but is
+    not a file (a directory, say), or its ``checkpoints/`` if that is not a directory."""
+    ckpt = out / "checkpoints"
+    if ckpt.exists() and not ckpt.is_dir():
+        raise RunError(f"{ckpt} is a file, not a directory; a run directory keeps its "
+                       "checkpoints in a directory of that name")
+    names = ([ckpt / p for p in CHECKPOINTS[:-1]] + sorted(ckpt.glob(CHECKPOINTS[-1]))
+             if ckpt.is_dir() else [])
+    for path in [*(out / name for name in FILES), *names]:
+        if path.exists() and not path.is_file():
+            kind = "a directory, not a file" if path.is_dir() else "not a regular file"
+            raise RunError(f"{path} is {kind}: a run directory holds its own file under that "
+                           "name; move it away")
+
+
 def stored_run(out: Path) -> tuple[Config, dict | None]:
     """The configuration and latest checkpoint (None before the first update finished) of the
-    run in ``out``; RunError if there is none, if config.json is missing, or if it disagrees
+    run in ``out``; RunError if there is none, if one of its files is not a file
+    (``check_kinds``), if config.json is missing, if latest.npz is missing beside other
+    checkpoints (resuming would train the run again from update 0), or if config.json disagrees
     with the configuration stored in the checkpoint."""
+    check_kinds(out)
     cfg_path, latest = out / "config.json", out / "checkpoints" / "latest.npz"
     if not cfg_path.is_file():
         if latest.exists():
@@ -77,6 +128,12 @@ def stored_run(out: Path) -> tuple[Config, dict | None]:
         raise RunError(f"{out} holds no run to resume (no config.json)")
     written = read_config(cfg_path, cfg_path.read_text())
     if not latest.exists():
+        other = run_evidence(out)
+        if other is not None:
+            there = "has rows past update 1" if other.name == "progress.csv" else "is there"
+            raise RunError(f"{latest} is missing although {other} {there}: resuming would "
+                           "train the run again from update 0; restore latest.npz (a finished "
+                           "run's final.npz holds its last update) to continue it")
         return written, None
     state = checkpoint.load(latest)
     trained = read_config(latest, str(state["config"]))
@@ -112,6 +169,77 @@ def resumed_config(stored: Config, requested: dict | None, done: int) -> Config:
     return cfg
 
 
+def resumed_logs(out: Path, cfg: Config, update: int) -> list[tuple[Path, bytes, bool]]:
+    """What progress.csv and eval.csv of the run of ``cfg`` in ``out`` become when it resumes
+    from the checkpoint of ``update`` (0: none): (path, their rows up to ``update``, whether a
+    torn last line was dropped), for the files that exist. Reads only.
+
+    A run appends an update's rows (its progress row, an evaluation's row) before it writes the
+    update's checkpoint, and an evaluation's row may come an update later or, if the run died
+    first, on resume from ``checkpoints/evaluation.npz``. So the logs agree with the checkpoint
+    when progress.csv holds the rows of updates 1, 2, ..., ``update`` and perhaps ``update + 1``,
+    and eval.csv those of the updates that evaluated (``cfg.eval_every``) up to ``update`` but
+    for the last one if its evaluation is pending, and perhaps ``update + 1``'s, in order. A last
+    line without its end of line is what an interrupted append leaves (refimpl ends every line
+    it writes), so it is dropped; anything else is RunError (one line naming the file and what
+    is wrong): the run would continue with updates missing or logged twice. Tested in
+    ``tests/engine/test_bad_files.py::test_resume_refuses_logs_and_files_that_disagree_with_the_
+    checkpoint`` and ``::test_a_torn_last_line_is_dropped_with_a_note_and_the_run_resumes_exactly``.
+    """
+    batch, every = cfg.horizon * cfg.num_envs, cfg.eval_every
+    evaluated = [k for k in range(1, update + 2)
+                 if every and k * batch // every > (k - 1) * batch // every]
+    done = [k for k in evaluated if k <= update]
+    pending = done[-1:] == [_pending_update(out)]
+    latest = out / "checkpoints" / "latest.npz"
+    at = f"{latest} (update {update})" if update else f"update 0 ({latest} does not exist)"
+    logs = []
+    for name, columns, expected, required in (
+            ("progress.csv", COLUMNS, list(range(1, update + 2)), update),
+            ("eval.csv", EVAL_COLUMNS, evaluated, len(done) - pending)):
+        path = out / name
+        try:
+            rows, torn = read_log(path, columns) if path.exists() else ([], None)
+            problem = _disagreement([k for k, _ in rows], expected, required)
+        except ValueError as e:
+            problem = str(e)
+        if problem is not None:
+            raise RunError(f"{path} cannot be continued from {at}: {problem}; restore the file, "
+                           "or train the run again in another directory")
+        if path.exists():
+            text = "".join([",".join(columns) + "\n", *(line for k, line in rows if k <= update)])
+            logs.append((path, text.encode(), torn is not None))
+    return logs
+
+
+def _disagreement(updates: list[int], expected: list[int], required: int) -> str | None:
+    """What is wrong with a log whose rows are of ``updates``, in file order, if they must be
+    the first ``required`` or more of ``expected``; None if nothing."""
+    for i, k in enumerate(updates):
+        if i < len(expected) and k == expected[i]:
+            continue
+        if k in updates[:i]:
+            return f"update {k} has two rows (lines {updates.index(k) + 2} and {i + 2})"
+        if i >= len(expected):
+            return (f"line {i + 2} is of update {k}, but a run writes at most one row past its "
+                    "checkpoint")
+        if k > expected[i]:
+            return f"the row of update {expected[i]} is missing"
+        return f"line {i + 2} is of update {k}, where the row of update {expected[i]} belongs"
+    if len(updates) < required:
+        return f"the row of update {expected[len(updates)]} is missing"
+    return None
+
+
+def _pending_update(out: Path) -> int | None:
+    """The update of the evaluation whose inputs ``checkpoints/evaluation.npz`` holds; None
+    if there is none, or it is unreadable (resuming refuses it then, naming it)."""
+    try:
+        return int(checkpoint.read_npz(out / "checkpoints" / PENDING)["update"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def kept(out: Path) -> str:
     """What a stopped run left: its last good checkpoint, or that there is none."""
     latest = Path(out) / "checkpoints" / "latest.npz"
@@ -144,7 +272,7 @@ class RunDirectory:
             self._make_directory(self.out)
         self.lock = DirectoryLock(self.out)
         self.created.append(self.lock.path)
-        if not resume and self.has_checkpoint():
+        if not resume and run_evidence(self.out) is not None:
             raise RunError(f"{self.out} already holds a run; pass --resume {self.out} to continue "
                            "it or choose another --out")
 
@@ -174,14 +302,18 @@ class RunDirectory:
         self.created.extend(reversed(missing))  # outermost first
 
     def _create_directory(self, stored: Config | None = None) -> None:
-        """Start a run directory: ``checkpoints/``, config.json and the progress.csv header. For
-        a run resumed from update 0, ``stored`` is its configuration, whose config.json stays
-        (rewritten only for a new length) and is not removed by ``discard``. Removes what it
-        made if it fails."""
+        """Start a run directory: ``checkpoints/``, config.json and the progress.csv header,
+        removing the eval.csv and pending evaluation a run killed before its first checkpoint
+        left (its update 1 is redone). For a run resumed from update 0, ``stored`` is its
+        configuration, whose config.json stays (rewritten only for a new length) and is not
+        removed by ``discard``. Removes what it made if it fails."""
         try:
             self._make_directory(self.ckpt_dir)
             if not os.access(self.out, os.W_OK):
                 raise RunError(f"cannot write to run directory {self.out}")
+            for leftover in (self.out / "eval.csv", self.ckpt_dir / PENDING):
+                with writing(leftover):
+                    leftover.unlink(missing_ok=True)
             if stored is None or self.cfg != stored:
                 self._write_config(ours=stored is None)
             self._write(self.out / "progress.csv", (",".join(COLUMNS) + "\n").encode())
@@ -210,25 +342,17 @@ class RunDirectory:
                 pass  # a directory that is not empty holds what someone else put there
         self.created.clear()
 
-    def _truncate_logs(self, update: int) -> None:
-        """Keep the progress.csv and eval.csv rows up to the checkpoint's update (later ones are
-        redone). A row cut short by a crash or a full disk lacks its last columns and is
-        dropped."""
-        for name, columns in (("progress.csv", COLUMNS), ("eval.csv", EVAL_COLUMNS)):
-            path = self.out / name
-            if not path.exists() and name == "eval.csv":
-                continue
-            rows = []
-            if path.exists():
-                with path.open() as f:
-                    rows = [r for r in csv.DictReader(f)
-                            if None not in r.values() and None not in r]
-            buf = io.StringIO()
-            w = csv.DictWriter(buf, columns, lineterminator="\n")
-            w.writeheader()
-            w.writerows(r for r in rows if int(r["update"]) <= update)
+    def _write_logs(self, logs: list[tuple[Path, bytes, bool]]) -> None:
+        """Write the logs of a resumed run as ``resumed_logs`` gave them (their rows up to the
+        checkpoint's update; later ones are redone), saying so, in one line, of each whose torn
+        last line was dropped."""
+        for path, data, torn in logs:
+            if torn:
+                print(f"refimpl: note: {path} ends in a line cut short (no end of line), as an "
+                      "interrupted write leaves it; it is dropped and its update redone",
+                      file=sys.stderr)
             with writing(path):
-                checkpoint.atomic_write(path, lambda f: f.write(buf.getvalue().encode()))
+                checkpoint.atomic_write(path, lambda f: f.write(data))
 
     def save(self, name: str = "latest.npz", state: dict | None = None) -> Path:
         """Write the checkpoint ``state`` (by default the current one) as ``checkpoints/name``."""

@@ -77,13 +77,13 @@ def run_one(spec: RunSpec) -> dict:
 
     from refimpl.engine.evaluate import evaluate
     from refimpl.engine.trainer import train
-    from refimpl.engine.rundir import HOW_IT_RUNS
+    from refimpl.engine.rundir import HOW_IT_RUNS, run_evidence
 
     threadpool_limits(1, user_api="blas")
     out = Path(spec.out)
     final = out / "checkpoints" / "final.npz"
     if not final.exists():
-        if (out / "checkpoints" / "latest.npz").exists():  # continued the way this sweep asks
+        if run_evidence(out) is not None:  # continued the way this sweep asks
             train({k: spec.cfg[k] for k in HOW_IT_RUNS}, out, resume=True, progress=False)
         else:
             train(Config.from_dict(spec.cfg), out, progress=False)

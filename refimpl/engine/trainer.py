@@ -52,13 +52,10 @@ from refimpl.engine.config import Config
 from refimpl.engine.critic_fit import make_critic_fit
 from refimpl.engine.errors import RunError, WorkerError, writing
 from refimpl.engine.evaluate import make_evaluation
-from refimpl.engine.rundir import RunDirectory, resumed_config, stored_run
+from refimpl.engine.rundir import (PENDING, RunDirectory, resumed_config, resumed_logs,
+                                   stored_run)
 from refimpl.engine.logs import COLUMNS, eval_row, plot_learning_curve
 from refimpl.envs.rollout import Collector, check_finite
-
-PENDING = "evaluation.npz"
-"""In ``checkpoints/``: the inputs of an evaluation whose eval.csv row is not written yet
-(``Run.start_evaluation``)."""
 
 
 @dataclass
@@ -92,10 +89,12 @@ class Run(RunDirectory):
     def _open(self, cfg: Config | dict | None, resume: bool) -> None:
         """The rest of ``__init__``, under the run directory's lock (``take``)."""
         self.take(resume)
-        stored, state = None, None
+        stored, state, logs = None, None, []
         if resume:
             stored, state = stored_run(self.out)
-            cfg = resumed_config(stored, cfg, 0 if state is None else int(state["update"]))
+            done = 0 if state is None else int(state["update"])
+            cfg = resumed_config(stored, cfg, done)
+            logs = resumed_logs(self.out, cfg, done)
         self.cfg = cfg
         self.collector = Collector(cfg.env, cfg.num_envs, cfg.seed, cfg.gamma, cfg.norm_obs,
                                    cfg.obs_clip, cfg.norm_reward, cfg.clip_actions, cfg.vector)
@@ -117,6 +116,7 @@ class Run(RunDirectory):
         self._remove_stale_temporaries()
         if state is not None:
             self._restore(state)
+            self._write_logs(logs)
             self._finish_pending_file()
             if self.cfg != stored:  # a new length: the checkpoint first, config.json second
                 self.save()
@@ -166,7 +166,6 @@ class Run(RunDirectory):
         self.collector.load_state(checkpoint.subdict(d, "collector/"))
         self.update, self.env_steps = int(d["update"]), int(d["env_steps"])
         self.wall_time = float(d["wall_time"])
-        self._truncate_logs(self.update)
 
     def generators(self) -> dict[str, np.random.Generator]:
         """The generators that training draws from after initialisation (refimpl.core.seeding)."""

@@ -3,6 +3,7 @@ checkpoints (refimpl/engine/checkpoint.py: ``load``, ``validate``, ``schema``), 
 written (evaluate.py ``--render``, ``refimpl figures --out``), environments that cannot be made
 (refimpl/envs/make.py). Every case asserts the exit status 2, a single stderr line
 ``refimpl: error: ...`` without a traceback, and the files left on disk."""
+import csv
 import ctypes.util
 import json
 import os
@@ -339,3 +340,171 @@ def test_environment_mistake_prints_only_the_error_line(tmp_path):
     assert proc.returncode == 2
     _one_line(proc.stderr, "cannot make environment 'Hopper-v3': The mujoco v2 and v3")
     assert list(tmp_path.iterdir()) == []
+
+
+# ---- run directories whose logs or files do not agree with their checkpoint (--resume)
+
+LQ_RUN = ["--env", "refimpl/LQ-Lecture-v0", "--hidden", "--no-norm-reward", "--horizon", "100",
+          "--minibatch", "50", "--vf-minibatch", "50", "--epochs", "1", "--vf-epochs", "1",
+          "--steps", "300", "--eval-every", "100", "--eval-episodes", "1", "--checkpoint-every",
+          "1", "--no-eval-process", "--no-critic-process", "--no-progress"]
+"""Three short updates of the lecture's LQ task, each evaluated and kept as update_NNNNNN.npz."""
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    out = tmp_path_factory.mktemp("logs") / "run"
+    assert main(["train", "--out", str(out), *LQ_RUN]) == 0
+    return out
+
+
+def _stopped(finished: Path, to: Path) -> Path:
+    """A copy of ``finished`` as a crash inside update 3's record leaves it: the progress.csv and
+    eval.csv rows of update 3 written, its checkpoint not (latest.npz is update 2's)."""
+    shutil.copytree(finished, to)
+    ckpt = to / "checkpoints"
+    shutil.copy(ckpt / "update_000002.npz", ckpt / "latest.npz")
+    for path in (ckpt / "update_000003.npz", ckpt / "final.npz", to / "learning_curve.png"):
+        path.unlink()
+    return to
+
+
+def _log_rows(path: Path) -> list[dict]:
+    """A log's rows without the timing columns, which differ between two runs of one seed."""
+    from refimpl.engine.logs import TIMING_COLUMNS
+
+    with path.open() as f:
+        return [{k: v for k, v in r.items() if k not in TIMING_COLUMNS} for r in csv.DictReader(f)]
+
+
+def _edit(name: str, change):
+    """A damage: the run's file ``name`` rewritten as ``change`` of its lines (each with its
+    end of line)."""
+    def damage(run: Path) -> None:
+        path = run / name
+        path.write_text("".join(change(path.read_text().splitlines(keepends=True))))
+    return damage
+
+
+def _a_directory(name: str):
+    """A damage: the run's file ``name`` replaced by a directory (holding one file)."""
+    def damage(run: Path) -> None:
+        path = run / name
+        path.unlink(missing_ok=True)
+        path.mkdir()
+        (path / "x").write_text("x")
+    return damage
+
+
+def _checkpoints_a_file(run: Path) -> None:
+    shutil.rmtree(run / "checkpoints")
+    (run / "checkpoints").write_text("x")
+
+
+def _in_checkpoints(*steps):
+    """A damage: ``steps`` (each (source, target) copies a checkpoint, (name,) removes one) done
+    in checkpoints/."""
+    def damage(run: Path) -> None:
+        for step in steps:
+            if len(step) == 2:
+                shutil.copy(run / "checkpoints" / step[0], run / "checkpoints" / step[1])
+            else:
+                (run / "checkpoints" / step[0]).unlink()
+    return damage
+
+
+TORN = {  # damage to the stopped run: the cut a crash or a full disk leaves at the end of a log
+    "progress.csv's last row cut mid-line": (_edit("progress.csv", lambda l: [*l[:-1], l[-1][:20]]),
+                                            ["progress.csv"]),
+    "eval.csv's last row cut mid-line": (_edit("eval.csv", lambda l: [*l[:-1], l[-1][:12]]),
+                                         ["eval.csv"]),
+    "progress.csv's last row without its end of line": (
+        _edit("progress.csv", lambda l: [*l[:-1], l[-1][:-1]]), ["progress.csv"]),
+    "both logs cut, progress.csv within its first column": (
+        lambda run: [_edit("progress.csv", lambda l: [*l[:-1], "3"])(run),
+                     _edit("eval.csv", lambda l: [*l[:-1], l[-1][:30]])(run)],
+        ["progress.csv", "eval.csv"]),
+}
+
+
+@pytest.mark.parametrize("case", TORN)
+def test_a_torn_last_line_is_dropped_with_a_note_and_the_run_resumes_exactly(case, finished,
+                                                                             tmp_path, capsys):
+    """A log's last line without its end of line is what an interrupted append leaves (a line
+    refimpl writes always ends with one): it is dropped, saying so in one line per log, and the
+    resumed run's logs equal the uninterrupted run's."""
+    damage, torn = TORN[case]
+    run = _stopped(finished, tmp_path / "run")
+    damage(run)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--no-progress"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"refimpl: note: {run / name} ends in a line cut short (no end of line), "
+                   "as an interrupted write leaves it; it is dropped and its update redone"
+                   for name in torn], err
+    for name in ("progress.csv", "eval.csv"):
+        assert _log_rows(run / name) == _log_rows(finished / name), name
+
+
+RESUME_REFUSED = {  # damage to the stopped run: what the one line of --resume must say
+    "a row of progress.csv missing": (_edit("progress.csv", lambda l: [l[0], l[1], l[3]]),
+                                      "progress.csv", "the row of update 2 is missing"),
+    "a row of progress.csv repeated": (_edit("progress.csv", lambda l: [*l[:2], *l[1:]]),
+                                       "progress.csv", "update 1 has two rows (lines 2 and 3)"),
+    "progress.csv ends before the checkpoint": (_edit("progress.csv", lambda l: l[:2]),
+                                                "progress.csv", "the row of update 2 is missing"),
+    "progress.csv runs two updates past the checkpoint": (
+        _in_checkpoints(("update_000001.npz", "latest.npz")), "progress.csv",
+        "line 4 is of update 3, but a run writes at most one row past its checkpoint"),
+    "a row of eval.csv missing": (_edit("eval.csv", lambda l: [l[0], l[2], l[3]]), "eval.csv",
+                                  "the row of update 1 is missing"),
+    "a row of eval.csv repeated": (_edit("eval.csv", lambda l: [*l[:3], l[2], l[3]]), "eval.csv",
+                                   "update 2 has two rows (lines 3 and 4)"),
+    "eval.csv deleted": (lambda run: (run / "eval.csv").unlink(), "eval.csv",
+                         "the row of update 1 is missing"),
+    "a short row that ends its line": (_edit("progress.csv", lambda l: [*l[:-1], "3,300\n"]),
+                                       "progress.csv", "line 4 has 2 fields, not 20"),
+    "an update that is not a whole number": (
+        _edit("progress.csv", lambda l: [l[0], "x" + l[1], *l[2:]]), "progress.csv",
+        "line 2 has update 'x1', not a whole number"),
+    "another header": (_edit("progress.csv", lambda l: ["step" + l[0][6:], *l[1:]]),
+                       "progress.csv", "does not start with refimpl's header line"),
+    "latest.npz deleted from a finished run": (
+        _in_checkpoints(("latest.npz", "final.npz"), ("latest.npz",)), "latest.npz",
+        "is missing although", "final.npz is there"),
+    "latest.npz deleted beside periodic checkpoints": (
+        _in_checkpoints(("latest.npz",)), "latest.npz", "is missing although",
+        "update_000001.npz is there"),
+    "every checkpoint deleted": (lambda run: [shutil.rmtree(run / "checkpoints"),
+                                              (run / "checkpoints").mkdir()],
+                                 "latest.npz", "is missing although",
+                                 "progress.csv has rows past update 1"),
+    "progress.csv a directory": (_a_directory("progress.csv"), "progress.csv",
+                                 "is a directory, not a file"),
+    "eval.csv a directory": (_a_directory("eval.csv"), "eval.csv", "is a directory, not a file"),
+    "config.json a directory": (_a_directory("config.json"), "config.json",
+                                "is a directory, not a file"),
+    "learning_curve.png a directory": (_a_directory("learning_curve.png"), "learning_curve.png",
+                                       "is a directory, not a file"),
+    "latest.npz a directory": (_a_directory("checkpoints/latest.npz"), "latest.npz",
+                               "is a directory, not a file"),
+    "evaluation.npz a directory": (_a_directory("checkpoints/evaluation.npz"), "evaluation.npz",
+                                   "is a directory, not a file"),
+    "checkpoints a file": (_checkpoints_a_file, "checkpoints", "is a file, not a directory"),
+}
+
+
+@pytest.mark.parametrize("case", RESUME_REFUSED)
+def test_resume_refuses_logs_and_files_that_disagree_with_the_checkpoint(case, finished,
+                                                                         tmp_path, capsys):
+    """Rows missing, repeated or past the one a crash leaves after the checkpoint, a line that is
+    not a row, a checkpoint missing beside others, a file of the run directory that is a directory
+    (or the checkpoints/ directory a file): one line naming the file, exit status 2, nothing
+    changed, nothing trained (a resume that continued would log updates missing or twice)."""
+    damage, name, *matches = RESUME_REFUSED[case]
+    run = _stopped(finished, tmp_path / "run")
+    damage(run)
+    before = _files(run)
+    line = _fails(capsys, ["train", "--resume", str(run), "--no-progress"], *matches)
+    assert f"{run}{os.sep}" in line and name in line, line
+    assert _files(run) == before

@@ -1,9 +1,9 @@
 """Every user mistake on ``refimpl train`` is one line on stderr, exit status 2, and leaves no
-directory behind (docs/running.md, "Failures"); the run directory lifecycle of
-refimpl/engine/trainer.py: no dead ends before the first checkpoint, and a resumed run keeps its
-stored configuration."""
+directory behind (README, "Failures"); the run directory lifecycle of refimpl/engine/trainer.py: no dead
+ends before the first checkpoint, and a resumed run keeps its stored configuration."""
 import dataclasses
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -196,18 +196,25 @@ def test_failure_in_update_1_keeps_what_was_there_before(capsys, tmp_path, monke
 
 
 def _killed_before_first_checkpoint(out, cfg):
-    """What ``kill -9`` during update 1 leaves: config.json, the progress.csv header, an empty
+    """What ``kill -9`` in update 1's record leaves: config.json, the rows of update 1 in
+    progress.csv and, if it evaluates, eval.csv (written before its checkpoint), an empty
     checkpoints/ but for a temporary file of an interrupted write."""
-    Run(cfg, out).close()
+    run = Run(cfg, out)
+    run.append_progress(run.step())
+    if run.evaluation_due():
+        run.append_eval(run.evaluate())
+    run.close()
     (out / "checkpoints" / ".latest.npz.abc123.tmp").write_bytes(b"partial")
 
 
 def test_leftover_of_a_killed_first_update_is_no_dead_end(capsys, tmp_path):
     """A new run replaces it, and --resume starts it from update 0: both equal an untouched
-    run bit for bit, and the stale temporary file is gone."""
-    from refimpl.engine.logs import read_progress
+    run bit for bit, logs included (update 1's rows are not kept twice), and the stale
+    temporary file is gone."""
+    from refimpl.engine.logs import EVAL_COLUMNS, read_csv, read_progress
 
-    argv = ["--steps", "256", *SMALL]
+    argv = ["--steps", "256", "--eval-every", "128", "--eval-episodes", "1", "--no-eval-process",
+            *SMALL]
     assert main(["train", "--out", str(tmp_path / "clean"), *argv]) == 0
     cfg = Config.from_dict(json.loads((tmp_path / "clean" / "config.json").read_text()))
     for name, how in (("new", ["--out"]), ("resumed", ["--resume"])):
@@ -218,6 +225,10 @@ def test_leftover_of_a_killed_first_update_is_no_dead_end(capsys, tmp_path):
             if col not in ("wall_time", "sps"):
                 np.testing.assert_array_equal(values, read_progress(
                     tmp_path / "clean" / "progress.csv")[col])
+        for col, values in read_csv(out / "eval.csv", EVAL_COLUMNS).items():
+            if col != "wall_time":
+                np.testing.assert_array_equal(values, read_csv(
+                    tmp_path / "clean" / "eval.csv", EVAL_COLUMNS)[col])
         a = checkpoint.load(out / "checkpoints" / "final.npz")
         b = checkpoint.load(tmp_path / "clean" / "checkpoints" / "final.npz")
         np.testing.assert_array_equal(a["phi"], b["phi"])
@@ -225,11 +236,19 @@ def test_leftover_of_a_killed_first_update_is_no_dead_end(capsys, tmp_path):
     capsys.readouterr()
 
 
-def test_existing_run_is_not_overwritten(capsys, tmp_path):
+@pytest.mark.parametrize("kept", ["everything", "its logs (checkpoints deleted)"])
+def test_existing_run_is_not_overwritten(capsys, tmp_path, kept):
+    """Neither a run nor the logs of one whose checkpoints were deleted (as in results/, which
+    keeps logs only): progress.csv with rows past update 1, more than a run killed before its
+    first checkpoint leaves."""
     out = tmp_path / "run"
-    assert main(["train", "--out", str(out), "--steps", "128", *SMALL]) == 0
+    assert main(["train", "--out", str(out), "--steps", "256", *SMALL]) == 0
     capsys.readouterr()
-    _one_line(capsys, ["train", "--out", str(out), "--steps", "128", *SMALL], "already holds a run")
+    if kept != "everything":
+        shutil.rmtree(out / "checkpoints")
+    before = (out / "progress.csv").read_bytes()
+    _one_line(capsys, ["train", "--out", str(out), "--steps", "256", *SMALL], "already holds a run")
+    assert (out / "progress.csv").read_bytes() == before
 
 
 def _finished(tmp_path, capsys, *flags):
