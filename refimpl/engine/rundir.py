@@ -7,8 +7,10 @@ sweep's worker, is refused naming the PID of the first.
 
 Lifecycle of a run directory. It holds a run once ``checkpoints/latest.npz`` exists, that is once
 the first update has finished; a new run refuses such a directory (or one holding another of its
-checkpoints or the logs of more than its first update), and ``resume`` continues it. Before
-the first checkpoint the directory is disposable:
+checkpoints or the logs of more than its first update), and ``resume`` continues it. A new
+run's ``--out`` must be new, empty, or hold only what a run directory holds (``foreign_entry``),
+so that refimpl never writes into a directory of other files. Before the first checkpoint the
+directory is disposable:
 
 * every Config field is validated, and the environment made, before anything is written;
 * a failure before the first checkpoint (a NaN, Ctrl-C, a full disk) removes what this call
@@ -33,6 +35,7 @@ other checkpoints) is refused in one line, before anything is written.
 from __future__ import annotations
 
 import csv
+import fnmatch
 import json
 import math
 import os
@@ -42,7 +45,7 @@ from pathlib import Path
 from refimpl.engine import checkpoint
 from refimpl.engine.config import Config, flag
 from refimpl.engine.errors import RunError, writing
-from refimpl.engine.lock import DirectoryLock
+from refimpl.engine.lock import LOCK, DirectoryLock
 from refimpl.engine.logs import COLUMNS, EVAL_COLUMNS, read_log
 
 TEMPORARIES = (".config.json.*.tmp", ".progress.csv.*.tmp", ".eval.csv.*.tmp",
@@ -81,6 +84,49 @@ def read_config(path: Path, text: str) -> Config:
         raise RunError(f"{path} does not hold a JSON configuration ({e})") from None
     except ValueError as e:
         raise RunError(f"{path}: {e}") from None
+
+
+def foreign_entry(out: Path) -> str | None:
+    """The first name in directory ``out`` or its ``checkpoints/`` (as ``checkpoints/NAME``) that
+    is none of a run directory's (FILES, ``checkpoints``, CHECKPOINTS, LOCK, TEMPORARIES);
+    None if there is none."""
+    def ours(name: str, patterns) -> bool:
+        return any(fnmatch.fnmatchcase(name, p) for p in patterns)
+    top = (*FILES, "checkpoints", LOCK, *(t for t in TEMPORARIES if "/" not in t))
+    inside = (*CHECKPOINTS, *(t.split("/")[1] for t in TEMPORARIES if "/" in t))
+    ckpt = out / "checkpoints"
+    try:
+        names = [*sorted(p.name for p in out.iterdir() if not ours(p.name, top)),
+                 *(f"checkpoints/{name}" for name in sorted(
+                     p.name for p in (ckpt.iterdir() if ckpt.is_dir() else ())
+                     if not ours(p.name, inside)))]
+    except OSError as e:
+        raise RunError(f"cannot read {out}: {e.strerror or e}") from None
+    return names[0] if names else None
+
+
+def check_new_out(out: Path) -> None:
+    """RunError (one line) unless directory ``out`` may take a new run without overwriting
+    anything but refimpl's: it does not exist, is empty, or holds only what a run directory holds
+    (``foreign_entry``; a config.json must be a refimpl configuration). Reads only: called before
+    the run takes the directory's lock. A directory that holds a trained run passes, for the run
+    to refuse under the lock (``run_evidence``). Tested in ``tests/engine/test_bad_input.py::
+    test_out_holding_other_files_is_refused_writing_nothing``."""
+    if not out.is_dir() or run_evidence(out) is not None:
+        return
+    name = foreign_entry(out)
+    if name is not None:
+        raise RunError(f"{out} is not empty and holds no refimpl run (it holds {name}); give "
+                       "a new or empty directory")
+    check_kinds(out)
+    config = out / "config.json"
+    if config.exists():
+        try:
+            Config.from_dict(json.loads(config.read_text()))
+        except ValueError as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise RunError(f"{out} is not empty and holds no refimpl run: its config.json is "
+                           f"not a refimpl configuration ({e}); give a new or empty "
+                           "directory") from None
 
 
 def run_evidence(out: Path) -> Path | None:
@@ -261,14 +307,15 @@ class RunDirectory:
     lock: DirectoryLock | None = None
 
     def take(self, resume: bool) -> None:
-        """Take the run directory before reading or writing anything in it: for a new run, create
-        it; then take its lock (a RunError naming the PID of another process that holds it),
-        whose file ``discard`` removes with what else this process created. A new run then
-        refuses a directory that holds a trained run."""
+        """Take the run directory before reading or writing anything in it: for a new run, check
+        ``--out`` (``check_new_out``) and create it; then take its lock (a RunError naming the
+        PID of another process that holds it), whose file ``discard`` removes with what else
+        this process created. A new run then refuses a directory that holds a trained run."""
         if resume and not self.out.is_dir():
             raise RunError(f"{self.out} holds no run to resume ("
                            f"{'not a directory' if self.out.exists() else 'no such directory'})")
         if not resume:
+            check_new_out(self.out)
             self._make_directory(self.out)
         self.lock = DirectoryLock(self.out)
         self.created.append(self.lock.path)

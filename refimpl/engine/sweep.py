@@ -9,7 +9,8 @@ run travels as its ``RUN_FILES`` (``run_shipped``), unless ``--shared-fs``.
 Resumable: a finished run (``checkpoints/final.npz`` present) is skipped, an interrupted one
 continues from its latest checkpoint; either counts only if its stored config is the one the
 sweep asks for (otherwise the sweep refuses, naming the differing field). Every flag and
-``--set`` value is checked, and every run's Config built, before any directory is created.
+``--set`` value is checked, and every run's Config built, before any directory is created; a
+run's directory that holds other files than a run's is refused.
 At the end every final policy is evaluated deterministically (``--eval-episodes``, default 10,
 also the episodes of each evaluation during training, ``--set eval_every=N``) and
 ``summary.csv`` gets one row per run: ``algo,seed,steps,final_return,final_return_std,wall_s,
@@ -271,10 +272,12 @@ def _parse_as(kind, text: str):
 def check_existing_runs(specs: list[RunSpec]) -> None:
     """ValueError (one line) unless every run directory that already holds a run (its
     config.json, written when the run starts) holds the run that ``specs`` asks for, but for
-    how it runs (``train.HOW_IT_RUNS``), which a continued run takes from the sweep."""
-    from refimpl.engine.rundir import HOW_IT_RUNS, read_config
+    how it runs (``train.HOW_IT_RUNS``), which a continued run takes from the sweep, and every
+    other existing one is empty (``rundir.check_new_out``)."""
+    from refimpl.engine.rundir import HOW_IT_RUNS, check_new_out, read_config
 
     for spec in specs:
+        check_new_out(Path(spec.out))
         path = Path(spec.out) / "config.json"
         if not path.exists():
             continue

@@ -3,7 +3,9 @@ directory behind (README, "Failures"); the run directory lifecycle of refimpl/en
 ends before the first checkpoint, and a resumed run keeps its stored configuration."""
 import dataclasses
 import json
+import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -187,12 +189,68 @@ def test_ctrl_c_in_update_1_exits_130_and_leaves_nothing(capsys, tmp_path, monke
 
 
 def test_failure_in_update_1_keeps_what_was_there_before(capsys, tmp_path, monkeypatch):
-    """Only what this invocation created is removed: an existing --out and its files stay."""
-    (tmp_path / "notes.txt").write_text("mine")
-    _with_nan_after_update(monkeypatch)
-    _one_line(capsys, ["train", "--out", str(tmp_path), "--steps", "256", *SMALL],
-              "non-finite", status=1)
-    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+    """Only what this invocation created is removed: an existing, empty --out stays (one that
+    holds other files is refused before: test_out_holding_other_files_is_refused_writing_nothing),
+    and the same command then trains in it."""
+    out = tmp_path / "out"
+    out.mkdir()
+    argv = ["train", "--out", str(out), "--steps", "256", *SMALL]
+    with monkeypatch.context() as m:
+        _with_nan_after_update(m)
+        _one_line(capsys, argv, "non-finite", status=1)
+    assert out.is_dir() and list(out.iterdir()) == []
+    assert main(argv) == 0
+
+
+def _holding(*names: str):
+    """A directory ``out`` that holds ``names`` (a name ending in / is a directory; a file
+    named config.json holds JSON that is not a refimpl configuration)."""
+    def make(tmp_path):
+        out = tmp_path / "out"
+        out.mkdir()
+        for name in names:
+            path = out / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.mkdir() if name.endswith("/") else path.write_text(
+                '{"model": "resnet"}' if path.name == "config.json" else "mine")
+        return out
+    return make
+
+
+FOREIGN_OUT = {  # --out: a directory that is not empty and holds no refimpl run
+    "the root directory": (lambda tmp_path: Path("/"),
+                           "/ is not empty and holds no refimpl run"),
+    "a file of the user's": (_holding("notes.txt"), "(it holds notes.txt)"),
+    "a hidden directory": (_holding(".git/"), "(it holds .git)"),
+    "a refimpl name beside another": (_holding("progress.csv", "data.bin"), "(it holds data.bin)"),
+    "a checkpoints/ of another program": (_holding("checkpoints/model.pt"),
+                                          "(it holds checkpoints/model.pt)"),
+    "a config.json of another program": (_holding("config.json"), "unknown config field(s): model"),
+}
+
+
+def _listing(out: Path) -> list[str]:
+    """The names in ``out`` and in its checkpoints/ (not further: ``out`` may be /)."""
+    ckpt = out / "checkpoints"
+    return sorted([*os.listdir(out), *(f"checkpoints/{n}" for n in (
+        os.listdir(ckpt) if ckpt.is_dir() else []))])
+
+
+@pytest.mark.parametrize("case", FOREIGN_OUT)
+def test_out_holding_other_files_is_refused_writing_nothing(case, capsys, tmp_path, monkeypatch):
+    """A non-empty --out that is not a refimpl run (``/``, a directory of the user's files) is
+    refused in one line before anything is written; were it not, the test stops the run before
+    it writes its files."""
+    from refimpl.engine.rundir import RunDirectory
+
+    make, match = FOREIGN_OUT[case]
+    out = make(tmp_path)
+    before = _listing(out)
+    monkeypatch.setattr(RunDirectory, "_create_directory",
+                        lambda *a: pytest.fail(f"the run began writing into {out}"))
+    line = _one_line(capsys, ["train", "--out", str(out), *BOUNDED], match)
+    assert str(out) in line
+    assert _listing(out) == before
 
 
 def _killed_before_first_checkpoint(out, cfg):

@@ -204,6 +204,16 @@ def test_existing_runs_continue_the_way_the_sweep_asks_them_to_run(tmp_path, cap
     assert json.loads((out / "ppo-s0" / "config.json").read_text())["critic_process"] is True
 
 
+def test_a_run_directory_holding_other_files_is_refused_before_any_run(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    (out / "ppo-s1").mkdir(parents=True)
+    (out / "ppo-s1" / "notes.txt").write_text("mine")
+    _one_line(capsys, ["sweep", "--algo", "ppo", "--seeds", "0-1", "--out", str(out), *TINY],
+              f"{out / 'ppo-s1'} is not empty and holds no refimpl run (it holds notes.txt)")
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == \
+        ["sweep", "sweep/ppo-s1", "sweep/ppo-s1/notes.txt"]
+
+
 @given(n=st.integers(-10**12, 10**12), x=st.floats(allow_nan=False),
        widths=st.lists(st.integers(1, 512), max_size=4))
 def test_set_values_parse_to_the_config_field_types(n, x, widths):
