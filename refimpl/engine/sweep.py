@@ -9,8 +9,9 @@ run travels as its ``RUN_FILES`` (``run_shipped``), unless ``--shared-fs``.
 Resumable: a finished run (``checkpoints/final.npz`` present) is skipped, an interrupted one
 continues from its latest checkpoint; either counts only if its stored config is the one the
 sweep asks for (otherwise the sweep refuses, naming the differing field). Every flag and
-``--set`` value is checked, and every run's Config built, before any directory is created; a
-run's directory that holds other files than a run's is refused.
+``--set`` value is checked, and every run's Config built, before any directory is created; an
+algorithm or seed given twice names one run, trained once (a one-line note says so), and a run's
+directory that holds other files than a run's is refused.
 At the end every final policy is evaluated deterministically (``--eval-episodes``, default 10,
 also the episodes of each evaluation during training, ``--set eval_every=N``) and
 ``summary.csv`` gets one row per run: ``algo,seed,steps,final_return,final_return_std,wall_s,
@@ -25,7 +26,9 @@ import dataclasses
 import io
 import json
 import re
+import sys
 import typing
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -67,8 +70,19 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def grid(algos, seeds, out: Path, preset: str = "default", **overrides) -> list[RunSpec]:
+    """One RunSpec per algorithm and seed, each once (an algorithm or seed given twice is one
+    run: two workers would otherwise train it into one directory at once)."""
     return [RunSpec(Config.for_algo(a, preset, seed=s, **overrides).to_dict(),
-                    str(out / f"{a}-s{s}")) for a in algos for s in seeds]
+                    str(out / f"{a}-s{s}")) for a in dict.fromkeys(algos)
+            for s in dict.fromkeys(seeds)]
+
+
+def note_repeated(flag: str, values: list) -> None:
+    """Say in one line on stderr which of ``values`` (given with ``flag``) are repeated."""
+    repeated = [str(v) for v, n in Counter(values).items() if n > 1]
+    if repeated:
+        print(f"refimpl: note: {flag} names {', '.join(repeated)} more than once; each run is "
+              "trained once", file=sys.stderr)
 
 
 def run_one(spec: RunSpec) -> dict:
@@ -310,6 +324,8 @@ def plan(args) -> list[RunSpec]:
                  eval_episodes=args.eval_episodes, **overrides)
     make_envs(args.env, 1).close()  # one line now for an id or action space training refuses
     check_existing_runs(specs)
+    note_repeated("--algo", args.algo)
+    note_repeated("--seeds", args.seeds)
     return specs
 
 
@@ -323,10 +339,11 @@ def run(args) -> int:
         checkpoint.check_writable_directory(args.out, "the sweep's summary")
         rows = run_all(specs)
     print(f"wrote {write_summary(args.out, rows)}")
-    for algo in args.algo:
+    algos = list(dict.fromkeys(args.algo))
+    for algo in algos:
         r = np.array([row["final_return"] for row in rows if row["algo"] == algo])
         print(f"{algo:>5}: final return {r.mean():.0f} +- {r.std():.0f} over {len(r)} seeds")
-    dirs = {a: [Path(s.out) for s in specs if s.cfg["algo"] == a] for a in args.algo}
+    dirs = {a: [Path(s.out) for s in specs if s.cfg["algo"] == a] for a in algos}
     plot_curves(learning_curves(dirs), args.out / "learning_curves.png",
                 f"{args.env}, preset {args.preset!r}")
     return 0

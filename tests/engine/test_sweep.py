@@ -204,6 +204,27 @@ def test_existing_runs_continue_the_way_the_sweep_asks_them_to_run(tmp_path, cap
     assert json.loads((out / "ppo-s0" / "config.json").read_text())["critic_process"] is True
 
 
+@pytest.mark.parametrize("given, note, seeds", [
+    (["--algo", "ppo", "ppo", "--seeds", "0"], "--algo names ppo more than once", ["0"]),
+    (["--algo", "ppo", "--seeds", "0,0-1"], "--seeds names 0 more than once", ["0", "1"]),
+])
+def test_a_run_named_twice_is_trained_once_with_a_note(given, note, seeds, tmp_path, capsys):
+    """Two workers given one run twice would train it into one directory at once; it is trained
+    once, the summary has one row per run, and a one-line note says so."""
+    out = tmp_path / "sweep"
+    assert main(["sweep", *given, "--workers", "2", "--out", str(out), *TINY]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.strip().splitlines() == [
+        f"refimpl: note: {note}; each run is trained once"], captured.err
+    with (out / "summary.csv").open() as f:
+        rows = [(r["algo"], r["seed"]) for r in csv.DictReader(f)]
+    assert rows == [("ppo", s) for s in seeds]
+    assert f"over {len(seeds)} seeds" in captured.out
+    for _, seed in rows:
+        with (out / f"ppo-s{seed}" / "progress.csv").open() as f:
+            assert [r["update"] for r in csv.DictReader(f)] == ["1", "2"]
+
+
 def test_a_run_directory_holding_other_files_is_refused_before_any_run(tmp_path, capsys):
     out = tmp_path / "sweep"
     (out / "ppo-s1").mkdir(parents=True)
