@@ -8,16 +8,18 @@ each request with that object's ``method`` on the request's arguments, pickled a
 the caller may change them right after. The answers are the numbers the same call gives in the
 training process, bit for bit: the same code on the same inputs with one BLAS thread, as
 training uses. One request at a time: ``submit`` waits for the answer before. The process
-ignores Ctrl-C, which the training process handles, and ends when it is closed or the training
-process dies.
+ignores Ctrl-C, which the training process handles, from its start (without a traceback if it
+comes while the process starts), and ends when it is closed or the training process dies.
 
-Tested through its users in tests/engine/test_evaluation.py and tests/engine/test_critic_process.py.
+Tested through its users in tests/engine/test_evaluation.py and tests/engine/test_critic_process.py,
+and in tests/engine/test_faults.py::test_a_helper_process_interrupted_as_it_starts_prints_nothing.
 """
 from __future__ import annotations
 
 import multiprocessing
 import signal
 from concurrent.futures import Future
+from multiprocessing import resource_tracker
 
 from refimpl.engine.errors import WorkerError
 
@@ -37,7 +39,15 @@ class ServedProcess:
             self.conn, child = ctx.Pipe()
             self.process = ctx.Process(target=_serve, daemon=True,
                                        args=(child, self.make, self.args, self.method))
-            self.process.start()
+            # Ctrl-C reaches the process group, the new process too while it starts, before
+            # _serve ignores it: it starts with SIGINT blocked (pending here meanwhile). The
+            # resource tracker, which starting it starts first, unblocks SIGINT as it starts.
+            resource_tracker.ensure_running()
+            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            try:
+                self.process.start()
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             child.close()
         if self.future is not None:
             self.future.result()
@@ -101,7 +111,8 @@ def _serve(conn, make, args: tuple, method: str) -> None:
     (False, the error), until the pipe closes."""
     from threadpoolctl import threadpool_limits
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # discards one that came while it started
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     threadpool_limits(1, user_api="blas")  # one core, as training uses
     server = make(*args)
     answer_to = getattr(server, method)

@@ -102,7 +102,7 @@ def test_signalled_run_continued_equals_uninterrupted_run(uninterrupted, tmp_pat
     assert not list(out.glob("**/.*.tmp"))
 
 
-# ---- one writer per run directory
+# ---- one writer per run directory, and Ctrl-C
 
 def _start(argv: list[str], **popen) -> subprocess.Popen:
     """``python -m refimpl.cli ARGV`` with SIGINT at its default (see ``_signalled``)."""
@@ -151,3 +151,20 @@ def test_a_second_writer_is_refused_naming_the_first_and_a_killed_run_resumes(
     assert _rows(out, "eval.csv") == _rows(uninterrupted, "eval.csv")
     assert not (out / LOCK).exists()  # a run that ends removes its lock file
 
+
+def test_a_helper_process_interrupted_as_it_starts_prints_nothing():
+    """Ctrl-C reaches the whole process group, so also a helper process (an evaluation's, the
+    critic fit's) that is still starting: SIGINT sent to the group right after it was started,
+    while it imports, neither prints a traceback nor stops it, and it serves its request."""
+    script = ("import os, signal\n"
+              "from refimpl.engine.worker import ServedProcess\n"
+              "signal.signal(signal.SIGINT, lambda *args: print('interrupted'))  # not ignored\n"
+              "helper = ServedProcess('test', dict, ({'x': 1},), 'get')\n"
+              "reply = helper.submit('x')\n"
+              "os.killpg(0, signal.SIGINT)\n"
+              "print(reply.result())\n"
+              "helper.close()\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True,
+                          timeout=120)
+    assert (proc.returncode, proc.stdout.split(), proc.stderr) == (0, ["interrupted", "1"], "")
