@@ -1,12 +1,13 @@
 """Command line: ``refimpl train | eval | sweep | figures | crosscheck``.
 
-User mistakes (bad flags, unknown algorithm or environment, unusable run directory, corrupt or
-mismatched checkpoint) and files that cannot be written print one line and exit with status 2;
-every flag is validated before anything is written. A NaN or infinity during training prints
-where it appeared and exits with status 1, keeping the last good checkpoint. Ctrl-C saves
-nothing new (the checkpoint of the last finished update is already on disk) and exits 130.
+User mistakes (bad flags, unknown algorithm or environment, unusable run directory or one that
+another process is training, corrupt or mismatched checkpoint) and files that cannot be written
+print one line and exit with status 2; every flag is validated before anything is written. A
+NaN or infinity during training prints where it appeared and exits with status 1, keeping the
+last good checkpoint. Ctrl-C saves nothing new (the checkpoint of the last finished update is
+already on disk) and exits 130, naming the command that continues the run (or the sweep).
 Before the first update has finished there is no checkpoint, and a failure removes the run
-directory this command created (refimpl/engine/trainer.py describes the run directory's lifecycle).
+directory this command created (refimpl/engine/rundir.py describes the run directory's lifecycle).
 
 ``train --resume DIR`` continues the run in DIR with its stored configuration. A flag that
 differs from it is refused, except ``--steps``, which changes the run's length (refused for a
@@ -150,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.command_line = ["refimpl", *(sys.argv[1:] if argv is None else argv)]
     if args.command is None:
         parser.print_help()
         return 0

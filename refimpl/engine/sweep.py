@@ -11,7 +11,9 @@ continues from its latest checkpoint; either counts only if its stored config is
 sweep asks for (otherwise the sweep refuses, naming the differing field). Every flag and
 ``--set`` value is checked, and every run's Config built, before any directory is created; an
 algorithm or seed given twice names one run, trained once (a one-line note says so), and a run's
-directory that holds other files than a run's is refused.
+directory that holds other files than a run's is refused. Ctrl-C stops the runs in training as
+it stops ``refimpl train`` (each keeps its last checkpoint, or nothing before its first) and
+starts no other; the sweep exits with status 130, naming the command that continues it.
 At the end every final policy is evaluated deterministically (``--eval-episodes``, default 10,
 also the episodes of each evaluation during training, ``--set eval_every=N``) and
 ``summary.csv`` gets one row per run: ``algo,seed,steps,final_return,final_return_std,wall_s,
@@ -25,7 +27,11 @@ import csv
 import dataclasses
 import io
 import json
+import multiprocessing
+import os
 import re
+import shlex
+import signal
 import sys
 import typing
 from collections import Counter
@@ -170,8 +176,13 @@ def runner(workers: int | None = None, scheduler: str | None = None, shared_fs: 
     its RUN_FILES (``run_shipped``) and the client writes them under the run's directory as
     soon as that run finishes, so an interrupted sweep keeps every finished run."""
     if scheduler is None:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            yield lambda specs: list(pool.map(run_one, specs))
+        with ProcessPoolExecutor(max_workers=workers, initializer=_Worker.start) as pool:
+            try:
+                yield lambda specs: list(pool.map(_Worker.run, specs))
+            except KeyboardInterrupt:  # also for workers the signal did not reach
+                for process in multiprocessing.active_children():
+                    os.kill(process.pid, signal.SIGINT)
+                raise
         return
     try:
         from distributed import Client
@@ -188,6 +199,40 @@ def runner(workers: int | None = None, scheduler: str | None = None, shared_fs: 
             yield lambda specs: client.gather(client.map(run_one, specs, pure=False))
         else:
             yield lambda specs: _gather_shipped(client, specs)
+
+
+class _Worker:
+    """A local worker process of the sweep and what it knows of Ctrl-C. SIGINT (Ctrl-C reaches
+    the workers with the sweep, which also sends it to them) stops the run it is training as it
+    stops ``refimpl train`` (KeyboardInterrupt inside ``train``), once, and every run it is
+    given afterwards; while it waits for a run it only takes note, so that no worker prints a
+    traceback. Tested in ``tests/engine/test_faults.py::
+    test_interrupted_sweep_exits_130_in_one_line_naming_the_command_that_continues_it``."""
+
+    interrupted = False
+    training = False
+
+    @staticmethod
+    def start() -> None:
+        """The pool's initializer."""
+        signal.signal(signal.SIGINT, _Worker._on_interrupt)
+
+    @staticmethod
+    def _on_interrupt(signum, frame) -> None:
+        first, _Worker.interrupted = not _Worker.interrupted, True
+        if first and _Worker.training:
+            raise KeyboardInterrupt
+
+    @staticmethod
+    def run(spec: RunSpec) -> dict:
+        """``run_one(spec)``, unless the sweep has been interrupted."""
+        if _Worker.interrupted:
+            raise KeyboardInterrupt
+        _Worker.training = True
+        try:
+            return run_one(spec)
+        finally:
+            _Worker.training = False
 
 
 def _gather_shipped(client, specs: list[RunSpec]) -> list[dict]:
@@ -330,6 +375,18 @@ def plan(args) -> list[RunSpec]:
 
 
 def run(args) -> int:
+    """The sweep of ``args``; its exit status (130 after Ctrl-C, naming the command that
+    continues it: ``args.command_line``, the command as given)."""
+    try:
+        return _sweep(args)
+    except KeyboardInterrupt:
+        print("\nrefimpl: interrupted; finished runs are kept, and the others continue from "
+              f"their last checkpoint; continue with: {shlex.join(args.command_line)}",
+              file=sys.stderr)
+        return 130
+
+
+def _sweep(args) -> int:
     specs = plan(args)
     with runner(args.workers, args.scheduler, args.shared_fs) as run_all:
         try:

@@ -102,7 +102,7 @@ def test_signalled_run_continued_equals_uninterrupted_run(uninterrupted, tmp_pat
     assert not list(out.glob("**/.*.tmp"))
 
 
-# ---- one writer per run directory, and Ctrl-C
+# ---- one writer per run directory, and Ctrl-C on a sweep
 
 def _start(argv: list[str], **popen) -> subprocess.Popen:
     """``python -m refimpl.cli ARGV`` with SIGINT at its default (see ``_signalled``)."""
@@ -150,6 +150,47 @@ def test_a_second_writer_is_refused_naming_the_first_and_a_killed_run_resumes(
     assert _rows(out) == _rows(uninterrupted)
     assert _rows(out, "eval.csv") == _rows(uninterrupted, "eval.csv")
     assert not (out / LOCK).exists()  # a run that ends removes its lock file
+
+
+SWEEP = ["sweep", "--algo", "ppo", "trpo", "--seeds", "0-1", "--workers", "2",
+         "--env", "refimpl/LQ-Lecture-v0", "--steps", "2000", "--eval-episodes", "2",
+         "--set", "horizon=200", "hidden=[]", "norm_obs=false", "epochs=1", "vf_epochs=1",
+         "eval_every=1000", "critic_process=false", "eval_process=false"]
+"""Four runs of 10 short updates on two workers: the first two are training, the other two
+waiting, when the signal lands."""
+
+
+@pytest.mark.parametrize("to", ["process group", "sweep process"])
+def test_interrupted_sweep_exits_130_in_one_line_naming_the_command_that_continues_it(
+        tmp_path, capsys, to):
+    """Ctrl-C (SIGINT to the terminal's process group: the sweep and its workers) or SIGINT to
+    the sweep process alone, once a run has its first checkpoint: exit status 130, one line on
+    stderr (no worker's traceback) ending with the command that continues the sweep, which
+    then finishes every run."""
+    import shlex
+
+    out = tmp_path / "sweep"
+    argv = [*SWEEP, "--out", str(out)]
+    proc = _start(argv, start_new_session=True)
+    _wait_for(lambda: any(out.glob("*/checkpoints/latest.npz")), proc)
+    if to == "process group":
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    line = err.strip()
+    assert line.startswith("refimpl: interrupted;"), line
+    command = line.split("continue with: ")[1]
+    assert command == shlex.join(["refimpl", *argv]), command
+    assert not (out / "summary.csv").exists()
+    assert main(shlex.split(command)[1:]) == 0
+    with (out / "summary.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["algo"], r["seed"], r["steps"]) for r in rows] == \
+        [(a, s, "2000") for a in ("ppo", "trpo") for s in ("0", "1")]
+    capsys.readouterr()
 
 
 def test_a_helper_process_interrupted_as_it_starts_prints_nothing():
