@@ -62,6 +62,46 @@ def test_bootstrap_interval_is_reproducible_and_checks_its_input():
         stats.iqm_interval([1.0])
 
 
+def test_two_runs_are_enough_for_an_interval():
+    """Two runs (floor(2/4) = 0 cut, so the IQM is their mean): the resamples' means are 1, 2
+    or 3 with probabilities 1/4, 1/2, 1/4, so the 2.5% and 97.5% quantiles are exactly 1 and 3.
+    The same for a band of two runs."""
+    assert stats.iqm_interval([1.0, 3.0]) == (1.0, 3.0)
+    mid, low, high = stats.iqm_band([[1.0], [3.0]])
+    assert (mid[0], low[0], high[0]) == (2.0, 1.0, 3.0)
+
+
+def test_interval_passes_its_resamples_and_confidence_to_the_bootstrap(monkeypatch):
+    """iqm_interval(x, seed, resamples, confidence) asks SciPy's bootstrap for that many
+    resamples at that level (SciPy's own defaults, 9,999 and 0.95, are not ours to inherit); a
+    narrower level gives a nested interval."""
+    seen = []
+    bootstrap = stats.scipy.stats.bootstrap
+
+    def spy(*args, **kwargs):
+        seen.append((kwargs["n_resamples"], kwargs["confidence_level"]))
+        return bootstrap(*args, **kwargs)
+
+    monkeypatch.setattr(stats.scipy.stats, "bootstrap", spy)
+    x = [1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 21.0, 34.0, 55.0]
+    low50, high50 = stats.iqm_interval(x, 0, 500, 0.5)
+    low95, high95 = stats.iqm_interval(x)
+    assert seen == [(500, 0.5), (stats.RESAMPLES, stats.CONFIDENCE)]
+    assert low95 <= low50 <= high50 <= high95 and (low95, high95) != (low50, high50)
+
+
+def test_float32_runs_are_bootstrapped_in_float64():
+    """Returns read as float32 give the IQM, interval and band of their float64 values, not of
+    float32 arithmetic (whose means of these values differ in the 8th digit)."""
+    x32 = np.array([0.1, 0.2, 0.3, 0.7, 1.1, 1.3, 1.7, 2.9], dtype=np.float32)
+    x64 = x32.astype(np.float64)
+    assert float(stats.scipy.stats.trim_mean(x32, 0.25)) != stats.iqm(x64)  # tells them apart
+    assert stats.iqm(x32) == stats.iqm(x64)
+    assert stats.iqm_interval(x32) == stats.iqm_interval(x64)
+    for got, expected in zip(stats.iqm_band(x32[:, None]), stats.iqm_band(x64[:, None])):
+        np.testing.assert_array_equal(got, expected)
+
+
 @settings(max_examples=10)  # each example bootstraps 4 columns of 10,000 resamples
 @given(st.lists(st.lists(finite, min_size=4, max_size=4), min_size=3, max_size=12),
        st.integers(0, 2**32 - 1))
