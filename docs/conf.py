@@ -56,6 +56,7 @@ autodoc_inherit_docstrings = False
 html_theme = "furo"
 html_title = "refimpl"
 html_static_path = ["_static"]
+html_css_files = ["site.css"]
 
 # MathJax 3, served from the site itself: the npm package's single-file TeX-to-SVG bundle (every TeX
 # extension included, no font files to fetch), copied into _static/mathjax/ after the build
