@@ -31,7 +31,7 @@ extensions = [
     "implementation",
 ]
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
-exclude_patterns = ["_build", "_vendor", "equations.md", "crosscheck.md"]
+exclude_patterns = ["_build", "_vendor", "crosscheck.md"]
 nitpicky = True
 # GaussianPolicy.action_dtype and CategoricalPolicy.action_dtype are NumPy's scalar types ("alias of
 # numpy.float64"); NumPy's own inventory (intersphinx) would need the network, so these two names stay
