@@ -1,7 +1,7 @@
 """The independent autodiff oracle: ``examples/crosscheck_torch.py`` derives every crosscheck key
 with PyTorch autograd in float64 (its own forward pass over the documented layout, the FVP as
 the Hessian-vector product of the mean KL, its own CG, beta from x^T (F + lambda I) x), and
-agrees with refimpl key by key within the tolerances of docs/crosscheck.md, on the golden
+agrees with refimpl key by key within the tolerances of docs/crosscheck/reference.md, on the golden
 inputs and on random ones, Gaussian and categorical. Needs the ``torch`` extra
 (``pip install -e '.[torch]'``); without torch every test here is skipped, with the reason
 shown by ``pytest -ra``."""
@@ -67,9 +67,10 @@ def _pinned(hidden, activation, obs_dim, act_dim, n, seed=0):
 @example(_pinned((3,), "tanh", 1, 3, 1))         # one state
 def test_torch_outputs_match_refimpl_on_random_inputs(d):
     """Key by key: integers and booleans exactly, direct floats within n eps S, CG outputs
-    within 10 K n eps (tests/crosscheck/test_crosscheck.py::tolerances, derived in docs/crosscheck.md);
-    the CG iteration count may differ by one where one CG has reached its tolerance, since
-    random inputs include ones whose residual reaches it within rounding."""
+    within 10 K n eps (tests/crosscheck/test_crosscheck.py::tolerances, derived in
+    docs/crosscheck/reference.md); the CG iteration count may differ by one where one CG has
+    reached its tolerance, since random inputs include ones whose residual reaches it within
+    rounding."""
     theirs = torch_oracle.crosscheck(d)
     assert list(theirs) == list(crosscheck.OUTPUT_KEYS)
     assert_outputs_agree(theirs, crosscheck.compute(d), d, stop_may_differ=True)
