@@ -8,6 +8,9 @@ import shutil
 import sys
 from pathlib import Path
 
+from docutils import nodes
+from docutils.transforms import Transform
+
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
 sys.path.insert(0, str(ROOT))
@@ -25,10 +28,15 @@ extensions = [
     "sphinx.ext.mathjax",
     "sphinx.ext.viewcode",
     "repo_source",
+    "implementation",
 ]
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
 exclude_patterns = ["_build", "_vendor", "equations.md", "crosscheck.md"]
 nitpicky = True
+# GaussianPolicy.action_dtype and CategoricalPolicy.action_dtype are NumPy's scalar types ("alias of
+# numpy.float64"); NumPy's own inventory (intersphinx) would need the network, so these two names stay
+# unlinked. Nothing else is exempt.
+nitpick_ignore = [("py:class", "numpy.float64"), ("py:class", "numpy.int64")]
 
 # pages in MyST markdown: $...$ and $$...$$ math, ::: fences, heading anchors for [text](page.md#slug)
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
@@ -41,6 +49,9 @@ numpydoc_show_class_members = False
 numpydoc_validation_checks = set()
 autodoc_member_order = "bysource"
 autodoc_typehints = "none"
+# a class documents its own methods: those it inherits from gymnasium (Env.reset, Wrapper.step) keep
+# gymnasium's docstrings, written for gymnasium's site (their cross-references resolve only there)
+autodoc_inherit_docstrings = False
 
 html_theme = "furo"
 html_title = "refimpl"
@@ -100,7 +111,20 @@ def copy_mathjax(app, exception):
         shutil.copy2(MATHJAX / MATHJAX_FILE, target / MATHJAX_FILE)
 
 
+class AbsoluteValues(Transform):
+    """refimpl's docstrings write formulas as plain text, where |x| is an absolute value; to
+    reStructuredText, |x| is a substitution, an error when undefined. The site defines no
+    substitutions, so each one is put back as the text |x| before docutils resolves them."""
+
+    default_priority = 219  # just before docutils.transforms.references.Substitutions (220)
+
+    def apply(self):
+        for ref in list(self.document.findall(nodes.substitution_reference)):
+            ref.replace_self(nodes.Text(f"|{ref['refname']}|" if not ref.children else f"|{ref.astext()}|"))
+
+
 def setup(app):
+    app.add_transform(AbsoluteValues)
     app.connect("build-finished", copy_mathjax)
     # docs/mutation-equivalent.md's ```mutants blocks (read by docs/mutation_score.py) are diffs
     from pygments.lexers import DiffLexer

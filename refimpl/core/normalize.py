@@ -58,7 +58,7 @@ class RunningMeanStd:
         return self.mean.shape
 
     def update(self, x: np.ndarray) -> None:
-        """Merge a batch x of shape (B, *shape) by the parallel combination of Chan et al. (1979):
+        """Merge a batch x of shape ``(B, *shape)`` by the parallel combination of Chan et al. (1979)::
 
             count' = count + B,          delta = mean_B - mean
             mean'  = mean + delta B / count'
@@ -92,7 +92,7 @@ class RunningMeanStd:
         self.count = total
 
     def normalize(self, x: np.ndarray, clip: float = OBS_CLIP, eps: float = VAR_EPS) -> np.ndarray:
-        """clip((x - mean) / sqrt(var + eps), -clip, clip); x of shape (..., *shape)."""
+        """clip((x - mean) / sqrt(var + eps), -clip, clip); x of shape ``(..., *shape)``."""
         z = (x - self.mean) / np.sqrt(self.var + eps)
         # np.clip as its two ufuncs, in place (the same values): this runs at every environment
         # step, where np.clip's wrapper costs more than the arithmetic on one row

@@ -13,7 +13,7 @@ interface, which is all that ``fisher.py``, ``objectives.py``, the algorithms an
 use, so their text is the same for either head. The distribution's parameters at a batch of
 states are a tuple ``params`` -- (mean (N, d), log_std (d,)) for the Gaussian, (logits (N, K),)
 for the categorical -- and a gradient or direction w.r.t. them, ``dparams``, is a tuple of the
-same form:
+same form::
 
     dist_params(phi, obs) -> (params, cache)       forward pass
     bind(phi) -> (obs -> params)                   the same, phi's views taken once

@@ -1,5 +1,5 @@
 """The ``refimpl crosscheck`` command: write refimpl's outputs, write an example input, or
-compare another implementation's outputs (``docs/crosscheck/reference.md``, "How to run").
+compare another implementation's outputs (``docs/crosscheck/reference.md``, "How to run")::
 
     refimpl crosscheck IN.npz OUT.npz
     refimpl crosscheck --make-example IN.npz [--seed S] [--hidden H ...] [--activation A] [--blocks]

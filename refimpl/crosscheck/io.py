@@ -182,7 +182,7 @@ def _check_gae(d: dict[str, np.ndarray]) -> None:
 
 
 def critic_of(d: dict[str, np.ndarray]) -> MLP:
-    """The critic's layout: widths (obs_dim, *critic_hidden_sizes, 1), the policy's activation."""
+    """The critic's layout: widths ``(obs_dim, *critic_hidden_sizes, 1)``, the policy's activation."""
     return MLP((d["obs"].shape[1], *(int(h) for h in d["critic_hidden_sizes"]), 1),
                str(d["activation"]))
 

@@ -136,7 +136,7 @@ def direct_tolerance(key, d, out, eps=EPS):
 
 def cg_amplification(d, out, samples=20, seed=0):
     """K per CG key: max over random perturbations of g and of every Fisher-vector product (each
-    by AMPLIFICATION_STEP times its largest entry) of |change of key|_inf / (step |key|_inf),
+    by AMPLIFICATION_STEP times its largest entry) of max|change of key| / (step max|key|),
     i.e. how much truncated CG magnifies a rounding-sized relative error of its inputs,
     including a change of the iteration count where the stopping test is decided within
     rounding. CG is a nonlinear map of (g, F); K is an estimate of its condition number, not

@@ -1,4 +1,4 @@
-"""The pipelined trainer: the lecture's loop (``refimpl.algos.loop``) made practical.
+"""The pipelined trainer: the lecture's loop (``refimpl.algos.loop``) made practical::
 
     for k = 0, 1, 2, ...:
         1. collect a batch with pi_phi_k            (envs.rollout.Collector.collect)

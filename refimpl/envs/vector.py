@@ -1,4 +1,4 @@
-"""The K training environments of a run, stepped one of three ways that give identical batches.
+"""The K training environments of a run, stepped one of three ways that give identical batches::
 
     direct   refimpl's own loop over the K environments in this process (the default): no
              vector-env layer between the policy and ``env.step``
