@@ -467,7 +467,8 @@ def test_golden_inputs_regenerate_within_a_few_ulps(tmp_path):
 
 
 def test_golden_output_commands_name_the_stored_files():
-    """The README's `refimpl crosscheck IN OUT` lines are the ones that wrote the *_out files."""
+    """The `refimpl crosscheck IN OUT` lines of tests/data/README.md are the ones that wrote the
+    *_out files."""
     commands = [a for a in _readme_commands() if "--make-example" not in a]
     assert sorted(commands) == sorted([f"{c}_in.npz", f"{c}_out.npz"] for c in GOLDEN_ALL)
 
