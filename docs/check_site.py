@@ -8,7 +8,7 @@ loads every page of lecture/ and algorithms/ from disk, with no network, waits f
 checks, per page:
 
 1. the math rendered: every math element of the page holds MathJax's output (``mjx-container``),
-   none is a MathJax error (``mjx-merror``, an undefined macro for instance), and the visible text,
+   none is a MathJax error (an ``merror`` node: an undefined macro, a double subscript), and the visible text,
    code blocks aside, contains no raw TeX (``\\(``, ``\\)``, ``\\[``, ``\\]``, ``$$``, ``\\frac``);
 2. the code is shown: the page has at least one ``implementation`` block, and each one shows a
    function's (class's) signature and, below it, its source (a visible code block that defines
@@ -34,10 +34,12 @@ MATHJAX_TIMEOUT_MS = 60_000
 
 INSPECT = """() => {
   const maths = [...document.querySelectorAll('article .math')];
-  const errors = [...document.querySelectorAll('mjx-merror')].map(e => e.getAttribute('data-mjx-error') || e.textContent);
+  // MathJax marks a formula it could not typeset (an undefined macro, a double subscript) as merror
+  const errors = [...document.querySelectorAll('mjx-merror, [data-mml-node="merror"], [data-mjx-error]')]
+    .map(e => e.getAttribute('data-mjx-error') || e.textContent);
   const blocks = [...document.querySelectorAll('article .implementation')].map(box => {
     const sig = box.querySelector('dt .sig-name');
-    const pre = box.querySelector('div.highlight pre');
+    const pre = box.querySelector('.literal-block-wrapper div.highlight pre');  // the captioned source, not a docstring's block
     return {name: sig ? sig.textContent.trim() : null,
             source: pre ? pre.textContent : null,
             visible: pre ? pre.getBoundingClientRect().height > 0 : false};

@@ -92,9 +92,10 @@ mathjax3_config = {
             "KLdiv": [r"D_{\mathsf{KL}}\left(#1\,\middle\|\,#2\right)", 2],
             "KLdivmax": [r"D_{\mathsf{KL}}^{\max}\left(#1, #2\right)", 2],
             "KLdivavg": [r"\bar{D}_{\mathsf{KL}}\left(#1, #2\right)", 2],
-            "subold": [r"#1_{\mathrm{old}}", 1],
-            "subnew": [r"#1_{\mathrm{new}}", 1],
-            "iterate": [r"#1_{#2}", 2],
+            # braced, so that \pi_\subold{\phi} is one subscript, not two
+            "subold": [r"{#1_{\mathrm{old}}}", 1],
+            "subnew": [r"{#1_{\mathrm{new}}}", 1],
+            "iterate": [r"{#1_{#2}}", 2],
             "Vpiphi": r"V^{\pi_\phi}",
             "fragment": [r"#1", 1],
         },
