@@ -100,7 +100,7 @@ def main(argv=None) -> int:
         browser = pw.chromium.launch(executable_path=args.chromium, headless=True, args=CHROMIUM_ARGS)
         for path in pages:
             name = path.relative_to(args.site).as_posix()
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
             load_errors = []
             page.on("requestfailed", lambda r: load_errors.append(f"request failed: {r.url}"))
             page.on("pageerror", lambda e: load_errors.append(f"JavaScript error: {e}"))

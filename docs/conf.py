@@ -31,7 +31,7 @@ extensions = [
     "implementation",
 ]
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
-exclude_patterns = ["_build", "_vendor", "equations.md", "crosscheck.md"]
+exclude_patterns = ["_build", "_vendor", "crosscheck.md"]
 nitpicky = True
 # GaussianPolicy.action_dtype and CategoricalPolicy.action_dtype are NumPy's scalar types ("alias of
 # numpy.float64"); NumPy's own inventory (intersphinx) would need the network, so these two names stay
@@ -56,6 +56,7 @@ autodoc_inherit_docstrings = False
 html_theme = "furo"
 html_title = "refimpl"
 html_static_path = ["_static"]
+html_css_files = ["site.css"]
 
 # MathJax 3, served from the site itself: the npm package's single-file TeX-to-SVG bundle (every TeX
 # extension included, no font files to fetch), copied into _static/mathjax/ after the build

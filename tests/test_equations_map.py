@@ -125,8 +125,9 @@ def test_the_pages_link_every_function_and_test_of_the_map():
     text = "".join(page.read_text() for page in PAGES)
     functions = set(shown(text))
     tests = {t for t in SOURCE.findall(text) if t.startswith("tests/") and "::" in t}
-    # docs/equations.md, the table the pages replace, named 81 distinct functions and 129 distinct
-    # tests in its 42 rows and its list of the lecture's imprecisions, and the pages link them all
+    # docs/equations.md, the table the pages replaced (removed since), named 81 distinct
+    # functions and 129 distinct tests in its 42 rows and its list of the lecture's imprecisions;
+    # the pages link them all
     assert len(functions) >= 81 and len(tests) >= 129, (len(functions), len(tests))
 
 

@@ -102,6 +102,8 @@ class Implementation(SphinxDirective):
                     f".. literalinclude:: /../{rel.as_posix()}", "   :language: python", f"   :pyobject: {qualname}"]
             if lines:
                 text.append(f"   :lines: {lines}")
+            if "." in qualname:  # a method: shown from the left margin
+                text.append("   :dedent:")
             first = min([node.lineno] + [d.lineno for d in node.decorator_list])
             text += [f"   :caption: {rel.as_posix()}, lines {first}-{node.end_lineno}"
                      + (" (the docstring is rendered above)" if lines else ""), "```", ""]
@@ -112,6 +114,42 @@ class Implementation(SphinxDirective):
         return out
 
 
+COMMON_FIELDS = ("steps", "num_envs", "horizon", "hidden", "activation", "log_std_init", "gamma", "lam",
+                 "norm_obs", "obs_clip", "norm_reward", "norm_adv", "clip_actions", "max_grad_norm", "adam_eps",
+                 "vf_lr", "vf_epochs", "vf_minibatch", "vf_clip")
+"""The Config fields every algorithm uses: the run, the networks, GAE, the implementation details and
+the critic's fit; an algorithm's own fields come from its parameter dataclass."""
+
+
+class ConfigDefaults(SphinxDirective):
+    """``{config-defaults} ALGO``: a table of the defaults ``Config.for_algo(ALGO)`` takes, each with
+    its documentation (meaning and source), read from refimpl/engine/config.py at build time."""
+
+    required_arguments = 1
+
+    def run(self):
+        import dataclasses
+
+        from refimpl.algos import PARAMS
+        from refimpl.engine.config import PARAM_FIELDS, Config, flag
+
+        algo = self.arguments[0]
+        cfg = Config.for_algo(algo)
+        own = [PARAM_FIELDS.get(f.name, f.name) for f in dataclasses.fields(PARAMS[algo]) if f.name != "critic"]
+        names = list(COMMON_FIELDS) + [n for n in own if n not in COMMON_FIELDS]
+        fields = {f.name: f for f in dataclasses.fields(Config)}
+        rows = ["| flag | default | meaning and source of the default |", "|---|---|---|"]
+        for name in names:
+            value = getattr(cfg, name)
+            shown_value = "none" if value is None else ",".join(map(str, value)) if isinstance(value, tuple) else value
+            doc = fields[name].metadata["doc"].replace("|", "\\|")
+            rows.append(f"| `{flag(name)}` | `{shown_value}` | {doc} |")
+        box = nodes.container(classes=["config-defaults"])
+        self.state.nested_parse(StringList(rows, source=self.env.docname), self.content_offset, box)
+        return [box]
+
+
 def setup(app):
     app.add_directive("implementation", Implementation)
+    app.add_directive("config-defaults", ConfigDefaults)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
