@@ -27,7 +27,7 @@ EXTRA_COMMANDS = (
     ("figures", "refimpl.figures", "regenerate the lecture's figures into figures/"),
     ("crosscheck", "refimpl.crosscheck", "write every intermediate quantity of one NPG/TRPO/PPO "
                                          "update for given problem data, or compare another "
-                                         "implementation's (docs/crosscheck.md)"),
+                                         "implementation's (docs/crosscheck/reference.md)"),
 )
 """Commands whose module provides ``add_arguments(parser)`` and ``run(args) -> exit status``."""
 

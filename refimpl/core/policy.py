@@ -3,7 +3,7 @@
 * ``GaussianPolicy``: pi_phi(a|s) = N(mu_phi(s), diag(exp(log_std)^2)) for continuous (Box)
   actions. ``phi = [MLP parameters, log_std]``: the mean network's layers in ``nn.MLP`` layout,
   then a state-independent log-std vector of length ``act_dim`` (the layout of
-  ``docs/crosscheck.md``). Head distribution: ``distributions.py``.
+  ``docs/crosscheck/reference.md``). Head distribution: ``distributions.py``.
 * ``CategoricalPolicy``: pi_phi(a|s) = softmax(z_phi(s))_a over K discrete actions.
   ``phi`` = the logits network's layers in ``nn.MLP`` layout, nothing else. Head distribution:
   ``categorical.py``.

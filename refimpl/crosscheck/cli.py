@@ -1,5 +1,5 @@
 """The ``refimpl crosscheck`` command: write refimpl's outputs, write an example input, or
-compare another implementation's outputs (``docs/crosscheck.md``, "How to run")::
+compare another implementation's outputs (``docs/crosscheck/reference.md``, "How to run")::
 
     refimpl crosscheck IN.npz OUT.npz
     refimpl crosscheck --make-example IN.npz [--seed S] [--hidden H ...] [--activation A] [--blocks]
@@ -36,7 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Configure the ``crosscheck`` (sub)parser."""
     parser.description = ("Compute every NPG/TRPO/PPO quantity at the input of IN.npz and write "
                           "them to OUT.npz, or compare them with THEIRS.npz "
-                          "(`crosscheck compare IN.npz THEIRS.npz`; format: docs/crosscheck.md).")
+                          "(`crosscheck compare IN.npz THEIRS.npz`; format: "
+                          "docs/crosscheck/reference.md).")
     parser.add_argument("input", metavar="[compare] IN.npz")
     parser.add_argument("output", metavar="OUT.npz | IN.npz", nargs="?")
     parser.add_argument("theirs", metavar="THEIRS.npz", nargs="?", help=argparse.SUPPRESS)

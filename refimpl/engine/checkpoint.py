@@ -5,7 +5,7 @@ half-written file and an interrupted write leaves the previous checkpoint intact
 Keys (format version 2): ``format_version``, ``config`` (JSON), ``env_id``, ``obs_dim``,
 ``act_dim`` (d, or K for a categorical policy), ``policy`` (the head kind, ``gaussian`` or
 ``categorical``), ``update``, ``env_steps``, ``wall_time``, ``phi`` (policy, layout of
-docs/crosscheck.md), ``theta_v`` (critic), ``pi_opt/{m,v,t}``, ``v_opt/{m,v,t}`` (Adam),
+docs/crosscheck/reference.md), ``theta_v`` (critic), ``pi_opt/{m,v,t}``, ``v_opt/{m,v,t}`` (Adam),
 ``rng/actions`` and ``rng/update`` (JSON states of the action-noise and update generators of
 ``refimpl.core.seeding``), and ``collector/...`` (environment states, current observation,
 ``collector/obs_rms/...`` normaliser, reward scaler, episode statistics). Format 2 replaced

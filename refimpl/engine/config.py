@@ -8,7 +8,7 @@ baselines ppo2 / trpo_mpi = OpenAI baselines' ``mujoco()`` configurations (ppo2/
 trpo_mpi/defaults.py), ppo2's ``learn`` defaults, and the ``VecNormalize`` wrapper that
 baselines' run.py puts around every MuJoCo environment; Spinning Up = OpenAI Spinning Up's
 ``vpg``/``trpo`` defaults. Fields marked "implementation detail" are not in the lecture;
-README.md lists them with their switches.
+docs/implementation-details.md lists them with their switches and sources.
 
 Every field is validated when a Config is made (``__post_init__``), so no entry point (command
 line, sweep, a stored config.json) can start a run with a value the algorithms cannot use; the

@@ -4,7 +4,8 @@ The policy acts on observations normalised with the statistics saved in the chec
 (evaluation never updates them). ``deterministic`` uses the mode: the mean action mu_phi(s) of a
 Gaussian policy, the most probable action of a categorical one; otherwise actions are sampled
 from pi_phi(.|s). Frames for ``--render`` come from MuJoCo's offscreen
-renderer (headless: set ``MUJOCO_GL=egl`` or ``MUJOCO_GL=osmesa``, see README).
+renderer (headless: set ``MUJOCO_GL=egl`` or ``MUJOCO_GL=osmesa``; docs/running.md,
+"Rendering").
 """
 from __future__ import annotations
 

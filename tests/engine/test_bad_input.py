@@ -1,6 +1,7 @@
 """Every user mistake on ``refimpl train`` is one line on stderr, exit status 2, and leaves no
-directory behind (README, "Failures"); the run directory lifecycle of refimpl/engine/trainer.py: no dead
-ends before the first checkpoint, and a resumed run keeps its stored configuration."""
+directory behind (docs/running.md, "Failures"); the run directory lifecycle of
+refimpl/engine/trainer.py: no dead ends before the first checkpoint, and a resumed run keeps its
+stored configuration."""
 import dataclasses
 import json
 
