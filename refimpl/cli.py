@@ -8,6 +8,9 @@ nothing new (the checkpoint of the last finished update is already on disk) and 
 Before the first update has finished there is no checkpoint, and a failure removes the run
 directory this command created (refimpl/engine/trainer.py describes the run directory's lifecycle).
 
+``eval`` acts with the policy's mode by default, the protocol of eval.csv, the sweep's summary
+and the results (as Stable-Baselines3's ``evaluate_policy``); ``--stochastic`` samples.
+
 ``train --resume DIR`` continues the run in DIR with its stored configuration. A flag that
 differs from it is refused, except ``--steps``, which changes the run's length (refused for a
 run with ``anneal_lr``, whose schedule depends on it). The train flags are the fields of
@@ -89,9 +92,15 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="run a saved policy and print its mean return")
     e.add_argument("checkpoint", type=Path)
     e.add_argument("--episodes", type=int, default=10)
-    e.add_argument("--deterministic", action="store_true",
-                   help="act with the mode: the mean action (Gaussian policy), the most probable "
-                        "action (categorical policy)")
+    mode = e.add_mutually_exclusive_group()
+    mode.add_argument("--deterministic", dest="stochastic", action="store_false",
+                      help="act with the policy's mode: the mean action (Gaussian policy), the "
+                           "most probable action (categorical policy); the protocol of eval.csv, "
+                           "the sweep's summary and every results table, and of "
+                           "Stable-Baselines3's evaluate_policy (the default)")
+    mode.add_argument("--stochastic", action="store_true",
+                      help="sample every action from the policy instead")
+    e.set_defaults(stochastic=False)
     e.add_argument("--seed", type=int, default=10_000, help="seed of the evaluation episodes")
     e.add_argument("--render", type=Path, metavar="OUT.gif", help="write a GIF of episode 1")
     for name, module, text in EXTRA_COMMANDS:
@@ -136,9 +145,13 @@ def cmd_train(args) -> int:
 def cmd_eval(args) -> int:
     from refimpl.engine.evaluate import evaluate
 
-    returns = evaluate(args.checkpoint, args.episodes, args.deterministic, args.seed, args.render)
-    kind = "deterministic" if args.deterministic else "stochastic"
-    print(f"return over {len(returns)} {kind} episodes: {returns.mean():.1f} ± {returns.std():.1f}")
+    returns = evaluate(args.checkpoint, args.episodes, not args.stochastic, args.seed,
+                       args.render)
+    kind = ("stochastic episodes (actions sampled from the policy; the default, --deterministic, "
+            "acts with its mode)" if args.stochastic else
+            "deterministic episodes (the policy's mode, as in eval.csv and the results; "
+            "--stochastic samples)")
+    print(f"return over {len(returns)} {kind}: {returns.mean():.1f} ± {returns.std():.1f}")
     if args.render:
         print(f"wrote {args.render}")
     return 0

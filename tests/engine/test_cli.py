@@ -144,7 +144,9 @@ def test_crosscheck_is_reachable_from_the_main_command(capsys, tmp_path):
 def test_eval_renders_a_gif_with_the_tracking_camera(tmp_path, capsys):
     """End to end in a subprocess (the OpenGL back end is chosen when MuJoCo first renders),
     with MUJOCO_GL unset so the default back end is what is tested. Skipped, with the
-    renderer's own message, only where no offscreen OpenGL is installed."""
+    renderer's own message, only where no offscreen OpenGL is installed. The actions are
+    sampled (--stochastic): the barely trained policy's mode hardly moves the cheetah, and the
+    GIF format merges equal consecutive frames."""
     import os
     import subprocess
     import sys
@@ -155,7 +157,7 @@ def test_eval_renders_a_gif_with_the_tracking_camera(tmp_path, capsys):
     gif = tmp_path / "run.gif"
     proc = subprocess.run([sys.executable, "-m", "refimpl.cli", "eval",
                            str(out / "checkpoints" / "final.npz"), "--episodes", "1",
-                           "--render", str(gif)], capture_output=True, text=True,
+                           "--stochastic", "--render", str(gif)], capture_output=True, text=True,
                           env={k: v for k, v in os.environ.items() if k != "MUJOCO_GL"})
     if proc.returncode == 2 and "offscreen rendering failed" in proc.stderr:
         pytest.skip(proc.stderr.strip())
@@ -202,3 +204,47 @@ def test_train_flag_names_are_unchanged(capsys):
         "--npg-alpha", "--eval-every", "--eval-episodes", "--eval-process", "--no-eval-process",
         "--critic-process", "--no-critic-process", "--checkpoint-every", "--preset",
         "--out", "--resume", "--no-progress"}
+
+
+CARTPOLE = ["--env", "CartPole-v1", "--no-critic-process"]  # PPO's batch there: 8 x 32 = 256
+
+
+def _cartpole_policy(tmp_path, capsys):
+    out = tmp_path / "cartpole"
+    assert main(["train", *CARTPOLE, "--steps", "256", "--eval-every", "0", "--out", str(out),
+                 "--no-progress"]) == 0
+    capsys.readouterr()
+    return out / "checkpoints" / "final.npz"
+
+
+def test_eval_acts_with_the_policys_mode_by_default(tmp_path, capsys):
+    """``refimpl eval``'s default is the protocol of eval.csv and the results: the policy's mode.
+    The oracle plays the episodes here with gymnasium alone, acting with the argmax of the
+    saved policy's logits (CartPole's settings keep observations unnormalised), reset seeds
+    10000, 10001 (eval's --seed); the printed mean is compared as printed (one decimal)."""
+    from refimpl.engine.evaluate import SavedPolicy
+
+    ckpt = _cartpole_policy(tmp_path, capsys)
+    saved = SavedPolicy.load(ckpt)
+    assert saved.obs_rms is None
+    env, returns = gym.make("CartPole-v1"), []
+    for seed in (10_000, 10_001):
+        obs, _ = env.reset(seed=seed)
+        total, done = 0.0, False
+        while not done:
+            (logits,), _ = saved.policy.dist_params(saved.phi, np.asarray(obs, float)[None])
+            obs, r, term, trunc, _ = env.step(int(np.argmax(logits[0])))
+            total, done = total + r, term or trunc
+        returns.append(total)
+    expected = f"{np.mean(returns):.1f} ± {np.std(returns):.1f}"
+    for flags in ([], ["--deterministic"]):
+        assert main(["eval", str(ckpt), "--episodes", "2", *flags]) == 0
+        out = capsys.readouterr().out
+        assert out.startswith("return over 2 deterministic episodes (the policy's mode") \
+            and out.rstrip().endswith(expected), out
+    assert main(["eval", str(ckpt), "--episodes", "2", "--stochastic"]) == 0
+    assert capsys.readouterr().out.startswith("return over 2 stochastic episodes (actions "
+                                              "sampled")
+    with pytest.raises(SystemExit) as e:
+        main(["eval", str(ckpt), "--deterministic", "--stochastic"])
+    assert e.value.code == 2 and "not allowed with" in capsys.readouterr().err
