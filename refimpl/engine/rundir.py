@@ -122,7 +122,8 @@ def kept(out: Path) -> str:
 class RunDirectory:
     """The files of a run in ``self.out``: config.json, progress.csv, eval.csv and
     ``checkpoints/``, each written atomically; ``created`` lists what this process made, for
-    ``discard``. The trainer's ``Run`` is one; it provides ``cfg`` and ``state()``."""
+    ``discard``; ``notes`` collects one-line remarks for the user. The trainer's ``Run`` is
+    one; it provides ``cfg`` and ``state()``."""
 
     def has_checkpoint(self) -> bool:
         """True once the first update has finished (from then on the directory holds a run)."""

@@ -14,8 +14,9 @@ At the end every final policy is evaluated deterministically (``--eval-episodes`
 also the episodes of each evaluation during training, ``--set eval_every=N``) and
 ``summary.csv`` gets one row per run: ``algo,seed,steps,final_return,final_return_std,wall_s,
 best_eval_return,best_eval_step`` (the last two from eval.csv, the best evaluation during
-training, which Tianshou's published numbers report; "final" stays the headline); ``learning_curves.png`` shows the mean +- std over seeds of each algorithm's episode
-return against environment steps. Tested in ``tests/engine/test_sweep.py``.
+training, which Tianshou's published numbers report; "final" stays the headline);
+``learning_curves.png`` shows the mean +- std over seeds of each algorithm's episode return
+against environment steps. Tested in ``tests/engine/test_sweep.py``.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ import dataclasses
 import io
 import json
 import re
+import sys
 import typing
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -33,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from refimpl.engine import checkpoint
-from refimpl.engine.config import ALGOS, PRESETS, Config
+from refimpl.engine.config import ALGOS, PRESET_ALIASES, PRESETS, Config
 from refimpl.engine.logs import best_evaluation, learning_curves, plot_curves
 
 SUMMARY_COLUMNS = ("algo", "seed", "steps", "final_return", "final_return_std", "wall_s",
@@ -201,22 +203,42 @@ def write_summary(out: Path, rows: list[dict]) -> Path:
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--algo", nargs="+", choices=ALGOS, default=["ppo", "trpo", "npg"])
-    p.add_argument("--seeds", type=parse_seeds, default=parse_seeds("0-4"), help="e.g. 0-4")
-    p.add_argument("--steps", type=int, default=1_000_000)
-    p.add_argument("--env", default="HalfCheetah-v5")
-    p.add_argument("--preset", choices=PRESETS, default="default", help="named settings (config.py)")
-    p.add_argument("--out", type=Path, default=Path("results") / "halfcheetah-v5")
-    p.add_argument("--workers", type=int, default=None, help="local processes (default: cores)")
-    p.add_argument("--scheduler", default=None, help="address of a Dask distributed scheduler")
+    """The ``sweep`` flags; every help text ends with the default (tests/engine/test_sweep.py)."""
+    p.add_argument("--algo", nargs="+", choices=ALGOS, default=["ppo", "trpo", "npg"],
+                   help="algorithms (default: ppo trpo npg)")
+    p.add_argument("--seeds", type=parse_seeds, default=parse_seeds("0-4"),
+                   help="seeds, a range or a list: 0-4, 1,3,5 (default: 0-4)")
+    p.add_argument("--steps", type=int, default=1_000_000,
+                   help="environment steps of each run (default: 1000000)")
+    p.add_argument("--env", default="HalfCheetah-v5",
+                   help="Gymnasium environment id (default: HalfCheetah-v5)")
+    p.add_argument("--preset", type=_preset_name, choices=PRESETS, default="default",
+                   help="named settings over the algorithms' defaults, PRESETS in "
+                        "refimpl/engine/config.py (default: default)")
+    p.add_argument("--out", type=Path, default=Path("results") / "halfcheetah-v5",
+                   help="directory of the runs, summary.csv and learning_curves.png "
+                        "(default: results/halfcheetah-v5)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="local processes (default: one per core)")
+    p.add_argument("--scheduler", default=None,
+                   help="address of a Dask distributed scheduler (default: none, local "
+                        "processes)")
     p.add_argument("--shared-fs", action="store_true",
                    help="with --scheduler: the workers share this filesystem and write the runs "
-                        "under --out themselves (default: each run's files are sent back and "
-                        "written here)")
-    p.add_argument("--eval-episodes", type=int, default=10)
+                        "under --out themselves (default: off, each run's files are sent back "
+                        "and written here)")
+    p.add_argument("--eval-episodes", type=int, default=10,
+                   help="episodes of each evaluation, during training and of the final policy, "
+                        "all with the policy's mode (default: 10)")
     p.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE",
                    help="config overrides applied to every run, each of its field's type, "
-                        "e.g. --set horizon=512 hidden=64,64 norm_obs=false target_kl=none")
+                        "e.g. --set horizon=512 hidden=64,64 norm_obs=false target_kl=none "
+                        "(default: none)")
+
+
+def _preset_name(text: str) -> str:
+    """A former preset name (``PRESET_ALIASES``) reads as the preset it became."""
+    return PRESET_ALIASES.get(text, text)
 
 
 def parse_override(pair: str) -> tuple[str, object]:
@@ -307,6 +329,10 @@ def plan(args) -> list[RunSpec]:
                  eval_episodes=args.eval_episodes, **overrides)
     make_envs(args.env, 1).close()  # one line now for an id or action space training refuses
     check_existing_runs(specs)
+    notes = {Config.from_dict(s.cfg).short_run_note() for s in specs
+             if s.cfg["steps"] < s.cfg["horizon"] * s.cfg["num_envs"]}
+    for text in sorted(notes):
+        print(f"refimpl: note: {text}", file=sys.stderr)
     return specs
 
 

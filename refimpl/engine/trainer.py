@@ -82,6 +82,7 @@ class Run(RunDirectory):
         self.out = Path(out)
         self.ckpt_dir = self.out / "checkpoints"
         self.created: list[Path] = []
+        self.notes: list[str] = []  # one-line remarks for the user (``train``'s ``note``)
         stored, state = None, None
         if resume:
             stored, state = stored_run(self.out)
@@ -110,6 +111,9 @@ class Run(RunDirectory):
         self._remove_stale_temporaries()
         if state is not None:
             self._restore(state)
+        if self.update == 0 and cfg.steps < self.batch_size:
+            self.notes.append(cfg.short_run_note())
+        if state is not None:
             self._finish_pending_file()
             if self.cfg != stored:  # a new length: the checkpoint first, config.json second
                 self.save()
@@ -350,32 +354,40 @@ class Run(RunDirectory):
 
 
 def train(cfg: Config | dict | None, out: Path, resume: bool = False,
-          progress: bool = True) -> Run:
+          progress: bool = True, note=None) -> Run:
     """Train to ``cfg.steps`` environment steps (with ``resume``, ``cfg`` is None or the field
-    values requested, see ``Run``). ``checkpoints/latest.npz`` is written after every update,
-    so Ctrl-C (KeyboardInterrupt), a NaN or infinity (NumericalError), a helper process that
-    fails or dies (WorkerError) and a file that cannot be written (WriteError) all leave it at
-    the last finished, good update; before the first one they remove what this call created
-    (see the module docstring)."""
+    values requested, see ``Run``). ``note(text)``, if given, receives the run's one-line
+    remarks (``Run.notes``) before it trains. ``checkpoints/latest.npz`` is written after every
+    update, so Ctrl-C (KeyboardInterrupt), a NaN or infinity (NumericalError), a helper process
+    that fails or dies (WorkerError) and a file that cannot be written (WriteError) all leave it
+    at the last finished, good update; before the first one they remove what this call created
+    (see the module docstring). The progress bar ends with the last evaluation's mean return."""
     from tqdm import tqdm
 
     run = Run(cfg, out, resume)
+    for text in run.notes if note is not None else ():
+        note(text)
     bar = tqdm(total=run.num_updates * run.batch_size, initial=run.env_steps, unit="step",
                disable=not progress, dynamic_ncols=True)
+    shown: dict = {}
 
     def show(row: dict | None) -> None:
         if row is not None:
-            last = run.last_evaluation
             bar.update(run.batch_size)
-            bar.set_postfix(sps=row["sps"], ret=f"{row['ep_return']:.0f}",
-                            eval="-" if math.isnan(last) else f"{last:.0f}")
+            shown.update(sps=row["sps"], ret=f"{row['ep_return']:.0f}")
+        last = run.last_evaluation
+        if shown:
+            bar.set_postfix(shown, eval="-" if math.isnan(last) else f"{last:.0f}")
     try:
         # each update is recorded when its critic's fit, which runs while the next update
         # collects, has finished (Run.step)
         while run.update < run.num_updates:
             show(run.step(overlap=True))
         show(run.finish())
-        run.finish_evaluation(wait=True)
+        evaluated = run.finish_evaluation(wait=True)
+        if evaluated is not None:
+            run.last_evaluation = evaluated["mean"]
+            show(None)
         run.save("final.npz")
         with writing(run.out / "learning_curve.png"):
             plot_learning_curve(run.out)
