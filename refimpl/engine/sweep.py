@@ -14,9 +14,11 @@ At the end every final policy is evaluated deterministically (``--eval-episodes`
 also the episodes of each evaluation during training, ``--set eval_every=N``) and
 ``summary.csv`` gets one row per run: ``algo,seed,steps,final_return,final_return_std,wall_s,
 best_eval_return,best_eval_step`` (the last two from eval.csv, the best evaluation during
-training, which Tianshou's published numbers report; "final" stays the headline);
-``learning_curves.png`` shows the mean +- std over seeds of each algorithm's episode return
-against environment steps. Tested in ``tests/engine/test_sweep.py``.
+training, which Tianshou's published numbers report; "final" stays the headline), then what the
+run started on, the fields of its run.json (``provenance.FIELDS``: refimpl's version and commit,
+Python, NumPy, SciPy, gymnasium, MuJoCo, the BLAS, the CPU, the platform; empty for a run from
+before run.json); ``learning_curves.png`` shows the mean +- std over seeds of each algorithm's
+episode return against environment steps. Tested in ``tests/engine/test_sweep.py``.
 """
 from __future__ import annotations
 
@@ -34,12 +36,12 @@ from pathlib import Path
 
 import numpy as np
 
-from refimpl.engine import checkpoint
+from refimpl.engine import checkpoint, provenance
 from refimpl.engine.config import ALGOS, PRESET_ALIASES, PRESETS, Config
 from refimpl.engine.logs import best_evaluation, learning_curves, plot_curves
 
 SUMMARY_COLUMNS = ("algo", "seed", "steps", "final_return", "final_return_std", "wall_s",
-                   "best_eval_return", "best_eval_step")
+                   "best_eval_return", "best_eval_step", *provenance.FIELDS)
 SCHEDULER_TIMEOUT_S = 5
 """Seconds to wait for a Dask scheduler to answer before the sweep gives up (Dask's own default
 is 30 s; a reachable scheduler answers within milliseconds)."""
@@ -94,10 +96,20 @@ def run_one(spec: RunSpec) -> dict:
     return {"algo": spec.cfg["algo"], "seed": spec.cfg["seed"], "steps": int(d["env_steps"]),
             "final_return": round(float(returns.mean()), 2),
             "final_return_std": round(float(returns.std()), 2),
-            "wall_s": round(float(d["wall_time"]), 1), **best_evaluation(out)}
+            "wall_s": round(float(d["wall_time"]), 1), **best_evaluation(out),
+            **provenance.summary_fields(_run_json(out))}
 
 
-RUN_FILES = ("config.json", "progress.csv", "eval.csv", "learning_curve.png",
+def _run_json(out: Path) -> dict | None:
+    """The run's run.json (what it started on), or None if it has none or it is unreadable."""
+    try:
+        d = json.loads((out / "run.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return d if isinstance(d, dict) else None
+
+
+RUN_FILES = ("config.json", "run.json", "progress.csv", "eval.csv", "learning_curve.png",
              "checkpoints/latest.npz", "checkpoints/final.npz")
 """The files of a run that travel between the client and a Dask worker that does not share its
 filesystem: what the run needs to resume, its logs and its final policy (the periodic

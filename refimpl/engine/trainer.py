@@ -13,7 +13,8 @@ process of its own (``cfg.critic_process``, ``critic_fit.CriticProcess``), and r
 critic and step 2 waits for the fit, so the numbers are those of the plain loop, bit for bit
 (tests/engine/test_engine_is_the_loop.py).
 
-Run directory: ``config.json``, ``progress.csv`` (one row per update, columns ``COLUMNS``),
+Run directory: ``config.json``, ``run.json`` (what the run ran on: versions, commit, BLAS, CPU;
+``engine.provenance``), ``progress.csv`` (one row per update, columns ``COLUMNS``),
 ``eval.csv`` (one row per evaluation during training, columns ``EVAL_COLUMNS``: the mean action
 in an environment of its own every ``cfg.eval_every`` steps, ``evaluate.Evaluation``, by default
 in a process of its own while training goes on; ``checkpoints/evaluation.npz`` holds the inputs
@@ -120,6 +121,8 @@ class Run(RunDirectory):
                 self._write_config(ours=False)
         else:
             self._create_directory(stored)
+        if resume:
+            self._write_provenance(resumed_at=self.update)
 
     def state(self) -> dict[str, np.ndarray]:
         """The checkpoint: everything training needs to continue bit for bit."""
