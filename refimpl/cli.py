@@ -97,6 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "that differs from it is refused, except --steps (a new length; not "
                         "with anneal_lr)")
     t.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    t.add_argument("--tensorboard", type=Path, metavar="DIR",
+                   help="also write progress.csv and eval.csv as TensorBoard scalars into DIR, "
+                        "under Stable-Baselines3's names where it has one (needs the extra: "
+                        "pip install 'refimpl[tensorboard]')")
     e = sub.add_parser("eval", help="run a saved policy and print its mean return")
     e.add_argument("checkpoint", type=Path, help="a checkpoint, e.g. RUN/checkpoints/final.npz")
     e.add_argument("--episodes", type=int, default=10,
@@ -139,7 +143,7 @@ def cmd_train(args) -> int:
         print(f"refimpl: note: {text}", file=sys.stderr)
     try:
         run = train(cfg, out, resume=args.resume is not None, progress=not args.no_progress,
-                    note=note)
+                    tensorboard=args.tensorboard, note=note)
     except (NumericalError, WorkerError) as err:
         print(f"refimpl: stopped: {err}; {kept(out)}", file=sys.stderr)
         return 1

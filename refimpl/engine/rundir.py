@@ -140,8 +140,11 @@ class RunDirectory:
     """The files of a run in ``self.out``: config.json, run.json (what it ran on,
     ``refimpl.engine.provenance``), progress.csv, eval.csv and ``checkpoints/``, each written
     atomically; ``created`` lists what this process made, for ``discard``; ``notes`` collects
-    one-line remarks for the user. The trainer's ``Run`` is one; it provides ``cfg`` and
-    ``state()``."""
+    one-line remarks for the user. Every row appended to progress.csv or eval.csv also goes to
+    ``tensorboard`` if it is set (``refimpl.engine.tensorboard``). The trainer's ``Run`` is one;
+    it provides ``cfg`` and ``state()``."""
+
+    tensorboard = None
 
     def has_checkpoint(self) -> bool:
         """True once the first update has finished (from then on the directory holds a run)."""
@@ -219,8 +222,11 @@ class RunDirectory:
             self.created.append(path)
 
     def discard(self) -> None:
-        """Remove the files and (now empty) directories this Run created, newest first; for a
-        failure before the first checkpoint, when the directory holds nothing worth keeping."""
+        """Remove the files and (now empty) directories this Run created, newest first, and
+        its TensorBoard event file; for a failure before the first checkpoint, when the
+        directory holds nothing worth keeping."""
+        if self.tensorboard is not None:
+            self.tensorboard.discard()
         for path in reversed(self.created):
             try:
                 path.rmdir() if path.is_dir() else path.unlink(missing_ok=True)
@@ -272,3 +278,5 @@ class RunDirectory:
             w.writerow(row)
         if new and not self.has_checkpoint():
             self.created.append(path)
+        if self.tensorboard is not None:
+            self.tensorboard.write(name, row)

@@ -18,7 +18,9 @@ training, which Tianshou's published numbers report; "final" stays the headline)
 run started on, the fields of its run.json (``provenance.FIELDS``: refimpl's version and commit,
 Python, NumPy, SciPy, gymnasium, MuJoCo, the BLAS, the CPU, the platform; empty for a run from
 before run.json); ``learning_curves.png`` shows the mean +- std over seeds of each algorithm's
-episode return against environment steps. Tested in ``tests/engine/test_sweep.py``.
+episode return against environment steps. With ``--tensorboard DIR`` each run also writes its
+logs as TensorBoard scalars into ``DIR/<run directory name>``. Tested in
+``tests/engine/test_sweep.py``.
 """
 from __future__ import annotations
 
@@ -52,10 +54,12 @@ OWN_FLAGS = {"algo": "--algo", "seed": "--seeds", "preset": "--preset", "env": "
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One cell of the grid: a configuration and its directory."""
+    """One cell of the grid: a configuration, its directory and, with ``--tensorboard``, the
+    directory of its TensorBoard event file."""
 
     cfg: dict
     out: str
+    tensorboard: str | None = None
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -86,11 +90,13 @@ def run_one(spec: RunSpec) -> dict:
     threadpool_limits(1, user_api="blas")
     out = Path(spec.out)
     final = out / "checkpoints" / "final.npz"
+    tensorboard = None if spec.tensorboard is None else Path(spec.tensorboard)
     if not final.exists():
         if (out / "checkpoints" / "latest.npz").exists():  # continued the way this sweep asks
-            train({k: spec.cfg[k] for k in HOW_IT_RUNS}, out, resume=True, progress=False)
+            train({k: spec.cfg[k] for k in HOW_IT_RUNS}, out, resume=True, progress=False,
+                  tensorboard=tensorboard)
         else:
-            train(Config.from_dict(spec.cfg), out, progress=False)
+            train(Config.from_dict(spec.cfg), out, progress=False, tensorboard=tensorboard)
     d = checkpoint.load(final)
     returns = evaluate(final, episodes=spec.cfg["eval_episodes"], deterministic=True)
     return {"algo": spec.cfg["algo"], "seed": spec.cfg["seed"], "steps": int(d["env_steps"]),
@@ -246,6 +252,10 @@ def add_arguments(p) -> None:
                    help="config overrides applied to every run, each of its field's type, "
                         "e.g. --set horizon=512 hidden=64,64 norm_obs=false target_kl=none "
                         "(default: none)")
+    p.add_argument("--tensorboard", type=Path, default=None, metavar="DIR",
+                   help="also write each run's logs as TensorBoard scalars into DIR/RUN, RUN the "
+                        "run's directory name (needs the extra: pip install "
+                        "'refimpl[tensorboard]'; default: none)")
 
 
 def _preset_name(text: str) -> str:
@@ -339,6 +349,14 @@ def plan(args) -> list[RunSpec]:
     overrides = dict(parse_override(pair) for pair in args.set)
     specs = grid(args.algo, args.seeds, args.out, args.preset, env=args.env, steps=args.steps,
                  eval_episodes=args.eval_episodes, **overrides)
+    if args.tensorboard is not None:
+        if args.scheduler is not None and not args.shared_fs:
+            raise ValueError("--tensorboard on a Dask cluster needs --shared-fs: the workers "
+                             "write the event files")
+        from refimpl.engine.tensorboard import check
+        check(args.tensorboard)
+        specs = [dataclasses.replace(s, tensorboard=str(args.tensorboard / Path(s.out).name))
+                 for s in specs]
     make_envs(args.env, 1).close()  # one line now for an id or action space training refuses
     check_existing_runs(specs)
     notes = {Config.from_dict(s.cfg).short_run_note() for s in specs

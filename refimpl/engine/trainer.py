@@ -20,7 +20,9 @@ in an environment of its own every ``cfg.eval_every`` steps, ``evaluate.Evaluati
 in a process of its own while training goes on; ``checkpoints/evaluation.npz`` holds the inputs
 of one whose row is not written yet, ``Run.start_evaluation``),
 ``checkpoints/latest.npz`` (after every update), ``checkpoints/update_NNNNNN.npz`` (every
-``cfg.checkpoint_every`` updates), ``checkpoints/final.npz`` and ``learning_curve.png``.
+``cfg.checkpoint_every`` updates), ``checkpoints/final.npz`` and ``learning_curve.png``. With
+``tensorboard`` (``--tensorboard DIR``) every row of progress.csv and eval.csv also goes to a
+TensorBoard event file in DIR (``engine.tensorboard``).
 
 Lifecycle of a run directory and what a resumed run may change: ``engine.rundir``.
 
@@ -54,6 +56,7 @@ from refimpl.engine.critic_fit import make_critic_fit
 from refimpl.engine.errors import RunError, WorkerError, writing
 from refimpl.engine.evaluate import make_evaluation
 from refimpl.engine.rundir import RunDirectory, resumed_config, stored_run
+from refimpl.engine.tensorboard import TensorBoardLog, check as check_tensorboard
 from refimpl.engine.logs import COLUMNS, eval_row, plot_learning_curve
 from refimpl.envs.rollout import Collector, check_finite
 
@@ -76,10 +79,14 @@ class Fitting:
 class Run(RunDirectory):
     """One training run: its directory, collector, agent and random generators."""
 
-    def __init__(self, cfg: Config | dict | None, out: Path, resume: bool = False):
+    def __init__(self, cfg: Config | dict | None, out: Path, resume: bool = False,
+                 tensorboard: Path | None = None):
         """A new run of ``cfg`` in ``out``, or with ``resume`` the run in ``out`` continued
         (``cfg``: None, or a dict of field values, each of which must equal the stored one
-        except ``steps`` and ``vector``; see ``resumed_config``)."""
+        except ``steps`` and ``vector``; see ``resumed_config``); with ``tensorboard``, its
+        logs also go to TensorBoard's event file there (``engine.tensorboard``)."""
+        if tensorboard is not None:
+            check_tensorboard(tensorboard)
         self.out = Path(out)
         self.ckpt_dir = self.out / "checkpoints"
         self.created: list[Path] = []
@@ -114,6 +121,8 @@ class Run(RunDirectory):
             self._restore(state)
         if self.update == 0 and cfg.steps < self.batch_size:
             self.notes.append(cfg.short_run_note())
+        if tensorboard is not None:  # hides the events of the updates redone from here
+            self.tensorboard = TensorBoardLog(tensorboard, self.out, cfg.algo, self.env_steps + 1)
         if state is not None:
             self._finish_pending_file()
             if self.cfg != stored:  # a new length: the checkpoint first, config.json second
@@ -354,20 +363,23 @@ class Run(RunDirectory):
         self.critic_fit.close()
         if self.evaluation is not None:
             self.evaluation.close()
+        if self.tensorboard is not None:
+            self.tensorboard.close()
 
 
 def train(cfg: Config | dict | None, out: Path, resume: bool = False,
-          progress: bool = True, note=None) -> Run:
+          progress: bool = True, tensorboard: Path | None = None, note=None) -> Run:
     """Train to ``cfg.steps`` environment steps (with ``resume``, ``cfg`` is None or the field
-    values requested, see ``Run``). ``note(text)``, if given, receives the run's one-line
-    remarks (``Run.notes``) before it trains. ``checkpoints/latest.npz`` is written after every
-    update, so Ctrl-C (KeyboardInterrupt), a NaN or infinity (NumericalError), a helper process
-    that fails or dies (WorkerError) and a file that cannot be written (WriteError) all leave it
-    at the last finished, good update; before the first one they remove what this call created
-    (see the module docstring). The progress bar ends with the last evaluation's mean return."""
+    values requested, see ``Run``; ``tensorboard``: a directory for TensorBoard's event file).
+    ``note(text)``, if given, receives the run's one-line remarks (``Run.notes``) before it
+    trains. ``checkpoints/latest.npz`` is written after every update, so Ctrl-C
+    (KeyboardInterrupt), a NaN or infinity (NumericalError), a helper process that fails or dies
+    (WorkerError) and a file that cannot be written (WriteError) all leave it at the last
+    finished, good update; before the first one they remove what this call created (see the
+    module docstring). The progress bar ends with the last evaluation's mean return."""
     from tqdm import tqdm
 
-    run = Run(cfg, out, resume)
+    run = Run(cfg, out, resume, tensorboard)
     for text in run.notes if note is not None else ():
         note(text)
     bar = tqdm(total=run.num_updates * run.batch_size, initial=run.env_steps, unit="step",

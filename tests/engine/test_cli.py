@@ -203,7 +203,7 @@ def test_train_flag_names_are_unchanged(capsys):
         "--cg-iters", "--damping", "--fvp-fraction", "--backtrack-alpha", "--backtrack-iters", "--npg-step",
         "--npg-alpha", "--eval-every", "--eval-episodes", "--eval-process", "--no-eval-process",
         "--critic-process", "--no-critic-process", "--checkpoint-every", "--preset",
-        "--out", "--resume", "--no-progress"}
+        "--out", "--resume", "--no-progress", "--tensorboard"}
 
 
 CARTPOLE = ["--env", "CartPole-v1", "--no-critic-process"]  # PPO's batch there: 8 x 32 = 256
