@@ -311,6 +311,14 @@ class Config:
                 raise ValueError(f"{flag(name)} {getattr(self, name)} is larger than the batch, "
                                  f"horizon * num_envs = {batch}; lower it or collect more")
 
+    def short_run_note(self) -> str:
+        """The one-line remark for a run whose ``steps`` is less than one batch: training
+        collects whole batches, so it trains one (tests/engine/test_cli.py)."""
+        batch = self.horizon * self.num_envs
+        return (f"--steps {self.steps} is less than one batch (--horizon {self.horizon} x "
+                f"--num-envs {self.num_envs} = {batch} steps); training one batch of {batch} "
+                "steps")
+
     def algorithm_params(self):
         """The hyperparameters of ``self.algo`` (``refimpl.algos.PARAMS``), from the fields of
         the same name (NPG's ``step`` and ``alpha`` from ``npg_step`` and ``npg_alpha``)."""

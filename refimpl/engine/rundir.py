@@ -9,10 +9,14 @@ Before that the directory is disposable:
 * a failure before the first checkpoint (a NaN, Ctrl-C, a full disk) removes what this call
   created (``Run.discard``), so the corrected command starts cleanly;
 * what a killed process (``kill -9``) left before its first checkpoint (``config.json``,
-  ``progress.csv``, an empty ``checkpoints/``) is overwritten by a new run, and ``resume``
-  starts it from update 0 with its ``config.json``;
+  ``run.json``, ``progress.csv``, an empty ``checkpoints/``) is overwritten by a new run, and
+  ``resume`` starts it from update 0 with its ``config.json``;
 * stale temporary files of interrupted atomic writes (``.NAME.*.tmp``) are removed on every
   start and resume.
+
+``run.json`` (what the run ran on, ``refimpl.engine.provenance``) is written at the start beside
+``config.json``; it takes no part in resuming: a resume on another machine or other versions
+goes on, says so in one line and appends the new record to it (``_write_provenance``).
 
 Resuming keeps the stored configuration: a requested field that differs is refused
 (``resumed_config``), except ``vector`` (how the environments are stepped, which gives the same
@@ -30,13 +34,13 @@ import math
 import os
 from pathlib import Path
 
-from refimpl.engine import checkpoint
+from refimpl.engine import checkpoint, provenance
 from refimpl.engine.config import Config, flag
 from refimpl.engine.errors import RunError, writing
 from refimpl.engine.logs import COLUMNS, EVAL_COLUMNS
 
-TEMPORARIES = (".config.json.*.tmp", ".progress.csv.*.tmp", ".eval.csv.*.tmp",
-               ".learning_curve.png.*.tmp",
+TEMPORARIES = (".config.json.*.tmp", ".run.json.*.tmp", ".progress.csv.*.tmp",
+               ".eval.csv.*.tmp", ".learning_curve.png.*.tmp",
                "checkpoints/.*.npz.*.tmp")
 """Names of the temporary files of ``checkpoint.atomic_write`` in a run directory."""
 
@@ -107,6 +111,19 @@ def resumed_config(stored: Config, requested: dict | None, done: int) -> Config:
     return cfg
 
 
+def _read_run_json(path: Path) -> tuple[dict | None, str | None]:
+    """run.json's contents and None, or None and why it cannot be used."""
+    try:
+        stored = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None, "is missing (a run from before refimpl recorded what a run ran on)"
+    except (OSError, ValueError) as e:
+        return None, f"is unreadable ({e})"
+    if not isinstance(stored, dict) or not isinstance(stored.get("resumed", []), list):
+        return None, "is not a run.json object"
+    return stored, None
+
+
 def kept(out: Path) -> str:
     """What a stopped run left: its last good checkpoint, or that there is none."""
     latest = Path(out) / "checkpoints" / "latest.npz"
@@ -120,9 +137,14 @@ def kept(out: Path) -> str:
 
 
 class RunDirectory:
-    """The files of a run in ``self.out``: config.json, progress.csv, eval.csv and
-    ``checkpoints/``, each written atomically; ``created`` lists what this process made, for
-    ``discard``. The trainer's ``Run`` is one; it provides ``cfg`` and ``state()``."""
+    """The files of a run in ``self.out``: config.json, run.json (what it ran on,
+    ``refimpl.engine.provenance``), progress.csv, eval.csv and ``checkpoints/``, each written
+    atomically; ``created`` lists what this process made, for ``discard``; ``notes`` collects
+    one-line remarks for the user. Every row appended to progress.csv or eval.csv also goes to
+    ``tensorboard`` if it is set (``refimpl.engine.tensorboard``). The trainer's ``Run`` is one;
+    it provides ``cfg`` and ``state()``."""
+
+    tensorboard = None
 
     def has_checkpoint(self) -> bool:
         """True once the first update has finished (from then on the directory holds a run)."""
@@ -153,6 +175,8 @@ class RunDirectory:
                 raise RunError(f"cannot write to run directory {self.out}")
             if stored is None or self.cfg != stored:
                 self._write_config(ours=stored is None)
+            if stored is None:
+                self._write_provenance()
             self._write(self.out / "progress.csv", (",".join(COLUMNS) + "\n").encode())
         except BaseException:
             self.discard()
@@ -162,6 +186,34 @@ class RunDirectory:
         self._write(self.out / "config.json", json.dumps(self.cfg.to_dict(), indent=2).encode(),
                     ours)
 
+    def _write_provenance(self, resumed_at: int | None = None) -> None:
+        """run.json: at a run's start (``resumed_at`` None) ``provenance.record()``. On resume
+        at update ``resumed_at``, nothing if this process's record equals the last one of the
+        run (its start, or the last entry of the list ``resumed``); otherwise the record is
+        appended to ``resumed`` with the update, and a note says what changed. A run.json that
+        is missing (a run from before it was written) or unreadable never stops a resume: it
+        is written anew, its start unknown (null)."""
+        path, now = self.out / "run.json", provenance.record()
+        if resumed_at is None:
+            self._write(path, (json.dumps(now, indent=2) + "\n").encode())
+            return
+        stored, problem = _read_run_json(path)
+        if stored is None:
+            stored = {**{k: None for k in provenance.FIELDS}, "resumed": []}
+            self.notes.append(f"{path} {problem}: recording what this run runs on from update "
+                              f"{resumed_at} on")
+        history = stored.setdefault("resumed", [])
+        last = history[-1] if history else stored
+        changed = provenance.differences(last, now)
+        if not changed:
+            return
+        if problem is None:
+            self.notes.append(f"resuming at update {resumed_at} with "
+                              f"{provenance.describe(changed, last)}: the run goes on, but is no "
+                              f"longer bit for bit one machine's run (recorded in {path})")
+        history.append({"update": resumed_at, **now})
+        self._write(path, (json.dumps(stored, indent=2) + "\n").encode(), ours=False)
+
     def _write(self, path: Path, data: bytes, ours: bool = True) -> None:
         """Write ``data`` to ``path`` atomically; ``ours``: remember it for ``discard``."""
         with writing(path):
@@ -170,8 +222,11 @@ class RunDirectory:
             self.created.append(path)
 
     def discard(self) -> None:
-        """Remove the files and (now empty) directories this Run created, newest first; for a
-        failure before the first checkpoint, when the directory holds nothing worth keeping."""
+        """Remove the files and (now empty) directories this Run created, newest first, and
+        its TensorBoard event file; for a failure before the first checkpoint, when the
+        directory holds nothing worth keeping."""
+        if self.tensorboard is not None:
+            self.tensorboard.discard()
         for path in reversed(self.created):
             try:
                 path.rmdir() if path.is_dir() else path.unlink(missing_ok=True)
@@ -223,3 +278,5 @@ class RunDirectory:
             w.writerow(row)
         if new and not self.has_checkpoint():
             self.created.append(path)
+        if self.tensorboard is not None:
+            self.tensorboard.write(name, row)

@@ -325,8 +325,9 @@ CHECKPOINT_BYTES = 282_314
 
 
 @pytest.mark.parametrize("small_disk, unwritable", [
-    (4096, "progress.csv"),  # one page: config.json fits, progress.csv does not
-    (64 * 1024, "checkpoints/latest.npz"),  # config.json and progress.csv fit, a checkpoint not
+    (4096, "run.json"),  # one page: config.json fits, run.json, the next file, does not
+    (64 * 1024, "checkpoints/latest.npz"),  # config.json, run.json and progress.csv fit, a
+                                            # checkpoint not
 ], indirect=["small_disk"])
 def test_disk_too_small_for_the_first_checkpoint_is_one_line_and_leaves_nothing(
         capsys, small_disk, unwritable):
