@@ -81,7 +81,8 @@ def scheduled(hp, k: int, updates: int, anneal_lr: bool = False, anneal_clip: bo
       delta + (k + 1) / K (delta_final - delta) and the last one delta_final exactly (Engstrom et
       al. 2020's TRPO+: ``max_kl += (max_kl_final - max_kl) / train_steps`` before each step).
 
-    Tested in ``tests/algos/test_loop.py::test_scheduled_clip_and_kl_bound_are_linear_with_their_endpoints``.
+    Tested in ``tests/algos/test_loop.py::
+    test_scheduled_clip_and_kl_bound_are_linear_with_their_endpoints``.
     """
     if anneal_lr:
         hp = annealed(hp, 1.0 - k / updates)

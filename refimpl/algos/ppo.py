@@ -134,7 +134,8 @@ def joint_step(agent, data, idx, hp: PPOParams, want_kl: bool):
     parameter: vf_coef only changes the joint clipping's norm (and Adam's epsilon's weight).
 
     Returns (L_CLIP, clip fraction, approximate KL, L_V) before the step, the KL NaN unless
-    ``want_kl``. Tested in ``tests/algos/test_ppo.py::test_joint_step_clips_the_global_norm_of_policy_and_critic_gradients``.
+    ``want_kl``. Tested in ``tests/algos/test_ppo.py::
+    test_joint_step_clips_the_global_norm_of_policy_and_critic_gradients``.
     """
     logp_old, v_clip = data.logp_old[idx], hp.critic.clip
     l_clip, grad, clipped, logp = ppo_objective(

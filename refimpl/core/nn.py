@@ -58,7 +58,8 @@ def xavier_uniform(rng: np.random.Generator, n_in: int, n_out: int) -> np.ndarra
     a^2 / 3 = 2 / (n_in + n_out) (Glorot & Bengio 2010; PyTorch's ``xavier_uniform_`` with gain 1,
     which Engstrom et al.'s "xavier" initialisation calls).
 
-    Tested in ``tests/core/test_nn.py::test_xavier_weights_are_uniform_with_variance_2_over_fan_sum``.
+    Tested in ``tests/core/test_nn.py::
+    test_xavier_weights_are_uniform_with_variance_2_over_fan_sum``.
     """
     a = np.sqrt(6.0 / (n_in + n_out))
     return rng.uniform(-a, a, size=(n_in, n_out))
@@ -70,7 +71,8 @@ def torch_linear(rng: np.random.Generator, n_in: int, n_out: int) -> tuple[np.nd
     bias from the same interval: W ~ U(-1/sqrt(n_in), 1/sqrt(n_in)), shape (n_in, n_out), then
     b ~ U(-1/sqrt(n_in), 1/sqrt(n_in)), shape (n_out,).
 
-    Tested in ``tests/core/test_nn.py::test_torch_init_draws_weights_and_biases_within_1_over_sqrt_fan_in``.
+    Tested in ``tests/core/test_nn.py::
+    test_torch_init_draws_weights_and_biases_within_1_over_sqrt_fan_in``.
     """
     bound = 1.0 / np.sqrt(n_in)
     return (rng.uniform(-bound, bound, size=(n_in, n_out)),

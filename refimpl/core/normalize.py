@@ -95,8 +95,9 @@ class RunningMeanStd:
                   eps: float = VAR_EPS) -> np.ndarray:
         """clip((x - mean) / sqrt(var + eps), -clip, clip); x of shape ``(..., *shape)``. ``clip``
         None: no clipping (Engstrom et al. 2020's ``clip_observations: -1``).
-        Tested in ``tests/core/test_normalize.py::test_normalize_standardises_inside_and_clips_outside``
-        and ``test_normalize_without_clip_is_the_plain_standardisation``."""
+        Tested in ``tests/core/test_normalize.py::
+        test_normalize_standardises_inside_and_clips_outside`` and
+        ``test_normalize_without_clip_is_the_plain_standardisation``."""
         z = (x - self.mean) / np.sqrt(self.var + eps)
         if clip is None:
             return z

@@ -100,8 +100,8 @@ class Collector:
     (None: not clipped); rewards divided by the running std of the discounted return
     (``norm_reward``), then clipped to [-reward_clip, reward_clip] (None, the default: not
     clipped); sampled actions clipped to the action bounds before env.step (``clip_actions``).
-    Reward clipping is tested in
-    ``tests/envs/test_rollout.py::test_reward_clip_bounds_the_scaled_rewards_and_changes_nothing_else``."""
+    Reward clipping is tested in ``tests/envs/test_rollout.py::
+    test_reward_clip_bounds_the_scaled_rewards_and_changes_nothing_else``."""
 
     def __init__(self, env_id: str, num_envs: int, seed: int, gamma: float,
                  norm_obs: bool = True, obs_clip: float | None = 10.0, norm_reward: bool = True,
