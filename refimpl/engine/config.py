@@ -27,11 +27,12 @@ from typing import Any, Callable
 from refimpl.algos import PARAMS
 from refimpl.algos.agent import AgentSpec
 from refimpl.core.critic import CriticFitParams
-from refimpl.core.nn import ACTIVATIONS
+from refimpl.core.nn import ACTIVATIONS, INITS
 from refimpl.envs.vector import VECTORS
 
 ALGOS = ("ppo", "trpo", "npg", "vpg")
 NPG_STEPS = ("normalized", "fixed")
+GRAD_CLIP_SCOPES = ("each", "joint")
 
 
 PARAM_FIELDS = {"step": "npg_step", "alpha": "npg_alpha"}
@@ -99,11 +100,12 @@ ENV_DEFAULTS: dict[str, dict[str, dict]] = {
     # Two SB3 defaults differ from ours and are set here: Adam's epsilon is 1e-5 in SB3's
     # policies (adam_eps), and sb3-contrib's TRPO fits its critic without gradient clipping
     # (max_grad_norm none; SB3's PPO clips at 0.5, our default).
-    # SB3's PPO trains actor and critic with one optimiser on one loss; our separate critic
-    # takes the same step size, epochs and minibatch. Not carried over: the zoo's linearly
-    # annealed PPO clip range on CartPole (we keep epsilon = 0.2 constant). NPG takes TRPO's
-    # settings (it is TRPO without the line search; the zoo has no NPG); VPG keeps its own
-    # defaults, except CartPole's normalisation.
+    # SB3's PPO trains actor and critic with one optimiser on one loss (grad_clip_scope joint
+    # would express it; left off here, as anneal_clip for the zoo's linearly annealed PPO
+    # clip range on CartPole, so that the committed CartPole-v1 and Acrobot-v1 results stay
+    # reproducible); our separate critic takes the same step size, epochs and minibatch, and
+    # epsilon = 0.2 stays constant. NPG takes TRPO's settings (it is TRPO without the line
+    # search; the zoo has no NPG); VPG keeps its own defaults, except CartPole's normalisation.
     "CartPole-v1": {
         "ppo": dict(num_envs=8, horizon=32, minibatch=256, epochs=20, gamma=0.98, lam=0.8,
                     lr=1e-3, vf_lr=1e-3, vf_epochs=20, vf_minibatch=256, norm_obs=False,
@@ -176,10 +178,27 @@ class Config:
                          "horizon * num_envs. PPO: 2048 (PPO paper, Table 3); TRPO, NPG: 1024 "
                          "(baselines trpo_mpi timesteps_per_batch); VPG: 4000 (Spinning Up "
                          "steps_per_epoch).", at_least(1))
-    hidden: tuple[int, ...] = field((64, 64), "Hidden widths of both the policy and the value "
-                                    "MLP (PPO paper: two layers of 64 tanh units).", at_least(1))
+    hidden: tuple[int, ...] = field((64, 64), "Hidden widths of the policy MLP, and of the value "
+                                    "MLP unless critic_hidden (PPO paper: two layers of 64 tanh "
+                                    "units).", at_least(1))
+    critic_hidden: tuple[int, ...] | None = field(
+        None, "Implementation detail: hidden widths of the value MLP; none (the default) takes "
+        "hidden's, bit for bit. Andrychowicz et al. 2021 ('What matters in on-policy RL') find "
+        "a wider critic helps; Stable-Baselines3's net_arch=dict(pi=..., vf=...), the zoo's "
+        "tuned settings.", at_least(1))
     activation: str = field("tanh", "Hidden nonlinearity: tanh | relu (PPO paper: tanh).",
                             one_of(ACTIVATIONS))
+    init: str = field("orthogonal", "Implementation detail: weight initialisation of both "
+                      "networks. 'orthogonal' (the default; Saxe et al. 2014): orthogonal weights "
+                      "of gain sqrt(2) in hidden layers, 0.01 in the policy head, 1 in the value "
+                      "head, zero biases (OpenAI baselines, CleanRL, SB3's ortho_init=True, "
+                      "Engstrom et al. 2020's 'orthogonal'). 'xavier' (Glorot & Bengio 2010): "
+                      "weights U(+-sqrt(6 / (fan_in + fan_out))) in every layer, heads included, "
+                      "zero biases (Engstrom et al.'s 'xavier', PyTorch's xavier_uniform_). "
+                      "'torch': PyTorch's nn.Linear default (kaiming_uniform_ with a = sqrt(5)), "
+                      "weights and biases U(+-1/sqrt(fan_in)) in every layer (SB3 with "
+                      "ortho_init=False, as rl-baselines3-zoo's tuned HalfCheetah PPO).",
+                      one_of(INITS))
     log_std_init: float = field(0.0, "Initial log sigma of the state-independent Gaussian "
                                 "(0 means sigma = 1, as baselines' diagonal Gaussian starts).")
     gamma: float = field(0.99, "Discount factor gamma (PPO paper, Table 3: 0.99).", UNIT)
@@ -190,10 +209,17 @@ class Config:
     norm_obs: bool = field(True, "Implementation detail: running mean/std observation "
                            "normalisation, saved with the model (baselines' VecNormalize; not in "
                            "the PPO paper).")
-    obs_clip: float = field(10.0, "Implementation detail: normalised observations are clipped "
-                            "to [-obs_clip, obs_clip] (VecNormalize: 10).", POSITIVE)
+    obs_clip: float | None = field(10.0, "Implementation detail: normalised observations are "
+                                   "clipped to [-obs_clip, obs_clip] (VecNormalize: 10); none "
+                                   "does not clip them (Engstrom et al. 2020's PPO-M and TRPO: "
+                                   "clip_observations -1).", POSITIVE)
     norm_reward: bool = field(True, "Implementation detail: divide rewards by a running std of "
                               "the discounted return (VecNormalize; not in the PPO paper).")
+    reward_clip: float | None = field(None, "Implementation detail: clip the rewards that "
+                                      "learning sees, after the scaling of norm_reward, to "
+                                      "[-reward_clip, reward_clip]; none (the default) does not "
+                                      "clip. VecNormalize's clip_reward, CleanRL's and Engstrom "
+                                      "et al. 2020's clip_rewards: 10.", POSITIVE)
     norm_adv: bool = field(True, "Implementation detail: standardise advantages per minibatch "
                            "(PPO, as baselines ppo2) / per batch (others).")
     clip_actions: bool = field(True, "Implementation detail: clip sampled actions to the action "
@@ -214,6 +240,21 @@ class Config:
     max_grad_norm: float | None = field(0.5, "Gradient-norm clipping of each Adam step, policy "
                                         "and critic (baselines ppo2: 0.5; not in the PPO "
                                         "paper); none disables.", POSITIVE)
+    grad_clip_scope: str = field("each", "Implementation detail, PPO: 'each' (the default) "
+                                 "clips the policy's gradient and, in the critic's fit after the "
+                                 "policy step, the critic's, each to max_grad_norm. 'joint' "
+                                 "trains both on one loss, -(L_CLIP + c_H H) + vf_coef L_V, one "
+                                 "Adam step of policy and critic per minibatch, their gradient "
+                                 "clipped as one vector (the global norm of baselines ppo2, SB3 "
+                                 "and CleanRL, Engstrom et al. 2020's 'global gradient "
+                                 "clipping'); the critic then takes the policy's epochs and "
+                                 "minibatches, so vf_epochs and vf_minibatch must equal "
+                                 "epochs and minibatch.", one_of(GRAD_CLIP_SCOPES))
+    vf_coef: float = field(0.5, "PPO with grad_clip_scope joint: weight of the critic's loss "
+                           "L_V = 1/2 mean (V - ret)^2 in the joint loss (baselines ppo2, CleanRL: "
+                           "0.5 on this L_V; SB3's vf_coef multiplies mean (V - ret)^2, twice "
+                           "L_V). With separate networks it only sets the critic's share of the "
+                           "joint norm.", POSITIVE)
     adam_eps: float = field(1e-8, "Adam's epsilon, policy and critic: 1e-8, Kingma & Ba's and "
                             "PyTorch's default. Stable-Baselines3's policies and baselines ppo2 "
                             "use 1e-5, which the CartPole-v1 and Acrobot-v1 settings take "
@@ -230,8 +271,13 @@ class Config:
     minibatch: int = field(64, "PPO: minibatch size (PPO paper, Table 3: 64); at most the batch "
                            "size.", at_least(1))
     clip_eps: float = field(0.2, "PPO: clipping parameter epsilon of L_CLIP (lecture: typically "
-                            "0.1 or 0.2; PPO paper, MuJoCo: 0.2), constant (baselines ppo1 "
-                            "anneals it, refimpl does not).", POSITIVE)
+                            "0.1 or 0.2; PPO paper, MuJoCo: 0.2), constant unless anneal_clip.",
+                            POSITIVE)
+    anneal_clip: bool = field(False, "Implementation detail, PPO: decay epsilon linearly over "
+                              "the run as anneal_lr decays the step sizes, epsilon_k = clip_eps "
+                              "(1 - k / K) at update k of K (the PPO paper's Atari setting, "
+                              "0.1 alpha; rl-baselines3-zoo's lin_0.2 on CartPole). Off by "
+                              "default, as in the PPO paper's MuJoCo runs.")
     ent_coef: float = field(0.0, "PPO: entropy bonus coefficient (PPO paper, MuJoCo: 0).")
     target_kl: float | None = field(None, "PPO: stop the epochs early once the approximate KL "
                                     "exceeds this; none (the default, as in the PPO paper) "
@@ -240,6 +286,12 @@ class Config:
     # ---- NPG / TRPO (lecture, "TRPO: Final algorithm")
     delta: float = field(0.01, "TRPO/NPG: trust-region bound delta on the mean KL (TRPO paper "
                          "and baselines trpo_mpi: 0.01).", POSITIVE)
+    delta_final: float | None = field(None, "Implementation detail, TRPO/NPG: move the KL bound "
+                                      "linearly from delta to this over the run, update k of "
+                                      "K taking delta + (k + 1) / K (delta_final - delta), the "
+                                      "last one delta_final (Engstrom et al. 2020's TRPO+: "
+                                      "max_kl -> max_kl_final); none (the default) keeps delta.",
+                                      POSITIVE)
     cg_iters: int = field(10, "TRPO/NPG: conjugate-gradient iterations (lecture: 10 to 20; "
                           "baselines trpo_mpi: 10).", at_least(1))
     damping: float = field(0.1, "TRPO/NPG: Tikhonov damping lambda, CG solves (F + lambda I) x "
@@ -310,6 +362,16 @@ class Config:
             if getattr(self, name) > batch:
                 raise ValueError(f"{flag(name)} {getattr(self, name)} is larger than the batch, "
                                  f"horizon * num_envs = {batch}; lower it or collect more")
+        if self.grad_clip_scope == "joint":
+            if self.algo != "ppo":
+                raise ValueError(f"--grad-clip-scope joint is PPO's joint actor-critic loss; "
+                                 f"{self.algo} fits its critic after the policy step: use each")
+            for critic, policy in (("vf_epochs", "epochs"), ("vf_minibatch", "minibatch")):
+                if getattr(self, critic) != getattr(self, policy):
+                    raise ValueError(
+                        f"--grad-clip-scope joint trains the critic on the policy's minibatches: "
+                        f"{flag(critic)} {getattr(self, critic)} must equal {flag(policy)} "
+                        f"{getattr(self, policy)}")
 
     def algorithm_params(self):
         """The hyperparameters of ``self.algo`` (``refimpl.algos.PARAMS``), from the fields of
@@ -320,6 +382,13 @@ class Config:
                    critic=CriticFitParams(lr=self.vf_lr, epochs=self.vf_epochs,
                                           minibatch=self.vf_minibatch, clip=self.vf_clip,
                                           max_grad_norm=self.max_grad_norm))
+
+    def schedule(self) -> dict:
+        """The schedule switches of ``algos.loop.scheduled`` that apply to ``self.algo``:
+        ``anneal_lr``, ``anneal_clip`` (PPO only) and ``delta_final`` (TRPO and NPG only)."""
+        return {"anneal_lr": self.anneal_lr,
+                "anneal_clip": self.anneal_clip and self.algo == "ppo",
+                "delta_final": self.delta_final if self.algo in ("trpo", "npg") else None}
 
     def agent_spec(self) -> AgentSpec:
         """The networks and optimisers this configuration asks for."""
@@ -353,17 +422,17 @@ def _checked(f: dataclasses.Field, value):
     """``value`` if it has field ``f``'s type and satisfies its rule (a tuple for ``hidden``);
     otherwise a one-line ValueError naming the flag."""
     kind, rule = f.type, f.metadata["rule"]
-    if kind == "tuple[int, ...]":
-        ok = isinstance(value, (list, tuple)) and all(_is_int(v) and rule.ok(v) for v in value)
-        if not ok:
-            raise ValueError(f"{flag(f.name)} must be widths {rule.text}, got {value!r}")
-        return tuple(int(v) for v in value)
     if kind.endswith("| None") and value is None:
         return value
+    none = " or none" if kind.endswith("| None") else ""
+    if kind.removesuffix(" | None") == "tuple[int, ...]":
+        ok = isinstance(value, (list, tuple)) and all(_is_int(v) and rule.ok(v) for v in value)
+        if not ok:
+            raise ValueError(f"{flag(f.name)} must be widths {rule.text}{none}, got {value!r}")
+        return tuple(int(v) for v in value)
     is_kind, noun = KINDS[kind.removesuffix(" | None")]
     if not (is_kind(value) and rule.ok(value)):
         what = rule.text if kind == "str" and rule.text else f"{noun} {rule.text}".rstrip()
-        none = " or none" if kind.endswith("| None") else ""
         raise ValueError(f"{flag(f.name)} must be {what}{none}, got {value!r}")
     return value
 
