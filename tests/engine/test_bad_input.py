@@ -104,6 +104,13 @@ INVALID = [  # (field, flags, what the one line must say)
     ("critic_process", ["--critic-process=no"], "ignored explicit argument"),
     ("checkpoint_every", ["--checkpoint-every", "0"], "--checkpoint-every must be an integer >= 1"),
     ("preset", ["--preset", "paperish"], "invalid choice: 'paperish'"),
+    ("preset", ["--preset", "zoo", "--env", "Hopper-v5"],
+     "preset 'zoo' holds settings for HalfCheetah-v5, not Hopper-v5"),
+    ("preset", ["--algo", "trpo", "--preset", "engstrom-ppo", "--env", "Hopper-v5"],
+     "preset 'engstrom-ppo' holds settings for ppo, not trpo"),
+    ("preset", ["--preset", "engstrom-ppo-m"],
+     "preset 'engstrom-ppo-m' holds settings for Hopper-v5, Walker2d-v5, Humanoid-v5, not "
+     "HalfCheetah-v5"),
 ]
 """At least one invalid value per Config field (``test_every_field_has_an_invalid_value``)."""
 
