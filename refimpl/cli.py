@@ -13,8 +13,9 @@ and the results (as Stable-Baselines3's ``evaluate_policy``); ``--stochastic`` s
 
 ``train --resume DIR`` continues the run in DIR with its stored configuration. A flag that
 differs from it is refused, except ``--steps``, which changes the run's length (refused for a
-run with ``anneal_lr``, whose schedule depends on it). The train flags are the fields of
-``refimpl.engine.config.Config``, their help texts the fields' documentation.
+run with a schedule, ``anneal_lr``, ``anneal_clip`` or ``delta_final``, which depends on it). The
+train flags are the fields of ``refimpl.engine.config.Config``, their help texts the fields'
+documentation.
 """
 from __future__ import annotations
 
@@ -54,12 +55,25 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
             p.add_argument(flag(f.name), type=preset_name, choices=PRESETS, **kw)
         elif f.type == "bool":
             p.add_argument(flag(f.name), action=argparse.BooleanOptionalAction, **kw)
-        elif f.name == "hidden":
+        elif f.type == "tuple[int, ...]":
             p.add_argument(flag(f.name), type=int, nargs="*", **kw)
+        elif f.type == "tuple[int, ...] | None":  # widths, or the one word none
+            p.add_argument(flag(f.name), type=_optional(int), nargs="*", **kw)
         elif "None" in f.type:
             p.add_argument(flag(f.name), type=_optional(float), **kw)
         else:
             p.add_argument(flag(f.name), type={"int": int, "float": float, "str": str}[f.type], **kw)
+
+
+def _given(name: str, value):
+    """A flag's value for Config: widths given as the one word ``none`` (``[None]``) are None;
+    ``none`` among widths is a one-line ValueError."""
+    if isinstance(value, list) and None in value:
+        if value != [None]:
+            raise ValueError(f"{flag(name)} takes widths or the one word none, got "
+                             f"{' '.join('none' if v is None else str(v) for v in value)}")
+        return None
+    return value
 
 
 def _help(f: dataclasses.Field) -> str:
@@ -95,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", type=Path, metavar="DIR",
                    help="continue the run in DIR exactly, with its stored configuration: a flag "
                         "that differs from it is refused, except --steps (a new length; not "
-                        "with anneal_lr)")
+                        "with a schedule: anneal_lr, anneal_clip, delta_final)")
     t.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     t.add_argument("--tensorboard", type=Path, metavar="DIR",
                    help="also write progress.csv and eval.csv as TensorBoard scalars into DIR, "
@@ -129,7 +143,7 @@ def cmd_train(args) -> int:
     from refimpl.engine.trainer import train
     from refimpl.engine.rundir import kept
 
-    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config)
+    given = {f.name: _given(f.name, getattr(args, f.name)) for f in dataclasses.fields(Config)
              if getattr(args, f.name) is not None}
     if args.resume is not None:
         if args.out is not None and args.out.resolve() != args.resume.resolve():

@@ -114,11 +114,13 @@ class Implementation(SphinxDirective):
         return out
 
 
-COMMON_FIELDS = ("steps", "num_envs", "horizon", "hidden", "activation", "log_std_init", "gamma", "lam",
-                 "norm_obs", "obs_clip", "norm_reward", "norm_adv", "clip_actions", "max_grad_norm", "adam_eps",
-                 "vf_lr", "vf_epochs", "vf_minibatch", "vf_clip")
+COMMON_FIELDS = ("steps", "num_envs", "horizon", "hidden", "critic_hidden", "activation", "init", "log_std_init",
+                 "gamma", "lam", "norm_obs", "obs_clip", "norm_reward", "reward_clip", "norm_adv", "clip_actions",
+                 "max_grad_norm", "adam_eps", "vf_lr", "vf_epochs", "vf_minibatch", "vf_clip", "anneal_lr")
 """The Config fields every algorithm uses: the run, the networks, GAE, the implementation details and
 the critic's fit; an algorithm's own fields come from its parameter dataclass."""
+SCHEDULE_FIELDS = {"ppo": ("anneal_clip",), "trpo": ("delta_final",), "npg": ("delta_final",)}
+"""The schedules of an algorithm's own hyperparameters that the loop applies (``Config.schedule``)."""
 
 
 class ConfigDefaults(SphinxDirective):
@@ -136,6 +138,7 @@ class ConfigDefaults(SphinxDirective):
         algo = self.arguments[0]
         cfg = Config.for_algo(algo)
         own = [PARAM_FIELDS.get(f.name, f.name) for f in dataclasses.fields(PARAMS[algo]) if f.name != "critic"]
+        own += SCHEDULE_FIELDS.get(algo, ())
         names = list(COMMON_FIELDS) + [n for n in own if n not in COMMON_FIELDS]
         fields = {f.name: f for f in dataclasses.fields(Config)}
         rows = ["| flag | default | meaning and source of the default |", "|---|---|---|"]

@@ -118,13 +118,15 @@ class GaussianPolicy(_MLPPolicy):
         """Views (mean-network parameters, log_std) into phi."""
         return phi[:self.net.n_params], phi[self.net.n_params:]
 
-    def init(self, rng: np.random.Generator, log_std: float = 0.0) -> np.ndarray:
-        """Orthogonal init with mean-head gain POLICY_HEAD_GAIN and log_std = ``log_std``.
+    def init(self, rng: np.random.Generator, log_std: float = 0.0,
+             scheme: str = "orthogonal") -> np.ndarray:
+        """The mean network by ``nn.MLP.init``'s ``scheme`` (orthogonal: mean-head gain
+        POLICY_HEAD_GAIN), then log_std = ``log_std``.
 
         Tested in ``tests/core/test_policy.py::
         test_init_has_head_gain_0_01_hidden_gain_sqrt2_and_the_given_log_std``.
         """
-        return np.concatenate([self.net.init(rng, output_gain=POLICY_HEAD_GAIN),
+        return np.concatenate([self.net.init(rng, output_gain=POLICY_HEAD_GAIN, scheme=scheme),
                                np.full(self.act_dim, float(log_std))])
 
     def forward(self, phi: np.ndarray, obs: np.ndarray):
@@ -264,13 +266,14 @@ class CategoricalPolicy(_MLPPolicy):
     def n_params(self) -> int:
         return self.net.n_params
 
-    def init(self, rng: np.random.Generator) -> np.ndarray:
-        """Orthogonal init with logits-head gain POLICY_HEAD_GAIN: a nearly uniform first policy.
+    def init(self, rng: np.random.Generator, scheme: str = "orthogonal") -> np.ndarray:
+        """The logits network by ``nn.MLP.init``'s ``scheme``; orthogonal with logits-head gain
+        POLICY_HEAD_GAIN gives a nearly uniform first policy.
 
         Tested in ``tests/core/test_policy.py::
         test_categorical_init_has_head_gain_0_01_and_a_nearly_uniform_first_policy``.
         """
-        return self.net.init(rng, output_gain=POLICY_HEAD_GAIN)
+        return self.net.init(rng, output_gain=POLICY_HEAD_GAIN, scheme=scheme)
 
     def dist_params(self, phi: np.ndarray, obs: np.ndarray):
         """((logits (N, K),), cache) at a batch of states obs (N, obs_dim)."""

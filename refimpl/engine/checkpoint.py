@@ -173,7 +173,7 @@ def schema(cfg: Config, obs_dim: int, act_dim: int,
     cfg.norm_reward. Tested against the checkpoints training writes in
     ``tests/engine/test_bad_files.py::test_schema_is_exactly_what_training_writes``."""
     P = make_policy(head, obs_dim, act_dim, cfg.hidden, cfg.activation).n_params
-    V = MLP((obs_dim, *cfg.hidden, 1), cfg.activation).n_params
+    V = MLP((obs_dim, *cfg.agent_spec().critic_widths, 1), cfg.activation).n_params
     E, scalar = cfg.num_envs, (FLOAT, ())
     keys = {"format_version": (INT, ()), "config": (TEXT, ()), "env_id": (TEXT, ()),
             "obs_dim": (INT, ()), "act_dim": (INT, ()), "policy": (TEXT, ()), "update": (INT, ()),

@@ -20,10 +20,10 @@ goes on, says so in one line and appends the new record to it (``_write_provenan
 
 Resuming keeps the stored configuration: a requested field that differs is refused
 (``resumed_config``), except ``vector`` (how the environments are stepped, which gives the same
-numbers) and ``steps``, which may lengthen or shorten a run whose learning rate
-is not annealed (with ``anneal_lr`` the schedule depends on the run's length, so the updates done
-would not be those of a run of the new length). ``config.json`` must agree with the checkpoint's
-stored configuration field for field.
+numbers) and ``steps``, which may lengthen or shorten a run without a schedule (with
+``anneal_lr``, PPO's ``anneal_clip`` or TRPO's and NPG's ``delta_final`` the schedule depends on
+the run's length, so the updates done would not be those of a run of the new length).
+``config.json`` must agree with the checkpoint's stored configuration field for field.
 """
 from __future__ import annotations
 
@@ -104,9 +104,10 @@ def resumed_config(stored: Config, requested: dict | None, done: int) -> Config:
     if after < done:
         raise RunError(f"--steps {cfg.steps} is fewer than the {done * batch} steps the run has "
                        "already done")
-    if stored.anneal_lr and after != before:
-        raise RunError(f"--steps cannot change the length of a run with anneal_lr: its learning "
-                       f"rates decay linearly to 0 over its {before} updates, so the updates done "
+    schedules = [name for name, on in stored.schedule().items() if on not in (False, None)]
+    if schedules and after != before:
+        raise RunError(f"--steps cannot change the length of a run with {' and '.join(schedules)}: "
+                       f"its schedule runs over its {before} updates, so the updates done "
                        "would differ from those of a run of the new length")
     return cfg
 

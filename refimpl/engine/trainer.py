@@ -11,7 +11,8 @@
 process of its own (``cfg.critic_process``, ``critic_fit.CriticProcess``), and records update k
 (its progress row, evaluation and checkpoint) when the fit returns. Collection does not use the
 critic and step 2 waits for the fit, so the numbers are those of the plain loop, bit for bit
-(tests/engine/test_engine_is_the_loop.py).
+(tests/engine/test_engine_is_the_loop.py). PPO's joint loss (``cfg.grad_clip_scope`` 'joint')
+fits the critic inside its policy update; then no fit follows.
 
 Run directory: ``config.json``, ``run.json`` (what the run ran on: versions, commit, BLAS, CPU;
 ``engine.provenance``), ``progress.csv`` (one row per update, columns ``COLUMNS``),
@@ -57,6 +58,7 @@ from refimpl.engine.errors import RunError, WorkerError, writing
 from refimpl.engine.evaluate import make_evaluation
 from refimpl.engine.rundir import RunDirectory, resumed_config, stored_run
 from refimpl.engine.tensorboard import TensorBoardLog, check as check_tensorboard
+from refimpl.engine.worker import finished
 from refimpl.engine.logs import COLUMNS, eval_row, plot_learning_curve
 from refimpl.envs.rollout import Collector, check_finite
 
@@ -100,7 +102,8 @@ class Run(RunDirectory):
                            "it or choose another --out")
         self.cfg = cfg
         self.collector = Collector(cfg.env, cfg.num_envs, cfg.seed, cfg.gamma, cfg.norm_obs,
-                                   cfg.obs_clip, cfg.norm_reward, cfg.clip_actions, cfg.vector)
+                                   cfg.obs_clip, cfg.norm_reward, cfg.clip_actions, cfg.vector,
+                                   cfg.reward_clip)
         seeds = RunSeeds(cfg.seed)
         self.action_rng, self.update_rng = seeds.generator("actions"), seeds.generator("update")
         self.algorithm, self.hp = ALGORITHMS[cfg.algo], cfg.algorithm_params()
@@ -201,8 +204,7 @@ class Run(RunDirectory):
         either way: collection does not use the critic, and step 2 waits for the fit."""
         cfg, agent = self.cfg, self.agent
         self._since = time.perf_counter()
-        hp = loop.annealed(self.hp, 1.0 - self.update / self.num_updates) if cfg.anneal_lr \
-            else self.hp
+        hp = loop.scheduled(self.hp, self.update, self.num_updates, **cfg.schedule())
         where = f"in update {self.update + 1} ({cfg.algo})"
         done = None
         try:
@@ -220,9 +222,14 @@ class Run(RunDirectory):
                         "losses": np.array([metrics["policy_loss"]])})
         self.update += 1
         self.env_steps += self.batch_size
+        if cfg.grad_clip_scope == "joint":  # PPO's joint loss has fitted the critic too
+            fit = finished((agent.theta_v, agent.v_opt, self.update_rng,
+                            metrics.pop("value_loss")))
+        else:
+            fit = self.critic_fit.submit(agent.critic, agent.theta_v, agent.v_opt, data,  # critic
+                                         hp.critic, self.update_rng)
         row = loop.row(metrics, self.update, self.env_steps, self.collector, data)
-        self.fitting = Fitting(row, self.policy_state(), self.critic_fit.submit(      # critic
-            agent.critic, agent.theta_v, agent.v_opt, data, hp.critic, self.update_rng))
+        self.fitting = Fitting(row, self.policy_state(), fit)
         if not overlap:
             return self._finish_fit()
         self._unassigned += time.perf_counter() - self._since

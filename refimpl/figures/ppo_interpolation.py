@@ -48,7 +48,7 @@ def one_ppo_update(cfg: Config):
     """The first iteration of the lecture's loop (``algos.loop.train``), keeping its batch:
     returns (agent, data, phi_old, phi_new, metrics of ppo.update)."""
     collector = Collector(cfg.env, cfg.num_envs, cfg.seed, cfg.gamma, cfg.norm_obs, cfg.obs_clip,
-                          cfg.norm_reward, cfg.clip_actions)
+                          cfg.norm_reward, cfg.clip_actions, reward_clip=cfg.reward_clip)
     try:
         seeds = RunSeeds(cfg.seed)
         agent = loop.make_agent(cfg.agent_spec(), collector, cfg.seed)

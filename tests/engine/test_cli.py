@@ -194,7 +194,8 @@ def test_train_flag_names_are_unchanged(capsys):
     flags = set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", capsys.readouterr().out))
     assert flags == {
         "--help", "--algo", "--env", "--steps", "--seed", "--num-envs", "--vector", "--horizon",
-        "--hidden",
+        "--hidden", "--critic-hidden", "--init", "--reward-clip", "--grad-clip-scope",
+        "--vf-coef", "--anneal-clip", "--no-anneal-clip", "--delta-final",
         "--activation", "--log-std-init", "--gamma", "--lam", "--norm-obs", "--no-norm-obs",
         "--obs-clip", "--norm-reward", "--no-norm-reward", "--norm-adv", "--no-norm-adv",
         "--clip-actions", "--no-clip-actions", "--vf-lr", "--vf-epochs", "--vf-minibatch",
@@ -341,3 +342,24 @@ def test_former_preset_name_paper_is_accepted_as_default(capsys):
     assert parser.parse_args(["sweep", "--preset", "paper"]).preset == "default"
     with pytest.raises(SystemExit):
         parser.parse_args(["train", "--preset", "papers"])
+
+
+@pytest.mark.parametrize("words, widths", [(["8", "4"], (8, 4)), (["none"], None), ([], ()),
+                                           (None, None)])
+def test_critic_hidden_flag_takes_widths_none_or_nothing(monkeypatch, capsys, words, widths):
+    """--critic-hidden 8 4 gives the critic widths (8, 4); --critic-hidden none (or no flag) the
+    policy's widths, None; --critic-hidden alone no hidden layer, (): the Config handed to
+    training, read without training."""
+    import types
+
+    import refimpl.engine.trainer as trainer
+    given = []
+
+    def fake_train(cfg, out, resume=False, progress=True, **options):
+        given.append(cfg)
+        return types.SimpleNamespace(env_steps=0, wall_time=0.0, out=out)
+    monkeypatch.setattr(trainer, "train", fake_train)
+    flags = [] if words is None else ["--critic-hidden", *words]
+    assert main(["train", "--hidden", "16", *flags, "--no-progress"]) == 0
+    assert given[0].critic_hidden == widths and given[0].hidden == (16,)
+    assert given[0].agent_spec().critic_widths == ((16,) if widths is None else widths)
