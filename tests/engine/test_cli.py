@@ -357,7 +357,7 @@ def test_critic_hidden_flag_takes_widths_none_or_nothing(monkeypatch, capsys, wo
 
     def fake_train(cfg, out, resume=False, progress=True, **options):
         given.append(cfg)
-        return types.SimpleNamespace(env_steps=0, wall_time=0.0, out=out)
+        return types.SimpleNamespace(env_steps=0, wall_time=0.0, out=out, cfg=cfg)
     monkeypatch.setattr(trainer, "train", fake_train)
     flags = [] if words is None else ["--critic-hidden", *words]
     assert main(["train", "--hidden", "16", *flags, "--no-progress"]) == 0
