@@ -1,4 +1,4 @@
-"""The README's results tables, computed from the sweeps' summary.csv files.
+"""The results tables of docs/results.md, computed from the sweeps' summary.csv files.
 
     python benchmarks/results_table.py results/halfcheetah-v5-tianshou results/halfcheetah-v5 \
         [--peers results/peers]

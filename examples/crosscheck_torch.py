@@ -4,8 +4,8 @@
     refimpl crosscheck in.npz out.npz
     python examples/crosscheck_torch.py in.npz out.npz
 
-Every key of the format (docs/crosscheck.md) is derived here from its definition, for Gaussian
-and categorical inputs (``policy``): the policy from the documented parameter layout,
+Every key of the format (docs/crosscheck/reference.md) is derived here from its definition, for
+Gaussian and categorical inputs (``policy``): the policy from the documented parameter layout,
 log-probabilities, entropy and KL from ``torch.distributions``, every gradient by autograd,
 the Fisher-vector product as the Hessian-vector product of the mean KL (double backprop), and
 a textbook CG of its own. TRPO's
@@ -13,8 +13,8 @@ beta uses x^T (F + lambda I) x (the lecture's "TRPO: Final algorithm", step 5), 
 x^T g: the two agree up to rounding.
 
 Prints, per key, the norm-wise relative error max|torch - refimpl| / max|refimpl| and the
-tolerance of docs/crosscheck.md; for the CG keys that tolerance needs the magnification K of
-truncated CG, which this script estimates with its own CG. Exit status 0 if every key agrees.
+tolerance of docs/crosscheck/reference.md; for the CG keys that tolerance needs the magnification K
+of truncated CG, which this script estimates with its own CG. Exit status 0 if every key agrees.
 Needs only numpy and torch; refimpl itself is not imported.
 """
 import sys
@@ -26,7 +26,8 @@ from torch.distributions import Categorical, Normal, kl_divergence
 torch.set_default_dtype(torch.float64)
 EPS = float(np.finfo(np.float64).eps)
 CG_TOL = 1e-10
-"""CG stops when ||r|| <= CG_TOL ||g|| (docs/crosscheck.md, "Conjugate gradient, exactly")."""
+"""CG stops when ||r|| <= CG_TOL ||g|| (docs/crosscheck/reference.md, "Conjugate gradient,
+exactly")."""
 CG_KEYS = ("cg_x", "beta", "step")
 
 
@@ -36,8 +37,9 @@ def is_categorical(d):
 
 def make_policy(d):
     """theta -> Normal(mean(obs), exp(log_std)), or Categorical(logits(obs)) for a categorical
-    input, for the flat layout of docs/crosscheck.md; ``policy.net(theta)`` gives the network's
-    output (the mean or the raw logits) and the entries of theta after it (log_std or none)."""
+    input, for the flat layout of docs/crosscheck/reference.md; ``policy.net(theta)`` gives the
+    network's output (the mean or the raw logits) and the entries of theta after it (log_std or
+    none)."""
     n_out = int(d["n_actions"]) if is_categorical(d) else d["actions"].shape[1]
     sizes = [d["obs"].shape[1], *d["hidden_sizes"].tolist(), n_out]
     act = torch.tanh if str(d["activation"]) == "tanh" else torch.relu
@@ -68,8 +70,8 @@ def per_state(d, x):
 
 
 def head(d, policy, theta):
-    """The distribution's parameters as docs/crosscheck.md names them: mean, or raw logits and
-    probabilities."""
+    """The distribution's parameters as docs/crosscheck/reference.md names them: mean, or raw logits
+    and probabilities."""
     h = policy.net(theta)[0]
     return {"logits": h, "probs": torch.softmax(h, -1)} if is_categorical(d) else {"mean": h}
 
@@ -109,7 +111,7 @@ def fisher_product(d, policy, theta):
 
 
 def crosscheck(d):
-    """Every key of docs/crosscheck.md's output, as float64 / int64 / bool numpy arrays."""
+    """Every output key of docs/crosscheck/reference.md, as float64 / int64 / bool arrays."""
     policy, t = make_policy(d), lambda k: torch.from_numpy(d[k])
     theta, theta_new = t("theta").requires_grad_(), t("theta_new").requires_grad_()
     a, adv, eps = t("actions"), t("advantages"), float(d["clip_eps"])
@@ -137,7 +139,7 @@ def crosscheck(d):
 
 def other_conventions(d, policy, theta, theta_new, ratio, eps):
     """KL(new || old) and the sampled KL estimators k1, k3 and clip share |kappa - 1| > eps that
-    other libraries log (docs/crosscheck.md)."""
+    other libraries log (docs/crosscheck/reference.md)."""
     log_ratio = ratio.log()
     return {"kl_reverse": per_state(d, kl_divergence(policy(theta_new), policy(theta))).mean(),
             "approx_kl_k1": (-log_ratio).mean(), "approx_kl_k3": ((ratio - 1) - log_ratio).mean(),
@@ -145,8 +147,8 @@ def other_conventions(d, policy, theta, theta_new, ratio, eps):
 
 
 def cg_amplification(d, samples=20, size=EPS, seed=0):
-    """K per CG key (docs/crosscheck.md, "How to compare"): the largest relative response of
-    this script's CG outputs to perturbing g and every F v by ``size`` of their largest entry."""
+    """K per CG key (docs/crosscheck/reference.md, "How to compare"): the largest relative response
+    of this script's CG outputs to perturbing g and every F v by ``size`` of their largest entry."""
     policy, theta = make_policy(d), torch.from_numpy(d["theta"]).requires_grad_()
     a, adv = torch.from_numpy(d["actions"]), torch.from_numpy(d["advantages"])
     g = torch.autograd.grad((per_state(d, policy(theta).log_prob(a)) * adv).mean(), theta)[0]
@@ -165,7 +167,7 @@ def cg_amplification(d, samples=20, size=EPS, seed=0):
 def main(in_path, out_path):
     d, ref = dict(np.load(in_path)), dict(np.load(out_path))
     ours, K = crosscheck(d), cg_amplification(d)
-    n = d["theta"].size + d["obs"].shape[0] + 16      # rounding steps (docs/crosscheck.md)
+    n = d["theta"].size + d["obs"].shape[0] + 16      # rounding steps (crosscheck/reference.md)
     ok = True
     for key, value in ours.items():
         if value.dtype.kind != "f":

@@ -1,6 +1,7 @@
 """What the three adapters share: a batch of HalfCheetah-v5 observations, the conversion of
-torch ``nn.Linear`` layers to refimpl's flat layout (docs/crosscheck.md, "Parameter layout"),
-float64 observations through Stable-Baselines3, and writing IN.npz / THEIRS.npz and comparing.
+torch ``nn.Linear`` layers to refimpl's flat layout (docs/crosscheck/reference.md, "Parameter
+layout"), float64 observations through Stable-Baselines3, and writing IN.npz / THEIRS.npz and
+comparing.
 
 refimpl's layout: per layer W (in, out) row-major, then b; the policy's log_std last. A torch
 ``nn.Linear`` stores W as (out, in), so W_refimpl = ``layer.weight.T``.

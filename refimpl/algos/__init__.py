@@ -5,6 +5,7 @@
     the policy's step (``policy_update``), then the critic's fit (``core.critic.fit_critic``).
 ``policy_update(agent, data, hp, rng) -> metrics``
     The policy's steps alone (the engine fits the critic while the next batch is collected).
+
 A frozen dataclass of hyperparameters (``PPOParams``, ``TRPOParams``, ``NPGParams``,
 ``VPGParams``), ``hp`` above, whose ``critic`` field holds the critic's fit settings.
 

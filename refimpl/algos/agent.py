@@ -23,9 +23,14 @@ class AgentSpec:
     """What the actor and critic are made of."""
 
     hidden: tuple[int, ...] = (64, 64)
-    """Hidden widths of both networks (PPO paper: 64, 64)."""
+    """Hidden widths of the policy, and of the critic unless ``critic_hidden`` (PPO paper: 64,
+    64)."""
+    critic_hidden: tuple[int, ...] | None = None
+    """Hidden widths of the critic; None: ``hidden``'s."""
     activation: str = "tanh"
     """Hidden nonlinearity, tanh | relu (PPO paper: tanh)."""
+    init: str = "orthogonal"
+    """Weight initialisation of both networks, one of ``nn.INITS``."""
     log_std_init: float = 0.0
     """Initial log sigma of the Gaussian head (PPO paper: 0, sigma = 1)."""
     lr: float = 3e-4
@@ -34,6 +39,11 @@ class AgentSpec:
     """The critic's Adam step size."""
     adam_eps: float = 1e-8
     """Adam's epsilon, policy and critic (Kingma & Ba: 1e-8)."""
+
+    @property
+    def critic_widths(self) -> tuple[int, ...]:
+        """The critic's hidden widths: ``critic_hidden``, or ``hidden`` when it is None."""
+        return self.hidden if self.critic_hidden is None else self.critic_hidden
 
 
 @dataclass
@@ -50,12 +60,14 @@ class Agent:
     @classmethod
     def create(cls, spec: AgentSpec, obs_dim: int, act_dim: int, rng: np.random.Generator,
                kind: str = "gaussian") -> "Agent":
-        """Policy (head ``kind``, ``policy.HEADS``; act_dim is K for the categorical) and critic
-        of ``spec.hidden`` widths, initialised from ``rng`` (policy first)."""
+        """Policy (head ``kind``, ``policy.HEADS``; act_dim is K for the categorical) of
+        ``spec.hidden`` widths and critic of ``spec.critic_widths``, initialised by
+        ``spec.init`` from ``rng`` (policy first)."""
         policy = make_policy(kind, obs_dim, act_dim, spec.hidden, spec.activation)
-        critic = MLP((obs_dim, *spec.hidden, 1), spec.activation)
-        phi = policy.init(rng, spec.log_std_init) if kind == "gaussian" else policy.init(rng)
-        theta_v = init_critic(critic, rng)
+        critic = MLP((obs_dim, *spec.critic_widths, 1), spec.activation)
+        phi = policy.init(rng, spec.log_std_init, spec.init) if kind == "gaussian" \
+            else policy.init(rng, spec.init)
+        theta_v = init_critic(critic, rng, spec.init)
         return cls(policy, phi, critic, theta_v, Adam(phi.size, spec.lr, eps=spec.adam_eps),
                    Adam(theta_v.size, spec.vf_lr, eps=spec.adam_eps))
 

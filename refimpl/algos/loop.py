@@ -48,21 +48,50 @@ def advantages(agent: Agent, batch: Batch, gamma: float, lam: float) -> FlatBatc
 
 
 def train(update: Callable, hp, agent: Agent, collector: Collector, seed: int, updates: int,
-          horizon: int, gamma: float, lam: float, anneal_lr: bool = False) -> Iterator[dict]:
+          horizon: int, gamma: float, lam: float, anneal_lr: bool = False,
+          anneal_clip: bool = False, delta_final: float | None = None) -> Iterator[dict]:
     """Run ``updates`` iterations of the loop; yields each update's row: the metrics of
     ``update`` (an algorithm's, ``refimpl.algos``) with ``update``, ``env_steps``, the recent
     training episodes' ``ep_return`` and ``ep_length``, and the critic's ``explained_variance``
-    on the batch before its fit. With ``anneal_lr`` the Adam step sizes decay linearly to 0."""
+    on the batch before its fit. Update k takes ``scheduled(hp, k, updates, anneal_lr,
+    anneal_clip, delta_final)``: with ``anneal_lr`` the Adam step sizes decay linearly to 0."""
     seeds = RunSeeds(seed)
     action_rng, update_rng = seeds.generator("actions"), seeds.generator("update")
     for k in range(updates):
-        hp_k = annealed(hp, 1.0 - k / updates) if anneal_lr else hp
+        hp_k = scheduled(hp, k, updates, anneal_lr, anneal_clip, delta_final)
         batch = collector.collect(agent.policy, agent.phi, horizon, action_rng)          # 1
         data = advantages(agent, batch, gamma, lam)                                      # 2
         metrics = update(agent, data, hp_k, update_rng)                                  # 3-
         check_finite(f"after update {k + 1}", **{"policy parameters": agent.phi,
                                                  "critic parameters": agent.theta_v})
         yield row(metrics, k + 1, (k + 1) * len(data), collector, data)
+
+
+def scheduled(hp, k: int, updates: int, anneal_lr: bool = False, anneal_clip: bool = False,
+              delta_final: float | None = None):
+    """The hyperparameters of update k = 0, ..., K - 1 of K = ``updates`` (implementation
+    details, not in the lecture; ``hp`` itself when every switch is off):
+
+    * ``anneal_lr``: the Adam step sizes times 1 - k / K (``annealed``; baselines ppo2);
+    * ``anneal_clip``: PPO's clip_eps times 1 - k / K, the same decay (the PPO paper's Atari
+      setting epsilon = 0.1 alpha; rl-baselines3-zoo's ``lin_0.2``, whose SB3 schedule runs one
+      update ahead, 1 - (k + 1) / K);
+    * ``delta_final``: TRPO's and NPG's KL bound moved linearly from ``hp.delta`` towards it,
+      delta_k = delta_final + (delta - delta_final) (K - 1 - k) / K, so update k takes
+      delta + (k + 1) / K (delta_final - delta) and the last one delta_final exactly (Engstrom et
+      al. 2020's TRPO+: ``max_kl += (max_kl_final - max_kl) / train_steps`` before each step).
+
+    Tested in ``tests/algos/test_loop.py::
+    test_scheduled_clip_and_kl_bound_are_linear_with_their_endpoints``.
+    """
+    if anneal_lr:
+        hp = annealed(hp, 1.0 - k / updates)
+    if anneal_clip:
+        hp = dataclasses.replace(hp, clip_eps=hp.clip_eps * (1.0 - k / updates))
+    if delta_final is not None:
+        hp = dataclasses.replace(
+            hp, delta=delta_final + (hp.delta - delta_final) * ((updates - 1 - k) / updates))
+    return hp
 
 
 def annealed(hp, scale: float):

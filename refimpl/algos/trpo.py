@@ -1,4 +1,4 @@
-"""TRPO (lecture, "TRPO: Final algorithm"; Schulman et al. 2015).
+"""TRPO (lecture, "TRPO: Final algorithm"; Schulman et al. 2015)::
 
     for k = 0, 1, 2, ...:                                               (algos/loop.py)
         1. collect a batch with pi_phi_k

@@ -1,6 +1,8 @@
 """Vanilla policy gradient with a value baseline (lecture, "Policy gradient methods":
-phi <- phi + alpha grad L(phi)), here one Adam ascent step per batch on
+phi <- phi + alpha grad L(phi)), here one Adam ascent step per batch on::
+
     g = 1/N sum_t grad log pi_phi(a_t|s_t) A_t,
+
 then the critic's fit. Metrics: ``policy_loss`` = -(L_TRPO(phi_new) - L_TRPO(phi_old)),
 ``improvement`` (its negation), ``kl``, ``entropy``, ``value_loss``.
 """

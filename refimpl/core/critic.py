@@ -45,13 +45,13 @@ class CriticFitParams:
 
 
 
-def init_critic(critic: MLP, rng: np.random.Generator) -> np.ndarray:
-    """theta_v: orthogonal weights (hidden gain sqrt(2), output gain CRITIC_OUTPUT_GAIN), zero
-    biases (``nn.MLP.init``). Returns shape (critic.n_params,).
+def init_critic(critic: MLP, rng: np.random.Generator, scheme: str = "orthogonal") -> np.ndarray:
+    """theta_v by ``nn.MLP.init``'s ``scheme``; the default: orthogonal weights (hidden gain
+    sqrt(2), output gain CRITIC_OUTPUT_GAIN), zero biases. Returns shape (critic.n_params,).
 
     Tested in ``tests/core/test_critic.py::test_critic_output_layer_has_gain_one``.
     """
-    return critic.init(rng, output_gain=CRITIC_OUTPUT_GAIN)
+    return critic.init(rng, output_gain=CRITIC_OUTPUT_GAIN, scheme=scheme)
 
 
 def critic_loss_and_grad(critic: MLP, theta_v: np.ndarray, obs: np.ndarray, ret: np.ndarray,

@@ -100,8 +100,8 @@ def natural_step(g: np.ndarray, fvp: Callable[[np.ndarray], np.ndarray], delta: 
     NaturalStep with x, nu, beta, step = beta x and the CG diagnostics.
 
     Raises ValueError if delta <= 0 or g is not 1-D; NumericalError if g or F x is not finite,
-    or nu <= 0 (g = 0, or F not positive definite along x) (``tests/core/test_natural.py::
-    test_natural_step_rejects_bad_g_and_nonpositive_nu``). Tested in
+    or nu <= 0 (g = 0, or F not positive definite along x)
+    (``tests/core/test_natural.py::test_natural_step_rejects_bad_g_and_nonpositive_nu``). Tested in
     ``tests/core/test_natural.py::test_trpo_step_lies_on_kl_boundary`` and
     ``test_trpo_step_maximises_linear_objective_on_ellipsoid``.
     """

@@ -22,6 +22,13 @@ from dataclasses import dataclass
 import numpy as np
 
 ACTIVATIONS = ("tanh", "relu")
+INITS = ("orthogonal", "xavier", "torch")
+"""Weight initialisations of ``MLP.init`` (implementation detail, not in the lecture; Engstrom et
+al. 2020, "Implementation matters in deep policy gradients", ablate it): ``orthogonal``
+(``orthogonal`` weights with per-layer gains, zero biases: OpenAI baselines, CleanRL, SB3's
+default ``ortho_init=True``, Engstrom's "orthogonal"), ``xavier`` (``xavier_uniform`` weights, zero
+biases: Engstrom's "xavier") and ``torch`` (``torch_linear``: PyTorch's ``nn.Linear`` default for
+weights and biases, which SB3 keeps with ``ortho_init=False``)."""
 
 
 def _act_inplace(name: str, z: np.ndarray) -> np.ndarray:
@@ -44,6 +51,32 @@ def orthogonal(rng: np.random.Generator, n_in: int, n_out: int, gain: float) -> 
     q, r = np.linalg.qr(a)
     q *= np.sign(np.diag(r))
     return gain * (q if n_in >= n_out else q.T)
+
+
+def xavier_uniform(rng: np.random.Generator, n_in: int, n_out: int) -> np.ndarray:
+    """W ~ U(-a, a), a = sqrt(6 / (n_in + n_out)), shape (n_in, n_out): variance
+    a^2 / 3 = 2 / (n_in + n_out) (Glorot & Bengio 2010; PyTorch's ``xavier_uniform_`` with gain 1,
+    which Engstrom et al.'s "xavier" initialisation calls).
+
+    Tested in ``tests/core/test_nn.py::
+    test_xavier_weights_are_uniform_with_variance_2_over_fan_sum``.
+    """
+    a = np.sqrt(6.0 / (n_in + n_out))
+    return rng.uniform(-a, a, size=(n_in, n_out))
+
+
+def torch_linear(rng: np.random.Generator, n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
+    """PyTorch's ``nn.Linear.reset_parameters``: ``kaiming_uniform_(W, a=sqrt(5))``, whose bound
+    gain * sqrt(3 / fan_in) with gain = sqrt(2 / (1 + a^2)) = sqrt(1/3) is 1 / sqrt(n_in), and a
+    bias from the same interval: W ~ U(-1/sqrt(n_in), 1/sqrt(n_in)), shape (n_in, n_out), then
+    b ~ U(-1/sqrt(n_in), 1/sqrt(n_in)), shape (n_out,).
+
+    Tested in ``tests/core/test_nn.py::
+    test_torch_init_draws_weights_and_biases_within_1_over_sqrt_fan_in``.
+    """
+    bound = 1.0 / np.sqrt(n_in)
+    return (rng.uniform(-bound, bound, size=(n_in, n_out)),
+            rng.uniform(-bound, bound, size=n_out))
 
 
 @dataclass(frozen=True)
@@ -86,17 +119,33 @@ class MLP:
         return [(theta[w0:w1].reshape(shape), theta[w1:b1]) for w0, w1, shape, b1 in self._layout]
 
     def init(self, rng: np.random.Generator, output_gain: float = 1.0,
-             hidden_gain: float = np.sqrt(2.0)) -> np.ndarray:
-        """Orthogonal weights, zero biases: the common PPO initialisation.
+             hidden_gain: float = np.sqrt(2.0), scheme: str = "orthogonal") -> np.ndarray:
+        """Initial parameters, layer by layer from ``rng``, by one of ``INITS``:
 
-        Hidden layers use gain sqrt(2); the output layer ``output_gain`` (0.01 for a policy mean
-        head, so the initial policy is nearly state-independent; 1.0 for a value head).
+        * ``"orthogonal"`` (the default, the common PPO initialisation): orthogonal weights of
+          gain sqrt(2) in the hidden layers and ``output_gain`` in the output layer (0.01 for a
+          policy head, so the initial policy is nearly state-independent; 1.0 for a value
+          head), zero biases;
+        * ``"xavier"``: ``xavier_uniform`` weights in every layer, zero biases;
+        * ``"torch"``: ``torch_linear`` weights and biases in every layer.
+
+        The gains belong to the orthogonal scheme only: Engstrom et al.'s "xavier" and SB3's
+        ``ortho_init=False`` draw the output layers like the others.
+        Tested in ``tests/core/test_nn.py::test_init_is_orthogonal_with_gains_and_zero_bias`` and
+        the ``xavier``/``torch`` tests there.
         """
+        if scheme not in INITS:
+            raise ValueError(f"scheme must be one of {INITS}, got {scheme!r}")
         theta = np.zeros(self.n_params)
         layers = self.views(theta)
-        for i, (w, _) in enumerate(layers):
-            gain = output_gain if i == len(layers) - 1 else hidden_gain
-            w[:] = orthogonal(rng, *w.shape, gain)
+        for i, (w, b) in enumerate(layers):
+            if scheme == "orthogonal":
+                gain = output_gain if i == len(layers) - 1 else hidden_gain
+                w[:] = orthogonal(rng, *w.shape, gain)
+            elif scheme == "xavier":
+                w[:] = xavier_uniform(rng, *w.shape)
+            else:
+                w[:], b[:] = torch_linear(rng, *w.shape)
         return theta
 
     def forward(self, theta: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, list]:

@@ -58,7 +58,7 @@ class RunningMeanStd:
         return self.mean.shape
 
     def update(self, x: np.ndarray) -> None:
-        """Merge a batch x of shape (B, *shape) by the parallel combination of Chan et al. (1979):
+        """Merge a batch x of shape ``(B, *shape)`` by the parallel combination of Chan et al. (1979)::
 
             count' = count + B,          delta = mean_B - mean
             mean'  = mean + delta B / count'
@@ -91,9 +91,16 @@ class RunningMeanStd:
         self.var = m2 / total
         self.count = total
 
-    def normalize(self, x: np.ndarray, clip: float = OBS_CLIP, eps: float = VAR_EPS) -> np.ndarray:
-        """clip((x - mean) / sqrt(var + eps), -clip, clip); x of shape (..., *shape)."""
+    def normalize(self, x: np.ndarray, clip: float | None = OBS_CLIP,
+                  eps: float = VAR_EPS) -> np.ndarray:
+        """clip((x - mean) / sqrt(var + eps), -clip, clip); x of shape ``(..., *shape)``. ``clip``
+        None: no clipping (Engstrom et al. 2020's ``clip_observations: -1``).
+        Tested in ``tests/core/test_normalize.py::
+        test_normalize_standardises_inside_and_clips_outside`` and
+        ``test_normalize_without_clip_is_the_plain_standardisation``."""
         z = (x - self.mean) / np.sqrt(self.var + eps)
+        if clip is None:
+            return z
         # np.clip as its two ufuncs, in place (the same values): this runs at every environment
         # step, where np.clip's wrapper costs more than the arithmetic on one row
         np.maximum(z, -clip, out=z)

@@ -59,7 +59,7 @@ def surrogate(logp: np.ndarray, logp_old: np.ndarray,
 def clip_objective(logp: np.ndarray, logp_old: np.ndarray, adv: np.ndarray,
                    clip_eps: float) -> tuple[float, np.ndarray, float]:
     """L_CLIP = mean_n min(kappa_n A_n, clip(kappa_n, 1 - eps, 1 + eps) A_n), the lecture's
-    "The clipped surrogate objective in PPO" (Eq. Adv_PPO_Objective), and its gradient:
+    "The clipped surrogate objective in PPO" (Eq. Adv_PPO_Objective), and its gradient::
 
         d L_CLIP / d logp_n = 0                if A_n > 0 and kappa_n > 1 + eps
                                                or A_n < 0 and kappa_n < 1 - eps (clipped term

@@ -3,7 +3,7 @@
 * ``GaussianPolicy``: pi_phi(a|s) = N(mu_phi(s), diag(exp(log_std)^2)) for continuous (Box)
   actions. ``phi = [MLP parameters, log_std]``: the mean network's layers in ``nn.MLP`` layout,
   then a state-independent log-std vector of length ``act_dim`` (the layout of
-  ``docs/crosscheck.md``). Head distribution: ``distributions.py``.
+  ``docs/crosscheck/reference.md``). Head distribution: ``distributions.py``.
 * ``CategoricalPolicy``: pi_phi(a|s) = softmax(z_phi(s))_a over K discrete actions.
   ``phi`` = the logits network's layers in ``nn.MLP`` layout, nothing else. Head distribution:
   ``categorical.py``.
@@ -13,7 +13,7 @@ interface, which is all that ``fisher.py``, ``objectives.py``, the algorithms an
 use, so their text is the same for either head. The distribution's parameters at a batch of
 states are a tuple ``params`` -- (mean (N, d), log_std (d,)) for the Gaussian, (logits (N, K),)
 for the categorical -- and a gradient or direction w.r.t. them, ``dparams``, is a tuple of the
-same form:
+same form::
 
     dist_params(phi, obs) -> (params, cache)       forward pass
     bind(phi) -> (obs -> params)                   the same, phi's views taken once
@@ -118,13 +118,15 @@ class GaussianPolicy(_MLPPolicy):
         """Views (mean-network parameters, log_std) into phi."""
         return phi[:self.net.n_params], phi[self.net.n_params:]
 
-    def init(self, rng: np.random.Generator, log_std: float = 0.0) -> np.ndarray:
-        """Orthogonal init with mean-head gain POLICY_HEAD_GAIN and log_std = ``log_std``.
+    def init(self, rng: np.random.Generator, log_std: float = 0.0,
+             scheme: str = "orthogonal") -> np.ndarray:
+        """The mean network by ``nn.MLP.init``'s ``scheme`` (orthogonal: mean-head gain
+        POLICY_HEAD_GAIN), then log_std = ``log_std``.
 
         Tested in ``tests/core/test_policy.py::
         test_init_has_head_gain_0_01_hidden_gain_sqrt2_and_the_given_log_std``.
         """
-        return np.concatenate([self.net.init(rng, output_gain=POLICY_HEAD_GAIN),
+        return np.concatenate([self.net.init(rng, output_gain=POLICY_HEAD_GAIN, scheme=scheme),
                                np.full(self.act_dim, float(log_std))])
 
     def forward(self, phi: np.ndarray, obs: np.ndarray):
@@ -264,13 +266,14 @@ class CategoricalPolicy(_MLPPolicy):
     def n_params(self) -> int:
         return self.net.n_params
 
-    def init(self, rng: np.random.Generator) -> np.ndarray:
-        """Orthogonal init with logits-head gain POLICY_HEAD_GAIN: a nearly uniform first policy.
+    def init(self, rng: np.random.Generator, scheme: str = "orthogonal") -> np.ndarray:
+        """The logits network by ``nn.MLP.init``'s ``scheme``; orthogonal with logits-head gain
+        POLICY_HEAD_GAIN gives a nearly uniform first policy.
 
         Tested in ``tests/core/test_policy.py::
         test_categorical_init_has_head_gain_0_01_and_a_nearly_uniform_first_policy``.
         """
-        return self.net.init(rng, output_gain=POLICY_HEAD_GAIN)
+        return self.net.init(rng, output_gain=POLICY_HEAD_GAIN, scheme=scheme)
 
     def dist_params(self, phi: np.ndarray, obs: np.ndarray):
         """((logits (N, K),), cache) at a batch of states obs (N, obs_dim)."""

@@ -1,6 +1,6 @@
 """The random streams of one run, all derived from ``numpy.random.SeedSequence(seed)``.
 
-A run draws random numbers for five purposes, and each has a stream of its own:
+A run draws random numbers for five purposes, and each has a stream of its own::
 
     weights      the initial policy and critic parameters (``Agent.create``)
     actions      the action noise of data collection (``Collector.collect``)

@@ -11,11 +11,12 @@ IN.npz [--seed S] [--policy categorical]`` writes a random valid input. ``refimp
 compare IN.npz THEIRS.npz`` compares another implementation's outputs key by key and names the
 convention that explains a difference (``compare(inputs, theirs) -> Report`` from Python).
 The file format (fixed; keys may be added, none renamed), every equation, the tolerances and
-the diagnoses are in ``docs/crosscheck.md``. Every quantity comes from the functions refimpl
-trains with (``compute.py``); ``tests/crosscheck/test_crosscheck.py`` checks the outputs against
-independent oracles and against a TRPO update of training, ``tests/crosscheck/test_torch_oracle.py``
-against PyTorch autograd, ``tests/crosscheck/test_adapters.py`` against Stable-Baselines3, sb3-contrib and
-a CleanRL-style agent, and ``tests/data/`` holds golden vectors.
+the diagnoses are in ``docs/crosscheck/reference.md``. Every quantity comes from the functions
+refimpl trains with (``compute.py``); ``tests/crosscheck/test_crosscheck.py`` checks the outputs
+against independent oracles and against a TRPO update of training,
+``tests/crosscheck/test_torch_oracle.py`` against PyTorch autograd,
+``tests/crosscheck/test_adapters.py`` against Stable-Baselines3, sb3-contrib and a CleanRL-style
+agent, and ``tests/data/`` holds golden vectors.
 
 Modules: ``io`` (format and validation), ``compute`` (the outputs), ``tolerance`` (how far two
 correct computations may differ), ``layout`` (other parameter layouts), ``diagnose`` (other

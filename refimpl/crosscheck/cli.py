@@ -1,5 +1,5 @@
 """The ``refimpl crosscheck`` command: write refimpl's outputs, write an example input, or
-compare another implementation's outputs (``docs/crosscheck.md``, "How to run").
+compare another implementation's outputs (``docs/crosscheck/reference.md``, "How to run")::
 
     refimpl crosscheck IN.npz OUT.npz
     refimpl crosscheck --make-example IN.npz [--seed S] [--hidden H ...] [--activation A] [--blocks]
@@ -28,6 +28,12 @@ from refimpl.core.errors import NumericalError
 from refimpl.core.nn import ACTIVATIONS
 from refimpl.core.policy import HEADS
 
+USAGE = """%(prog)s IN.npz OUT.npz
+       %(prog)s --make-example IN.npz [--seed S] [--hidden [H ...]] [--activation {tanh,relu}]
+                          [--blocks] [--policy {gaussian,categorical}]
+       %(prog)s compare IN.npz THEIRS.npz [--rtol R] [--only KEY [KEY ...]] [--json OUT.json]"""
+"""The three forms of the command, one usage line each (argparse would merge them into one)."""
+
 COMPARE_FLAGS = ("rtol", "only", "json")
 EXAMPLE_FLAGS = ("seed", "hidden", "activation", "blocks", "policy")
 
@@ -36,9 +42,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Configure the ``crosscheck`` (sub)parser."""
     parser.description = ("Compute every NPG/TRPO/PPO quantity at the input of IN.npz and write "
                           "them to OUT.npz, or compare them with THEIRS.npz "
-                          "(`crosscheck compare IN.npz THEIRS.npz`; format: docs/crosscheck.md).")
-    parser.add_argument("input", metavar="[compare] IN.npz")
-    parser.add_argument("output", metavar="OUT.npz | IN.npz", nargs="?")
+                          "(`crosscheck compare IN.npz THEIRS.npz`; format: "
+                          "docs/crosscheck/reference.md).")
+    parser.usage = USAGE
+    parser.add_argument("input", metavar="IN.npz",
+                        help="the problem data (docs/crosscheck/reference.md); in the compare "
+                             "form it follows the word compare")
+    parser.add_argument("output", metavar="OUT.npz", nargs="?",
+                        help="where refimpl's outputs are written; in the compare form, "
+                             "THEIRS.npz (another implementation's outputs) follows IN.npz")
     parser.add_argument("theirs", metavar="THEIRS.npz", nargs="?", help=argparse.SUPPRESS)
     parser.add_argument("--make-example", action="store_true",
                         help="write a random valid input to IN.npz instead")

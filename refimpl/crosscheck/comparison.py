@@ -1,7 +1,7 @@
 """``refimpl crosscheck compare``: refimpl's answers for IN.npz against another
 implementation's THEIRS.npz, key by key, with the tolerance of ``tolerance.py`` and its reason,
-and a diagnosis of every failing key (``diagnose.py``). ``docs/crosscheck.md`` documents the
-table, the exit status and the JSON layout.
+and a diagnosis of every failing key (``diagnose.py``). ``docs/crosscheck/reference.md`` documents
+the table, the exit status and the JSON layout.
 """
 from __future__ import annotations
 
@@ -17,13 +17,13 @@ from refimpl.crosscheck.io import validate
 from refimpl.core.fisher import make_fvp
 
 RTOL64 = 1e-10
-"""Default floor of the float64 tolerance, relative to max |refimpl|: docs/crosscheck.md's
+"""Default floor of the float64 tolerance, relative to max |refimpl|: docs/crosscheck/reference.md's
 bound for direct keys (n eps S <= 1e-10 up to n = 4.5e5 roundings)."""
 DETERMINABLE = 1e-3
 """c: a key can be judged only when its derived bound B <= c max |refimpl|. Every convention and
-mistake docs/crosscheck.md lists moves a key by 1e-3 of its scale or more (so does the smallest
-one ``diagnose.CG_START_BOUND`` names), so a PASS with B above 1e-3 of the scale could hide one
-of them; with B <= 1e-3 a PASS rules out every difference larger than 0.1% of the scale."""
+mistake docs/crosscheck/reference.md lists moves a key by 1e-3 of its scale or more (so does the
+smallest one ``diagnose.CG_START_BOUND`` names), so a PASS with B above 1e-3 of the scale could hide
+one of them; with B <= 1e-3 a PASS rules out every difference larger than 0.1% of the scale."""
 DIAGNOSIS_FRACTION = 1e-2
 """A convention is named for a key only when THEIRS is within the key's tolerance of its
 prediction AND that residual is at most 1% of THEIRS's difference from refimpl: the convention
@@ -383,7 +383,7 @@ def compare(inputs: dict[str, np.ndarray], theirs: dict[str, np.ndarray],
     Parameters
     ----------
     inputs : dict of ndarray
-        An IN.npz (``docs/crosscheck.md``); ValueError (one line) if it is not valid.
+        An IN.npz (``docs/crosscheck/reference.md``); ValueError (one line) if it is not valid.
     theirs : dict of ndarray
         Their outputs under refimpl's key names.
     rtol : float, optional

@@ -1,5 +1,5 @@
-"""Every quantity of one NPG/TRPO/PPO update at a given input (``docs/crosscheck.md``), computed
-with the functions refimpl trains with: nothing is reimplemented here. The TRPO step is
+"""Every quantity of one NPG/TRPO/PPO update at a given input (``docs/crosscheck/reference.md``),
+computed with the functions refimpl trains with: nothing is reimplemented here. The TRPO step is
 ``natural.natural_step`` with training's CG tolerance, the KL ``fisher.kl_mean``, the line
 search ``linesearch.backtracking`` evaluated by ``objectives.surrogate_and_kl`` as TRPO's update
 does, GAE ``returns.gae`` and the critic's loss ``critic.critic_loss_and_grad``.
@@ -26,7 +26,8 @@ OUTPUT_KEYS = ("format_version", "mean", "logp", "entropy", "kl", "grad", "fvp",
                "cg_iterations_run", "cg_nonpositive_curvature", "beta", "step", "ratio",
                "clip_objective", "clip_grad", "clip_fraction", "surrogate", "surrogate_grad",
                "kl_grad", "kl_reverse", "approx_kl_k1", "approx_kl_k3", "clip_fraction_outside")
-"""Output keys of every Gaussian input, in file order; each documented in ``docs/crosscheck.md``."""
+"""Output keys of every Gaussian input, in file order; each documented in
+``docs/crosscheck/reference.md``."""
 
 CATEGORICAL_OUTPUT_KEYS = ("format_version", "logits", "probs", *OUTPUT_KEYS[2:])
 """Output keys of every categorical input: ``mean`` replaced by ``logits`` and ``probs``."""
@@ -95,8 +96,8 @@ def _ppo(policy: Policy, d: dict[str, np.ndarray], logp: np.ndarray) -> dict:
 def _other_conventions(policy: Policy, d: dict[str, np.ndarray], kappa: np.ndarray,
                        ) -> dict:
     """Quantities other libraries log under the same names, so that a comparison can tell them
-    apart (``docs/crosscheck.md``): KL(pi_new || pi_old) (``fisher.kl_mean`` with the arguments
-    swapped), the sampled estimators k1 = mean(-log kappa) and k3 = mean((kappa - 1) - log
+    apart (``docs/crosscheck/reference.md``): KL(pi_new || pi_old) (``fisher.kl_mean`` with the
+    arguments swapped), the sampled estimators k1 = mean(-log kappa) and k3 = mean((kappa - 1) - log
     kappa) (``algos.ppo.approx_kl``, what PPO logs), and the share mean(|kappa - 1| > eps)."""
     log_kappa = np.log(kappa)
     return {"kl_reverse": np.float64(kl_mean(policy, d["theta_new"], d["theta"], d["obs"])),
@@ -165,8 +166,8 @@ def _line_search(policy: Policy, d: dict[str, np.ndarray], logp: np.ndarray, par
 
 
 def compute(d: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """All outputs of ``docs/crosscheck.md`` for a validated input dict: ``output_keys`` of its
-    policy kind in order, then the keys of each optional block given (BLOCK_OUTPUT_KEYS).
+    """All outputs of ``docs/crosscheck/reference.md`` for a validated input dict: ``output_keys``
+    of its policy kind in order, then the keys of each optional block given (BLOCK_OUTPUT_KEYS).
 
     Lecture quantities: g = (1/N) sum_n grad log pi_theta(a_n|s_n) A_n ("TRPO: Final algorithm",
     step 3), F v ("TRPO: Avoiding matrix inversion"), KL-bar(theta, theta_new) ("TRPO: The

@@ -1,6 +1,6 @@
 """Diagnoses: the known conventions of other implementations, each applied exactly to
 refimpl's own computation, so that a key that fails can be explained by the convention that
-reproduces it (``docs/crosscheck.md``, "Diagnoses").
+reproduces it (``docs/crosscheck/reference.md``, "Diagnoses").
 
 Each candidate predicts, for some keys, what an implementation with that convention outputs
 for the same IN.npz, and says which setting makes the two agree. ``compare`` reports a
@@ -52,7 +52,7 @@ DIAGNOSES = {
                     "on its path makes it",
 }
 """The fixed list of diagnosis ids (``--json`` and ``Report.diagnoses`` use them) and what each
-one means; documented in docs/crosscheck.md."""
+one means; documented in docs/crosscheck/reference.md."""
 
 GAUSSIAN_ONLY = ("act_dim_scale", "entropy_dim_mean")
 """Diagnoses about the Gaussian's action dimensions: never tried for a categorical input
@@ -74,7 +74,7 @@ VECTOR_KEYS = ("grad", "fvp", "cg_x", "step", "clip_grad", "surrogate_grad", "kl
 CG_START_BOUND = 1e-3
 """Largest norm-wise relative difference of cg_x that ``cg_start_nonzero`` attributes to a
 start x_0 != 0: sb3-contrib's x_0 = 1e-4 N(0, I) moves x by ~1e-4 of its size; conventions
-and mistakes move the CG outputs by 1e-3 or more (docs/crosscheck.md)."""
+and mistakes move the CG outputs by 1e-3 or more (docs/crosscheck/reference.md)."""
 
 Candidate = tuple[tuple[str, ...], str, dict[str, np.ndarray]]
 """(diagnosis ids, the setting that makes THEIRS agree, predicted THEIRS per key)."""

@@ -1,4 +1,4 @@
-"""The file format of ``refimpl crosscheck`` (``docs/crosscheck.md``): the input keys, the
+"""The file format of ``refimpl crosscheck`` (``docs/crosscheck/reference.md``): the input keys, the
 optional input blocks, their validation, reading and writing.
 
 A bad input (missing key, wrong dtype or shape, sizes that do not fit together, non-finite
@@ -16,7 +16,8 @@ from refimpl.core.nn import ACTIVATIONS, MLP
 from refimpl.core.policy import HEADS, CategoricalPolicy, GaussianPolicy, make_policy
 
 FORMAT_VERSION = 1
-"""Version of the IN/OUT formats of ``docs/crosscheck.md``; bumped only if a key changes meaning."""
+"""Version of the IN/OUT formats of ``docs/crosscheck/reference.md``; bumped only if a key changes
+meaning."""
 
 INPUT_SPEC: dict[str, tuple[str, int]] = {
     "hidden_sizes": ("int", 1), "activation": ("str", 0), "theta": ("float", 1),
@@ -82,7 +83,8 @@ def _check_kinds(d: dict[str, np.ndarray], spec: dict[str, tuple[str, int]], why
     """Every key of ``spec`` present, with its dtype and number of dimensions; floats finite."""
     for key, (kind, ndim) in spec.items():
         if key not in d:
-            raise ValueError(f"input key '{key}' is missing{why} (see docs/crosscheck.md)")
+            raise ValueError(f"input key '{key}' is missing{why} "
+                             "(see docs/crosscheck/reference.md)")
         a = d[key]
         ok, want = _KINDS[kind]
         if not ok(a):
@@ -180,7 +182,7 @@ def _check_gae(d: dict[str, np.ndarray]) -> None:
 
 
 def critic_of(d: dict[str, np.ndarray]) -> MLP:
-    """The critic's layout: widths (obs_dim, *critic_hidden_sizes, 1), the policy's activation."""
+    """The critic's layout: widths ``(obs_dim, *critic_hidden_sizes, 1)``, the policy's activation."""
     return MLP((d["obs"].shape[1], *(int(h) for h in d["critic_hidden_sizes"]), 1),
                str(d["activation"]))
 
@@ -202,7 +204,8 @@ def _check_line_search(d: dict[str, np.ndarray]) -> None:
 
 
 def validate(d: dict[str, np.ndarray]) -> GaussianPolicy | CategoricalPolicy:
-    """Check an input dict against the format of ``docs/crosscheck.md``; return its policy layout.
+    """Check an input dict against the format of ``docs/crosscheck/reference.md``; return its policy
+    layout.
 
     Raises ValueError with a one-line message naming the offending key. ``policy`` (default
     "gaussian") selects INPUT_SPEC or CATEGORICAL_SPEC. The optional blocks (``BLOCK_SPECS``)

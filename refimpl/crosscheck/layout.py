@@ -1,5 +1,6 @@
 """Parameter layouts other implementations use for the policy's flat vector, and the
-permutation that converts each into refimpl's (``docs/crosscheck.md``, "Parameter layout").
+permutation that converts each into refimpl's (``docs/crosscheck/reference.md``, "Parameter
+layout").
 
 refimpl: per layer W (in, out) row-major then b (out,), log_std last (a categorical policy has
 no log_std). Three common departures, in any combination: log_std first (Stable-Baselines3's

@@ -1,5 +1,5 @@
 """How far two correct float64 (or float32) computations of a crosscheck output may differ:
-the derivation of ``docs/crosscheck.md`` ("How to compare"), one implementation used by
+the derivation of ``docs/crosscheck/reference.md`` ("How to compare"), one implementation used by
 ``compare`` and by the test suite.
 
 Direct quantities: a sum of n terms, or a chain of n roundings, has rounding error at most
@@ -72,12 +72,12 @@ def _gae_scale(d) -> float:
 
 
 def rounding_scale(key, d, out):
-    """The size S of the summands whose rounding sets the error of ``key`` (docs/crosscheck.md,
-    "How to compare"): the output's own largest entry, except for results of cancelling sums:
-    L_TRPO and L_CLIP (means of kappa_n A_n of either sign) and the KL (per state, a difference
-    of act_dim terms of size about 1; its gradient's log-std block 1 - (sigma^2 + dmu^2) /
-    sigma'^2 likewise, so kl_grad gets act_dim added to its own size); k1 and k3 (means of
-    log kappa_n, whose error is absolute); GAE (sums of TD errors); the value loss and its
+    """The size S of the summands whose rounding sets the error of ``key``
+    (docs/crosscheck/reference.md, "How to compare"): the output's own largest entry, except for
+    results of cancelling sums: L_TRPO and L_CLIP (means of kappa_n A_n of either sign) and the KL
+    (per state, a difference of act_dim terms of size about 1; its gradient's log-std block 1 -
+    (sigma^2 + dmu^2) / sigma'^2 likewise, so kl_grad gets act_dim added to its own size); k1 and k3
+    (means of log kappa_n, whose error is absolute); GAE (sums of TD errors); the value loss and its
     gradient (through V - ret). Quantities through kappa_n carry the absolute error of
     logp_new_n - logp_n, which is relative to the log-probabilities' size, as a relative error
     (exp): their S is multiplied by 1 + max |logp_n| + max |log kappa_n|. Categorical inputs:
@@ -130,13 +130,13 @@ def rounding_steps(key, d):
 def direct_tolerance(key, d, out, eps=EPS):
     """n eps S: a sum of n terms has rounding error <= n eps times its summands' size (Higham
     2002, sec. 4.2), and so do n chained roundings; two correct orderings differ by about that
-    (docs/crosscheck.md)."""
+    (docs/crosscheck/reference.md)."""
     return rounding_steps(key, d) * eps * rounding_scale(key, d, out)
 
 
 def cg_amplification(d, out, samples=20, seed=0):
     """K per CG key: max over random perturbations of g and of every Fisher-vector product (each
-    by AMPLIFICATION_STEP times its largest entry) of |change of key|_inf / (step |key|_inf),
+    by AMPLIFICATION_STEP times its largest entry) of max|change of key| / (step max|key|),
     i.e. how much truncated CG magnifies a rounding-sized relative error of its inputs,
     including a change of the iteration count where the stopping test is decided within
     rounding. CG is a nonlinear map of (g, F); K is an estimate of its condition number, not

@@ -5,7 +5,7 @@ half-written file and an interrupted write leaves the previous checkpoint intact
 Keys (format version 2): ``format_version``, ``config`` (JSON), ``env_id``, ``obs_dim``,
 ``act_dim`` (d, or K for a categorical policy), ``policy`` (the head kind, ``gaussian`` or
 ``categorical``), ``update``, ``env_steps``, ``wall_time``, ``phi`` (policy, layout of
-docs/crosscheck.md), ``theta_v`` (critic), ``pi_opt/{m,v,t}``, ``v_opt/{m,v,t}`` (Adam),
+docs/crosscheck/reference.md), ``theta_v`` (critic), ``pi_opt/{m,v,t}``, ``v_opt/{m,v,t}`` (Adam),
 ``rng/actions`` and ``rng/update`` (JSON states of the action-noise and update generators of
 ``refimpl.core.seeding``), and ``collector/...`` (environment states, current observation,
 ``collector/obs_rms/...`` normaliser, reward scaler, episode statistics). Format 2 replaced
@@ -173,7 +173,7 @@ def schema(cfg: Config, obs_dim: int, act_dim: int,
     cfg.norm_reward. Tested against the checkpoints training writes in
     ``tests/engine/test_bad_files.py::test_schema_is_exactly_what_training_writes``."""
     P = make_policy(head, obs_dim, act_dim, cfg.hidden, cfg.activation).n_params
-    V = MLP((obs_dim, *cfg.hidden, 1), cfg.activation).n_params
+    V = MLP((obs_dim, *cfg.agent_spec().critic_widths, 1), cfg.activation).n_params
     E, scalar = cfg.num_envs, (FLOAT, ())
     keys = {"format_version": (INT, ()), "config": (TEXT, ()), "env_id": (TEXT, ()),
             "obs_dim": (INT, ()), "act_dim": (INT, ()), "policy": (TEXT, ()), "update": (INT, ()),

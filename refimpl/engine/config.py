@@ -8,7 +8,7 @@ baselines ppo2 / trpo_mpi = OpenAI baselines' ``mujoco()`` configurations (ppo2/
 trpo_mpi/defaults.py), ppo2's ``learn`` defaults, and the ``VecNormalize`` wrapper that
 baselines' run.py puts around every MuJoCo environment; Spinning Up = OpenAI Spinning Up's
 ``vpg``/``trpo`` defaults. Fields marked "implementation detail" are not in the lecture;
-README.md lists them with their switches.
+docs/implementation-details.md lists them with their switches and sources.
 
 Every field is validated when a Config is made (``__post_init__``), so no entry point (command
 line, sweep, a stored config.json) can start a run with a value the algorithms cannot use; the
@@ -27,11 +27,12 @@ from typing import Any, Callable
 from refimpl.algos import PARAMS
 from refimpl.algos.agent import AgentSpec
 from refimpl.core.critic import CriticFitParams
-from refimpl.core.nn import ACTIVATIONS
+from refimpl.core.nn import ACTIVATIONS, INITS
 from refimpl.envs.vector import VECTORS
 
 ALGOS = ("ppo", "trpo", "npg", "vpg")
 NPG_STEPS = ("normalized", "fixed")
+GRAD_CLIP_SCOPES = ("each", "joint")
 
 
 PARAM_FIELDS = {"step": "npg_step", "alpha": "npg_alpha"}
@@ -99,11 +100,12 @@ ENV_DEFAULTS: dict[str, dict[str, dict]] = {
     # Two SB3 defaults differ from ours and are set here: Adam's epsilon is 1e-5 in SB3's
     # policies (adam_eps), and sb3-contrib's TRPO fits its critic without gradient clipping
     # (max_grad_norm none; SB3's PPO clips at 0.5, our default).
-    # SB3's PPO trains actor and critic with one optimiser on one loss; our separate critic
-    # takes the same step size, epochs and minibatch. Not carried over: the zoo's linearly
-    # annealed PPO clip range on CartPole (we keep epsilon = 0.2 constant). NPG takes TRPO's
-    # settings (it is TRPO without the line search; the zoo has no NPG); VPG keeps its own
-    # defaults, except CartPole's normalisation.
+    # SB3's PPO trains actor and critic with one optimiser on one loss (grad_clip_scope joint
+    # would express it; left off here, as anneal_clip for the zoo's linearly annealed PPO
+    # clip range on CartPole, so that the committed CartPole-v1 and Acrobot-v1 results stay
+    # reproducible); our separate critic takes the same step size, epochs and minibatch, and
+    # epsilon = 0.2 stays constant. NPG takes TRPO's settings (it is TRPO without the line
+    # search; the zoo has no NPG); VPG keeps its own defaults, except CartPole's normalisation.
     "CartPole-v1": {
         "ppo": dict(num_envs=8, horizon=32, minibatch=256, epochs=20, gamma=0.98, lam=0.8,
                     lr=1e-3, vf_lr=1e-3, vf_epochs=20, vf_minibatch=256, norm_obs=False,
@@ -125,6 +127,51 @@ for _family in ENV_DEFAULTS.values():
 """Per-environment overrides of ``ALGO_DEFAULTS``, applied beneath the preset and the flags."""
 
 
+ENGSTROM: dict = dict(
+    num_envs=1,                      # num_actors 1
+    horizon=2048,                    # t
+    minibatch=64, vf_minibatch=64,   # num_minibatches 32 of t = 2048 (policy and value steps)
+    epochs=10, vf_epochs=10,         # ppo_epochs, val_epochs
+    gamma=0.99, lam=0.95,            # gamma, lambda
+    hidden=(64, 64), critic_hidden=None, activation="tanh",  # models.py HIDDEN_SIZES, ACTIVATION
+    log_std_init=0.0,                # models.py CtsPolicy: log_stdev = zeros
+    norm_obs=True,                   # norm_states
+    norm_adv=True,                   # steps.py surrogate_reward standardises (per minibatch)
+    clip_actions=False,              # agent.py hands the sampled action to env.step
+    clip_eps=0.2, ent_coef=0.0,      # clip_eps, entropy_coeff
+    adam_eps=1e-5,                   # adam_eps (policy); the value optimiser's eps=1e-5 (agent.py)
+    max_grad_norm=None,              # clip_grad_norm -1; value_step never clips
+    target_kl=None, grad_clip_scope="each",  # no KL stop; share_weights false: no joint loss
+    fvp_fraction=0.1,                # fisher_frac_samples
+    cg_iters=10, damping=0.1,        # cg_steps, damping
+    backtrack_iters=10,              # max_backtrack
+    backtrack_alpha=0.5,             # torch_utils.backtracking_line_search: step * 2^-i
+)
+"""Engstrom et al.'s src/MuJoCo.json (and the code it drives) as refimpl's fields, shared by
+their four configurations; each comment names the key or the code."""
+
+ENGSTROM_DIFFERENCES = (
+    "each batch starts new episodes (run_trajectories resets the environment), and its last "
+    "step bootstraps from V of its own state; refimpl continues episodes across batches and "
+    "bootstraps a truncated episode from V of its true final observation",
+    "a time-limit end is a terminal state (gym's done); refimpl bootstraps truncations",
+    "the critic's loss leaves out the steps that end an episode and has no 1/2 (Adam makes the "
+    "factor irrelevant up to its epsilon); refimpl's L_V = 1/2 mean over every step",
+    "the critic is fitted before the policy step; refimpl fits it after (the advantages are "
+    "computed before both, so only the order of random draws differs)",
+    "TRPO's line search accepts a step whose improvement exceeds 0.1 of the expected g^T step "
+    "and whose KL is at most max_kl; refimpl accepts any positive improvement within delta",
+    "TRPO's CG runs all cg_steps iterations; refimpl's stops once the residual is 1e-10 of g",
+    "running statistics divide by std + 1e-8 with the unbiased (n - 1) variance; refimpl by "
+    "sqrt(var + 1e-8) with a prior pseudo-count of 1e-4",
+    "488 iterations of 2048 steps (train_steps); refimpl runs ceil(steps / 2048), so 489 for "
+    "1M steps, over which anneal_lr and delta_final spread their schedules",
+    "PyTorch in float32; refimpl in float64",
+)
+"""What Engstrom et al.'s code does that no refimpl field expresses, and what refimpl does
+instead (the presets ``engstrom-*`` keep refimpl's behaviour there)."""
+
+
 PRESETS: dict[str, dict[str, dict]] = {
     # The algorithms' own defaults above: neither one paper's settings nor one library's, but
     # each field's documented source (PPO: the PPO paper's Table 3 with baselines ppo2's
@@ -143,8 +190,96 @@ PRESETS: dict[str, dict[str, dict]] = {
         "npg": dict(log_std_init=-0.5, num_envs=16, horizon=64, vf_epochs=20,
                     vf_minibatch=1024, npg_step="fixed", npg_alpha=0.1),
     },
+    # Engstrom et al. 2020, "Implementation matters in deep policy gradients: a case study on
+    # PPO and TRPO": the settings of MadryLab/implementation-matters' configs/{hopper,walker,
+    # humanoid}_{ppo,ppom,trpo,trpo_plus}.py over its src/MuJoCo.json (ENGSTROM, and the per-
+    # task values in PRESET_TASKS). What refimpl does differently is ENGSTROM_DIFFERENCES.
+    "engstrom-ppo": {"ppo": dict(**ENGSTROM, norm_reward=True, reward_clip=10.0, obs_clip=10.0,
+                                 init="orthogonal", anneal_lr=True)},
+    "engstrom-ppo-m": {"ppo": dict(**ENGSTROM, norm_reward=False, reward_clip=None,
+                                   obs_clip=None, init="xavier", anneal_lr=False, vf_clip=None)},
+    "engstrom-trpo": {"trpo": dict(**ENGSTROM, norm_reward=False, reward_clip=None,
+                                   obs_clip=None, init="xavier", anneal_lr=False, vf_clip=None,
+                                   delta_final=None)},
+    "engstrom-trpo-plus": {"trpo": dict(**ENGSTROM, norm_reward=True, reward_clip=10.0,
+                                        obs_clip=10.0, anneal_lr=False)},
+    # rl-baselines3-zoo's tuned PPO for HalfCheetah (hyperparams/ppo.yml, HalfCheetah-v3 entry,
+    # the setting of the zoo's benchmark 5,819; HalfCheetah-v4 at zoo commit 22e3ff2, the same
+    # values) over Stable-Baselines3's defaults (SB3 at e05d2db): ``normalize: true`` is
+    # VecNormalize's norm_obs, norm_reward, clip_obs=10, clip_reward=10 and (the zoo passes it)
+    # gamma; n_envs 1, n_steps 512, batch_size 64 (the critic too: SB3 trains both on one loss),
+    # n_epochs 20, gamma 0.98, gae_lambda 0.92, one constant learning_rate 2.0633e-05 for both,
+    # ent_coef 0.000401762, clip_range 0.1, max_grad_norm 0.8 over the joint gradient, vf_coef
+    # 0.58096 on SB3's F.mse_loss, which has no 1/2, so 2 x 0.58096 on refimpl's
+    # L_V = 1/2 mean (V - ret)^2; policy_kwargs log_std_init=-2, ortho_init=False (PyTorch's
+    # nn.Linear default init, heads included), activation_fn=nn.ReLU, net_arch pi=[256, 256],
+    # vf=[256, 256]; SB3's Adam epsilon 1e-5, normalize_advantage per minibatch, no value
+    # clipping, no target KL, actions clipped to the bounds. Not carried over: SB3 computes in
+    # float32, and the zoo's number is of HalfCheetah-v3.
+    "zoo": {"ppo": dict(num_envs=1, horizon=512, minibatch=64, vf_minibatch=64, epochs=20,
+                        vf_epochs=20, gamma=0.98, lam=0.92, lr=2.0633e-05, vf_lr=2.0633e-05,
+                        anneal_lr=False, ent_coef=0.000401762, clip_eps=0.1, anneal_clip=False,
+                        max_grad_norm=0.8, grad_clip_scope="joint", vf_coef=2 * 0.58096,
+                        log_std_init=-2.0, init="torch", activation="relu", hidden=(256, 256),
+                        critic_hidden=None, norm_obs=True, obs_clip=10.0, norm_reward=True,
+                        reward_clip=10.0, adam_eps=1e-5, norm_adv=True, vf_clip=None,
+                        target_kl=None, clip_actions=True)},
 }
-"""Named groups of overrides per algorithm (``refimpl train --preset NAME``)."""
+"""Named groups of overrides per algorithm (``refimpl train --preset NAME``); a preset other
+than ``default`` is for the algorithms it names (``preset_settings``)."""
+
+PRESET_TASKS: dict[str, dict[str, dict[str, dict]]] = {
+    # configs/{hopper,walker,humanoid}_ppo.py: ppo_lr_adam, val_lr, value_clipping
+    "engstrom-ppo": {
+        "Hopper-v5": {"ppo": dict(lr=3e-4, vf_lr=2.5e-4, vf_clip=None)},
+        "Walker2d-v5": {"ppo": dict(lr=4e-4, vf_lr=3e-4, vf_clip=0.2)},
+        "Humanoid-v5": {"ppo": dict(lr=1.5e-4, vf_lr=1e-4, vf_clip=0.2)},
+    },
+    # configs/*_ppom.py: ppo_lr_adam, val_lr
+    "engstrom-ppo-m": {
+        "Hopper-v5": {"ppo": dict(lr=1.7e-4, vf_lr=4e-4)},
+        "Walker2d-v5": {"ppo": dict(lr=1e-4, vf_lr=2e-4)},
+        "Humanoid-v5": {"ppo": dict(lr=9e-5, vf_lr=4e-4)},
+    },
+    # configs/*_trpo.py: max_kl (max_kl_final the same), val_lr
+    "engstrom-trpo": {
+        "Hopper-v5": {"trpo": dict(delta=0.13, vf_lr=2e-4)},
+        "Walker2d-v5": {"trpo": dict(delta=0.04, vf_lr=3e-4)},
+        "Humanoid-v5": {"trpo": dict(delta=0.07, vf_lr=3e-4)},
+    },
+    # configs/*_trpo_plus.py: initialization, max_kl -> max_kl_final, val_lr, value_clipping,
+    # lambda (Humanoid); their clip_grad_norm (1.0, Humanoid 0.5) is read by no code on TRPO's
+    # path (steps.py clips only in ppo_step), so max_grad_norm stays none
+    "engstrom-trpo-plus": {
+        "Hopper-v5": {"trpo": dict(init="orthogonal", delta=0.04, delta_final=0.07, vf_lr=2e-4,
+                                   vf_clip=None)},
+        "Walker2d-v5": {"trpo": dict(init="orthogonal", delta=0.07, delta_final=0.04,
+                                     vf_lr=1e-4, vf_clip=None)},
+        "Humanoid-v5": {"trpo": dict(init="xavier", delta=0.1, delta_final=0.05, vf_lr=5e-5,
+                                     vf_clip=0.2, lam=0.85)},
+    },
+    "zoo": {"HalfCheetah-v5": {}},
+}
+"""The presets whose settings depend on the task: preset -> task -> algorithm -> overrides,
+applied over the preset's ``PRESETS`` entry. Such a preset runs on the tasks named here only
+(Engstrom et al.'s Hopper-v2, Walker2d-v2 and Humanoid-v2 as the gymnasium v5 tasks; the zoo's
+HalfCheetah-v3 as HalfCheetah-v5)."""
+
+
+def preset_settings(preset: str, algo: str, env: str) -> dict:
+    """The overrides preset ``preset`` gives ``algo`` on ``env``: its ``PRESETS`` entry, then its
+    ``PRESET_TASKS`` entry for ``env``. A one-line ValueError for an algorithm or a task that
+    the preset has no settings for."""
+    settings = PRESETS[preset]
+    if settings and algo not in settings:
+        raise ValueError(f"preset {preset!r} holds settings for {', '.join(settings)}, not "
+                         f"{algo}")
+    tasks = PRESET_TASKS.get(preset)
+    if tasks is None:
+        return settings.get(algo, {})
+    if env not in tasks:
+        raise ValueError(f"preset {preset!r} holds settings for {', '.join(tasks)}, not {env}")
+    return {**settings[algo], **tasks[env].get(algo, {})}
 
 PRESET_ALIASES = {"paper": "default"}
 """Former preset names, still read (config.json files of earlier runs say ``"paper"``)."""
@@ -176,10 +311,27 @@ class Config:
                          "horizon * num_envs. PPO: 2048 (PPO paper, Table 3); TRPO, NPG: 1024 "
                          "(baselines trpo_mpi timesteps_per_batch); VPG: 4000 (Spinning Up "
                          "steps_per_epoch).", at_least(1))
-    hidden: tuple[int, ...] = field((64, 64), "Hidden widths of both the policy and the value "
-                                    "MLP (PPO paper: two layers of 64 tanh units).", at_least(1))
+    hidden: tuple[int, ...] = field((64, 64), "Hidden widths of the policy MLP, and of the value "
+                                    "MLP unless critic_hidden (PPO paper: two layers of 64 tanh "
+                                    "units).", at_least(1))
+    critic_hidden: tuple[int, ...] | None = field(
+        None, "Implementation detail: hidden widths of the value MLP; none (the default) takes "
+        "hidden's, bit for bit. Andrychowicz et al. 2021 ('What matters in on-policy RL') find "
+        "a wider critic helps; Stable-Baselines3's net_arch=dict(pi=..., vf=...), the zoo's "
+        "tuned settings.", at_least(1))
     activation: str = field("tanh", "Hidden nonlinearity: tanh | relu (PPO paper: tanh).",
                             one_of(ACTIVATIONS))
+    init: str = field("orthogonal", "Implementation detail: weight initialisation of both "
+                      "networks. 'orthogonal' (the default; Saxe et al. 2014): orthogonal weights "
+                      "of gain sqrt(2) in hidden layers, 0.01 in the policy head, 1 in the value "
+                      "head, zero biases (OpenAI baselines, CleanRL, SB3's ortho_init=True, "
+                      "Engstrom et al. 2020's 'orthogonal'). 'xavier' (Glorot & Bengio 2010): "
+                      "weights U(+-sqrt(6 / (fan_in + fan_out))) in every layer, heads included, "
+                      "zero biases (Engstrom et al.'s 'xavier', PyTorch's xavier_uniform_). "
+                      "'torch': PyTorch's nn.Linear default (kaiming_uniform_ with a = sqrt(5)), "
+                      "weights and biases U(+-1/sqrt(fan_in)) in every layer (SB3 with "
+                      "ortho_init=False, as rl-baselines3-zoo's tuned HalfCheetah PPO).",
+                      one_of(INITS))
     log_std_init: float = field(0.0, "Initial log sigma of the state-independent Gaussian "
                                 "(0 means sigma = 1, as baselines' diagonal Gaussian starts).")
     gamma: float = field(0.99, "Discount factor gamma (PPO paper, Table 3: 0.99).", UNIT)
@@ -190,10 +342,17 @@ class Config:
     norm_obs: bool = field(True, "Implementation detail: running mean/std observation "
                            "normalisation, saved with the model (baselines' VecNormalize; not in "
                            "the PPO paper).")
-    obs_clip: float = field(10.0, "Implementation detail: normalised observations are clipped "
-                            "to [-obs_clip, obs_clip] (VecNormalize: 10).", POSITIVE)
+    obs_clip: float | None = field(10.0, "Implementation detail: normalised observations are "
+                                   "clipped to [-obs_clip, obs_clip] (VecNormalize: 10); none "
+                                   "does not clip them (Engstrom et al. 2020's PPO-M and TRPO: "
+                                   "clip_observations -1).", POSITIVE)
     norm_reward: bool = field(True, "Implementation detail: divide rewards by a running std of "
                               "the discounted return (VecNormalize; not in the PPO paper).")
+    reward_clip: float | None = field(None, "Implementation detail: clip the rewards that "
+                                      "learning sees, after the scaling of norm_reward, to "
+                                      "[-reward_clip, reward_clip]; none (the default) does not "
+                                      "clip. VecNormalize's clip_reward, CleanRL's and Engstrom "
+                                      "et al. 2020's clip_rewards: 10.", POSITIVE)
     norm_adv: bool = field(True, "Implementation detail: standardise advantages per minibatch "
                            "(PPO, as baselines ppo2) / per batch (others).")
     clip_actions: bool = field(True, "Implementation detail: clip sampled actions to the action "
@@ -214,6 +373,21 @@ class Config:
     max_grad_norm: float | None = field(0.5, "Gradient-norm clipping of each Adam step, policy "
                                         "and critic (baselines ppo2: 0.5; not in the PPO "
                                         "paper); none disables.", POSITIVE)
+    grad_clip_scope: str = field("each", "Implementation detail, PPO: 'each' (the default) "
+                                 "clips the policy's gradient and, in the critic's fit after the "
+                                 "policy step, the critic's, each to max_grad_norm. 'joint' "
+                                 "trains both on one loss, -(L_CLIP + c_H H) + vf_coef L_V, one "
+                                 "Adam step of policy and critic per minibatch, their gradient "
+                                 "clipped as one vector (the global norm of baselines ppo2, SB3 "
+                                 "and CleanRL, Engstrom et al. 2020's 'global gradient "
+                                 "clipping'); the critic then takes the policy's epochs and "
+                                 "minibatches, so vf_epochs and vf_minibatch must equal "
+                                 "epochs and minibatch.", one_of(GRAD_CLIP_SCOPES))
+    vf_coef: float = field(0.5, "PPO with grad_clip_scope joint: weight of the critic's loss "
+                           "L_V = 1/2 mean (V - ret)^2 in the joint loss (baselines ppo2, CleanRL: "
+                           "0.5 on this L_V; SB3's vf_coef multiplies mean (V - ret)^2, twice "
+                           "L_V). With separate networks it only sets the critic's share of the "
+                           "joint norm.", POSITIVE)
     adam_eps: float = field(1e-8, "Adam's epsilon, policy and critic: 1e-8, Kingma & Ba's and "
                             "PyTorch's default. Stable-Baselines3's policies and baselines ppo2 "
                             "use 1e-5, which the CartPole-v1 and Acrobot-v1 settings take "
@@ -230,8 +404,13 @@ class Config:
     minibatch: int = field(64, "PPO: minibatch size (PPO paper, Table 3: 64); at most the batch "
                            "size.", at_least(1))
     clip_eps: float = field(0.2, "PPO: clipping parameter epsilon of L_CLIP (lecture: typically "
-                            "0.1 or 0.2; PPO paper, MuJoCo: 0.2), constant (baselines ppo1 "
-                            "anneals it, refimpl does not).", POSITIVE)
+                            "0.1 or 0.2; PPO paper, MuJoCo: 0.2), constant unless anneal_clip.",
+                            POSITIVE)
+    anneal_clip: bool = field(False, "Implementation detail, PPO: decay epsilon linearly over "
+                              "the run as anneal_lr decays the step sizes, epsilon_k = clip_eps "
+                              "(1 - k / K) at update k of K (the PPO paper's Atari setting, "
+                              "0.1 alpha; rl-baselines3-zoo's lin_0.2 on CartPole). Off by "
+                              "default, as in the PPO paper's MuJoCo runs.")
     ent_coef: float = field(0.0, "PPO: entropy bonus coefficient (PPO paper, MuJoCo: 0).")
     target_kl: float | None = field(None, "PPO: stop the epochs early once the approximate KL "
                                     "exceeds this; none (the default, as in the PPO paper) "
@@ -240,6 +419,12 @@ class Config:
     # ---- NPG / TRPO (lecture, "TRPO: Final algorithm")
     delta: float = field(0.01, "TRPO/NPG: trust-region bound delta on the mean KL (TRPO paper "
                          "and baselines trpo_mpi: 0.01).", POSITIVE)
+    delta_final: float | None = field(None, "Implementation detail, TRPO/NPG: move the KL bound "
+                                      "linearly from delta to this over the run, update k of "
+                                      "K taking delta + (k + 1) / K (delta_final - delta), the "
+                                      "last one delta_final (Engstrom et al. 2020's TRPO+: "
+                                      "max_kl -> max_kl_final); none (the default) keeps delta.",
+                                      POSITIVE)
     cg_iters: int = field(10, "TRPO/NPG: conjugate-gradient iterations (lecture: 10 to 20; "
                           "baselines trpo_mpi: 10).", at_least(1))
     damping: float = field(0.1, "TRPO/NPG: Tikhonov damping lambda, CG solves (F + lambda I) x "
@@ -281,8 +466,14 @@ class Config:
     preset: str = field("default", "Named settings applied over the algorithm's defaults "
                         "(PRESETS), recorded in config.json: 'default' changes nothing (each "
                         "field's default and its source are listed here), 'tianshou' takes "
-                        "Tianshou's MuJoCo benchmark settings. The former name 'paper' reads "
-                        "as 'default'.",
+                        "Tianshou's MuJoCo benchmark settings; 'engstrom-ppo', 'engstrom-ppo-m' "
+                        "(PPO) and 'engstrom-trpo', 'engstrom-trpo-plus' (TRPO) those of "
+                        "Engstrom et al. 2020 (MadryLab/implementation-matters configs over "
+                        "src/MuJoCo.json) on Hopper-v5, Walker2d-v5 and Humanoid-v5, where "
+                        "step sizes and KL bounds depend on the task; 'zoo' rl-baselines3-zoo's "
+                        "tuned PPO for HalfCheetah (hyperparams/ppo.yml) on HalfCheetah-v5. A "
+                        "preset holds settings for the algorithms and tasks it names. The "
+                        "former name 'paper' reads as 'default'.",
                         one_of(tuple(PRESETS)))
 
     @classmethod
@@ -296,8 +487,9 @@ class Config:
         if preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
         _check_names(overrides)
-        family = ENV_DEFAULTS.get(overrides.get("env", cls.env), {}).get(algo, {})
-        return cls(**{**ALGO_DEFAULTS[algo], **family, **PRESETS[preset].get(algo, {}),
+        env = overrides.get("env", cls.env)
+        family = ENV_DEFAULTS.get(env, {}).get(algo, {})
+        return cls(**{**ALGO_DEFAULTS[algo], **family, **preset_settings(preset, algo, env),
                       "algo": algo, "preset": preset, **overrides})
 
     def __post_init__(self):
@@ -310,6 +502,24 @@ class Config:
             if getattr(self, name) > batch:
                 raise ValueError(f"{flag(name)} {getattr(self, name)} is larger than the batch, "
                                  f"horizon * num_envs = {batch}; lower it or collect more")
+        if self.grad_clip_scope == "joint":
+            if self.algo != "ppo":
+                raise ValueError(f"--grad-clip-scope joint is PPO's joint actor-critic loss; "
+                                 f"{self.algo} fits its critic after the policy step: use each")
+            for critic, policy in (("vf_epochs", "epochs"), ("vf_minibatch", "minibatch")):
+                if getattr(self, critic) != getattr(self, policy):
+                    raise ValueError(
+                        f"--grad-clip-scope joint trains the critic on the policy's minibatches: "
+                        f"{flag(critic)} {getattr(self, critic)} must equal {flag(policy)} "
+                        f"{getattr(self, policy)}")
+
+    def short_run_note(self) -> str:
+        """The one-line remark for a run whose ``steps`` is less than one batch: training
+        collects whole batches, so it trains one (tests/engine/test_cli.py)."""
+        batch = self.horizon * self.num_envs
+        return (f"--steps {self.steps} is less than one batch (--horizon {self.horizon} x "
+                f"--num-envs {self.num_envs} = {batch} steps); training one batch of {batch} "
+                "steps")
 
     def algorithm_params(self):
         """The hyperparameters of ``self.algo`` (``refimpl.algos.PARAMS``), from the fields of
@@ -320,6 +530,13 @@ class Config:
                    critic=CriticFitParams(lr=self.vf_lr, epochs=self.vf_epochs,
                                           minibatch=self.vf_minibatch, clip=self.vf_clip,
                                           max_grad_norm=self.max_grad_norm))
+
+    def schedule(self) -> dict:
+        """The schedule switches of ``algos.loop.scheduled`` that apply to ``self.algo``:
+        ``anneal_lr``, ``anneal_clip`` (PPO only) and ``delta_final`` (TRPO and NPG only)."""
+        return {"anneal_lr": self.anneal_lr,
+                "anneal_clip": self.anneal_clip and self.algo == "ppo",
+                "delta_final": self.delta_final if self.algo in ("trpo", "npg") else None}
 
     def agent_spec(self) -> AgentSpec:
         """The networks and optimisers this configuration asks for."""
@@ -353,17 +570,17 @@ def _checked(f: dataclasses.Field, value):
     """``value`` if it has field ``f``'s type and satisfies its rule (a tuple for ``hidden``);
     otherwise a one-line ValueError naming the flag."""
     kind, rule = f.type, f.metadata["rule"]
-    if kind == "tuple[int, ...]":
-        ok = isinstance(value, (list, tuple)) and all(_is_int(v) and rule.ok(v) for v in value)
-        if not ok:
-            raise ValueError(f"{flag(f.name)} must be widths {rule.text}, got {value!r}")
-        return tuple(int(v) for v in value)
     if kind.endswith("| None") and value is None:
         return value
+    none = " or none" if kind.endswith("| None") else ""
+    if kind.removesuffix(" | None") == "tuple[int, ...]":
+        ok = isinstance(value, (list, tuple)) and all(_is_int(v) and rule.ok(v) for v in value)
+        if not ok:
+            raise ValueError(f"{flag(f.name)} must be widths {rule.text}{none}, got {value!r}")
+        return tuple(int(v) for v in value)
     is_kind, noun = KINDS[kind.removesuffix(" | None")]
     if not (is_kind(value) and rule.ok(value)):
         what = rule.text if kind == "str" and rule.text else f"{noun} {rule.text}".rstrip()
-        none = " or none" if kind.endswith("| None") else ""
         raise ValueError(f"{flag(f.name)} must be {what}{none}, got {value!r}")
     return value
 

@@ -1,10 +1,12 @@
 """Run a saved policy: ``refimpl eval CHECKPOINT``.
 
 The policy acts on observations normalised with the statistics saved in the checkpoint, frozen
-(evaluation never updates them). ``deterministic`` uses the mode: the mean action mu_phi(s) of a
-Gaussian policy, the most probable action of a categorical one; otherwise actions are sampled
-from pi_phi(.|s). Frames for ``--render`` come from MuJoCo's offscreen
-renderer (headless: set ``MUJOCO_GL=egl`` or ``MUJOCO_GL=osmesa``, see README).
+(evaluation never updates them). ``deterministic`` (the default, also of ``refimpl eval``: the
+protocol of eval.csv and the results) uses the mode: the mean action mu_phi(s) of a Gaussian
+policy, the most probable action of a categorical one; otherwise actions are sampled from
+pi_phi(.|s). Frames for ``--render`` come from MuJoCo's offscreen
+renderer (headless: set ``MUJOCO_GL=egl`` or ``MUJOCO_GL=osmesa``, docs/running.md,
+"Rendering").
 """
 from __future__ import annotations
 

@@ -109,6 +109,15 @@ def best_evaluation(out: Path) -> dict:
             "best_eval_step": int(e["env_steps"][i])}
 
 
+def last_evaluation(out: Path) -> dict | None:
+    """The last row of the run's eval.csv as numbers (``update``, ``env_steps``, ``mean``,
+    ``std``, ...), or None if the run has not evaluated."""
+    path = Path(out) / "eval.csv"
+    if not path.exists() or not (e := read_csv(path, EVAL_COLUMNS))["mean"].size:
+        return None
+    return {c: float(v[-1]) for c, v in e.items()}
+
+
 def learning_curves(run_dirs: dict[str, list[Path]], grid_steps: int = 100):
     """Per algorithm: (steps, mean, std) of the episode return over seeds, each run's curve
     interpolated onto a common grid of ``grid_steps`` environment-step values that spans the

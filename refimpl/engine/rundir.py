@@ -16,21 +16,26 @@ directory is disposable:
 * a failure before the first checkpoint (a NaN, Ctrl-C, a full disk) removes what this call
   created (``Run.discard``), so the corrected command starts cleanly;
 * what a killed process (``kill -9``) left before its first checkpoint (``config.json``,
-  ``progress.csv``, an empty ``checkpoints/``) is overwritten by a new run, and ``resume``
-  starts it from update 0 with its ``config.json``;
+  ``run.json``, ``progress.csv``, an empty ``checkpoints/``) is overwritten by a new run, and
+  ``resume`` starts it from update 0 with its ``config.json``;
 * stale temporary files of interrupted atomic writes (``.NAME.*.tmp``) are removed on every
   start and resume.
 
+``run.json`` (what the run ran on, ``refimpl.engine.provenance``) is written at the start beside
+``config.json``; it takes no part in resuming: a resume on another machine or other versions
+goes on, says so in one line and appends the new record to it (``_write_provenance``).
+
 Resuming keeps the stored configuration: a requested field that differs is refused
 (``resumed_config``), except ``vector`` (how the environments are stepped, which gives the same
-numbers) and ``steps``, which may lengthen or shorten a run whose learning rate
-is not annealed (with ``anneal_lr`` the schedule depends on the run's length, so the updates done
-would not be those of a run of the new length). ``config.json`` must agree with the checkpoint's
-stored configuration field for field, and the logs with the checkpoint row for row
-(``resumed_logs``): a crash leaves at most the rows of the one update after the checkpoint, which
-are dropped and redone, and perhaps that update's row cut short, which is dropped with a note;
-anything else (a row missing or repeated, a file that is a directory, ``latest.npz`` gone beside
-other checkpoints) is refused in one line, before anything is written.
+numbers) and ``steps``, which may lengthen or shorten a run without a schedule (with
+``anneal_lr``, PPO's ``anneal_clip`` or TRPO's and NPG's ``delta_final`` the schedule depends on
+the run's length, so the updates done would not be those of a run of the new length).
+``config.json`` must agree with the checkpoint's stored configuration field for field, and the
+logs with the checkpoint row for row (``resumed_logs``): a crash leaves at most the rows of the
+one update after the checkpoint, which are dropped and redone, and perhaps that update's row cut
+short, which is dropped with a note; anything else (a row missing or repeated, a file that is a
+directory, ``latest.npz`` gone beside other checkpoints) is refused in one line, before anything
+is written.
 """
 from __future__ import annotations
 
@@ -39,22 +44,21 @@ import fnmatch
 import json
 import math
 import os
-import sys
 from pathlib import Path
 
-from refimpl.engine import checkpoint
+from refimpl.engine import checkpoint, provenance
 from refimpl.engine.config import Config, flag
 from refimpl.engine.errors import RunError, writing
 from refimpl.engine.lock import LOCK, DirectoryLock
 from refimpl.engine.logs import COLUMNS, EVAL_COLUMNS, read_log
 
-TEMPORARIES = (".config.json.*.tmp", ".progress.csv.*.tmp", ".eval.csv.*.tmp",
-               ".learning_curve.png.*.tmp",
+TEMPORARIES = (".config.json.*.tmp", ".run.json.*.tmp", ".progress.csv.*.tmp",
+               ".eval.csv.*.tmp", ".learning_curve.png.*.tmp",
                "checkpoints/.*.npz.*.tmp")
 """Names of the temporary files of ``checkpoint.atomic_write`` in a run directory."""
 
 
-FILES = ("config.json", "progress.csv", "eval.csv", "learning_curve.png")
+FILES = ("config.json", "run.json", "progress.csv", "eval.csv", "learning_curve.png")
 """The files of a run directory beside its ``checkpoints/`` directory (and its LOCK)."""
 
 
@@ -208,9 +212,10 @@ def resumed_config(stored: Config, requested: dict | None, done: int) -> Config:
     if after < done:
         raise RunError(f"--steps {cfg.steps} is fewer than the {done * batch} steps the run has "
                        "already done")
-    if stored.anneal_lr and after != before:
-        raise RunError(f"--steps cannot change the length of a run with anneal_lr: its learning "
-                       f"rates decay linearly to 0 over its {before} updates, so the updates done "
+    schedules = [name for name, on in stored.schedule().items() if on not in (False, None)]
+    if schedules and after != before:
+        raise RunError(f"--steps cannot change the length of a run with {' and '.join(schedules)}: "
+                       f"its schedule runs over its {before} updates, so the updates done "
                        "would differ from those of a run of the new length")
     return cfg
 
@@ -286,6 +291,19 @@ def _pending_update(out: Path) -> int | None:
         return None
 
 
+def _read_run_json(path: Path) -> tuple[dict | None, str | None]:
+    """run.json's contents and None, or None and why it cannot be used."""
+    try:
+        stored = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None, "is missing (a run from before refimpl recorded what a run ran on)"
+    except (OSError, ValueError) as e:
+        return None, f"is unreadable ({e})"
+    if not isinstance(stored, dict) or not isinstance(stored.get("resumed", []), list):
+        return None, "is not a run.json object"
+    return stored, None
+
+
 def kept(out: Path) -> str:
     """What a stopped run left: its last good checkpoint, or that there is none."""
     latest = Path(out) / "checkpoints" / "latest.npz"
@@ -299,11 +317,15 @@ def kept(out: Path) -> str:
 
 
 class RunDirectory:
-    """The files of a run in ``self.out``: config.json, progress.csv, eval.csv and
-    ``checkpoints/``, each written atomically, under the directory's lock (``take``, ``release``);
-    ``created`` lists what this process made, for ``discard``. The trainer's ``Run`` is one; it
-    provides ``cfg`` and ``state()``."""
+    """The files of a run in ``self.out``: config.json, run.json (what it ran on,
+    ``refimpl.engine.provenance``), progress.csv, eval.csv and ``checkpoints/``, each written
+    atomically, under the directory's lock (``take``, ``release``); ``created`` lists what this
+    process made, for ``discard``; ``notes`` collects one-line remarks for the user. Every row
+    appended to progress.csv or eval.csv also goes to ``tensorboard`` if it is set
+    (``refimpl.engine.tensorboard``). The trainer's ``Run`` is one; it provides ``cfg`` and
+    ``state()``."""
 
+    tensorboard = None
     lock: DirectoryLock | None = None
 
     def take(self, resume: bool) -> None:
@@ -363,6 +385,8 @@ class RunDirectory:
                     leftover.unlink(missing_ok=True)
             if stored is None or self.cfg != stored:
                 self._write_config(ours=stored is None)
+            if stored is None:
+                self._write_provenance()
             self._write(self.out / "progress.csv", (",".join(COLUMNS) + "\n").encode())
         except BaseException:
             self.discard()
@@ -372,6 +396,34 @@ class RunDirectory:
         self._write(self.out / "config.json", json.dumps(self.cfg.to_dict(), indent=2).encode(),
                     ours)
 
+    def _write_provenance(self, resumed_at: int | None = None) -> None:
+        """run.json: at a run's start (``resumed_at`` None) ``provenance.record()``. On resume
+        at update ``resumed_at``, nothing if this process's record equals the last one of the
+        run (its start, or the last entry of the list ``resumed``); otherwise the record is
+        appended to ``resumed`` with the update, and a note says what changed. A run.json that
+        is missing (a run from before it was written) or unreadable never stops a resume: it
+        is written anew, its start unknown (null)."""
+        path, now = self.out / "run.json", provenance.record()
+        if resumed_at is None:
+            self._write(path, (json.dumps(now, indent=2) + "\n").encode())
+            return
+        stored, problem = _read_run_json(path)
+        if stored is None:
+            stored = {**{k: None for k in provenance.FIELDS}, "resumed": []}
+            self.notes.append(f"{path} {problem}: recording what this run runs on from update "
+                              f"{resumed_at} on")
+        history = stored.setdefault("resumed", [])
+        last = history[-1] if history else stored
+        changed = provenance.differences(last, now)
+        if not changed:
+            return
+        if problem is None:
+            self.notes.append(f"resuming at update {resumed_at} with "
+                              f"{provenance.describe(changed, last)}: the run goes on, but is no "
+                              f"longer bit for bit one machine's run (recorded in {path})")
+        history.append({"update": resumed_at, **now})
+        self._write(path, (json.dumps(stored, indent=2) + "\n").encode(), ours=False)
+
     def _write(self, path: Path, data: bytes, ours: bool = True) -> None:
         """Write ``data`` to ``path`` atomically; ``ours``: remember it for ``discard``."""
         with writing(path):
@@ -380,8 +432,11 @@ class RunDirectory:
             self.created.append(path)
 
     def discard(self) -> None:
-        """Remove the files and (now empty) directories this Run created, newest first; for a
-        failure before the first checkpoint, when the directory holds nothing worth keeping."""
+        """Remove the files and (now empty) directories this Run created, newest first, and
+        its TensorBoard event file; for a failure before the first checkpoint, when the
+        directory holds nothing worth keeping."""
+        if self.tensorboard is not None:
+            self.tensorboard.discard()
         for path in reversed(self.created):
             try:
                 path.rmdir() if path.is_dir() else path.unlink(missing_ok=True)
@@ -391,13 +446,13 @@ class RunDirectory:
 
     def _write_logs(self, logs: list[tuple[Path, bytes, bool]]) -> None:
         """Write the logs of a resumed run as ``resumed_logs`` gave them (their rows up to the
-        checkpoint's update; later ones are redone), saying so, in one line, of each whose torn
-        last line was dropped."""
+        checkpoint's update; later ones are redone), with a note of each whose torn last line
+        was dropped."""
         for path, data, torn in logs:
             if torn:
-                print(f"refimpl: note: {path} ends in a line cut short (no end of line), as an "
-                      "interrupted write leaves it; it is dropped and its update redone",
-                      file=sys.stderr)
+                self.notes.append(f"{path} ends in a line cut short (no end of line), as an "
+                                  "interrupted write leaves it; it is dropped and its update "
+                                  "redone")
             with writing(path):
                 checkpoint.atomic_write(path, lambda f: f.write(data))
 
@@ -425,3 +480,5 @@ class RunDirectory:
             w.writerow(row)
         if new and not self.has_checkpoint():
             self.created.append(path)
+        if self.tensorboard is not None:
+            self.tensorboard.write(name, row)

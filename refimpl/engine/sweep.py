@@ -18,8 +18,13 @@ At the end every final policy is evaluated deterministically (``--eval-episodes`
 also the episodes of each evaluation during training, ``--set eval_every=N``) and
 ``summary.csv`` gets one row per run: ``algo,seed,steps,final_return,final_return_std,wall_s,
 best_eval_return,best_eval_step`` (the last two from eval.csv, the best evaluation during
-training, which Tianshou's published numbers report; "final" stays the headline); ``learning_curves.png`` shows the mean +- std over seeds of each algorithm's episode
-return against environment steps. Tested in ``tests/engine/test_sweep.py``.
+training, which Tianshou's published numbers report; "final" stays the headline), then what the
+run started on, the fields of its run.json (``provenance.FIELDS``: refimpl's version and commit,
+Python, NumPy, SciPy, gymnasium, MuJoCo, the BLAS, the CPU, the platform; empty for a run from
+before run.json); ``learning_curves.png`` shows the mean +- std over seeds of each algorithm's
+episode return against environment steps. With ``--tensorboard DIR`` each run also writes its
+logs as TensorBoard scalars into ``DIR/<run directory name>``. Tested in
+``tests/engine/test_sweep.py``.
 """
 from __future__ import annotations
 
@@ -42,12 +47,12 @@ from pathlib import Path
 
 import numpy as np
 
-from refimpl.engine import checkpoint
-from refimpl.engine.config import ALGOS, PRESETS, Config
+from refimpl.engine import checkpoint, provenance
+from refimpl.engine.config import ALGOS, PRESET_ALIASES, PRESETS, Config
 from refimpl.engine.logs import best_evaluation, learning_curves, plot_curves
 
 SUMMARY_COLUMNS = ("algo", "seed", "steps", "final_return", "final_return_std", "wall_s",
-                   "best_eval_return", "best_eval_step")
+                   "best_eval_return", "best_eval_step", *provenance.FIELDS)
 SCHEDULER_TIMEOUT_S = 5
 """Seconds to wait for a Dask scheduler to answer before the sweep gives up (Dask's own default
 is 30 s; a reachable scheduler answers within milliseconds)."""
@@ -58,10 +63,12 @@ OWN_FLAGS = {"algo": "--algo", "seed": "--seeds", "preset": "--preset", "env": "
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One cell of the grid: a configuration and its directory."""
+    """One cell of the grid: a configuration, its directory and, with ``--tensorboard``, the
+    directory of its TensorBoard event file."""
 
     cfg: dict
     out: str
+    tensorboard: str | None = None
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -103,20 +110,32 @@ def run_one(spec: RunSpec) -> dict:
     threadpool_limits(1, user_api="blas")
     out = Path(spec.out)
     final = out / "checkpoints" / "final.npz"
+    tensorboard = None if spec.tensorboard is None else Path(spec.tensorboard)
     if not final.exists():
         if run_evidence(out) is not None:  # continued the way this sweep asks
-            train({k: spec.cfg[k] for k in HOW_IT_RUNS}, out, resume=True, progress=False)
+            train({k: spec.cfg[k] for k in HOW_IT_RUNS}, out, resume=True, progress=False,
+                  tensorboard=tensorboard)
         else:
-            train(Config.from_dict(spec.cfg), out, progress=False)
+            train(Config.from_dict(spec.cfg), out, progress=False, tensorboard=tensorboard)
     d = checkpoint.load(final)
     returns = evaluate(final, episodes=spec.cfg["eval_episodes"], deterministic=True)
     return {"algo": spec.cfg["algo"], "seed": spec.cfg["seed"], "steps": int(d["env_steps"]),
             "final_return": round(float(returns.mean()), 2),
             "final_return_std": round(float(returns.std()), 2),
-            "wall_s": round(float(d["wall_time"]), 1), **best_evaluation(out)}
+            "wall_s": round(float(d["wall_time"]), 1), **best_evaluation(out),
+            **provenance.summary_fields(_run_json(out))}
 
 
-RUN_FILES = ("config.json", "progress.csv", "eval.csv", "learning_curve.png",
+def _run_json(out: Path) -> dict | None:
+    """The run's run.json (what it started on), or None if it has none or it is unreadable."""
+    try:
+        d = json.loads((out / "run.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return d if isinstance(d, dict) else None
+
+
+RUN_FILES = ("config.json", "run.json", "progress.csv", "eval.csv", "learning_curve.png",
              "checkpoints/latest.npz", "checkpoints/final.npz")
 """The files of a run that travel between the client and a Dask worker that does not share its
 filesystem: what the run needs to resume, its logs and its final policy (the periodic
@@ -261,22 +280,46 @@ def write_summary(out: Path, rows: list[dict]) -> Path:
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--algo", nargs="+", choices=ALGOS, default=["ppo", "trpo", "npg"])
-    p.add_argument("--seeds", type=parse_seeds, default=parse_seeds("0-4"), help="e.g. 0-4")
-    p.add_argument("--steps", type=int, default=1_000_000)
-    p.add_argument("--env", default="HalfCheetah-v5")
-    p.add_argument("--preset", choices=PRESETS, default="default", help="named settings (config.py)")
-    p.add_argument("--out", type=Path, default=Path("results") / "halfcheetah-v5")
-    p.add_argument("--workers", type=int, default=None, help="local processes (default: cores)")
-    p.add_argument("--scheduler", default=None, help="address of a Dask distributed scheduler")
+    """The ``sweep`` flags; every help text ends with the default (tests/engine/test_sweep.py)."""
+    p.add_argument("--algo", nargs="+", choices=ALGOS, default=["ppo", "trpo", "npg"],
+                   help="algorithms (default: ppo trpo npg)")
+    p.add_argument("--seeds", type=parse_seeds, default=parse_seeds("0-4"),
+                   help="seeds, a range or a list: 0-4, 1,3,5 (default: 0-4)")
+    p.add_argument("--steps", type=int, default=1_000_000,
+                   help="environment steps of each run (default: 1000000)")
+    p.add_argument("--env", default="HalfCheetah-v5",
+                   help="Gymnasium environment id (default: HalfCheetah-v5)")
+    p.add_argument("--preset", type=_preset_name, choices=PRESETS, default="default",
+                   help="named settings over the algorithms' defaults, PRESETS in "
+                        "refimpl/engine/config.py (default: default)")
+    p.add_argument("--out", type=Path, default=Path("results") / "halfcheetah-v5",
+                   help="directory of the runs, summary.csv and learning_curves.png "
+                        "(default: results/halfcheetah-v5)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="local processes (default: one per core)")
+    p.add_argument("--scheduler", default=None,
+                   help="address of a Dask distributed scheduler (default: none, local "
+                        "processes)")
     p.add_argument("--shared-fs", action="store_true",
                    help="with --scheduler: the workers share this filesystem and write the runs "
-                        "under --out themselves (default: each run's files are sent back and "
-                        "written here)")
-    p.add_argument("--eval-episodes", type=int, default=10)
+                        "under --out themselves (default: off, each run's files are sent back "
+                        "and written here)")
+    p.add_argument("--eval-episodes", type=int, default=10,
+                   help="episodes of each evaluation, during training and of the final policy, "
+                        "all with the policy's mode (default: 10)")
     p.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE",
                    help="config overrides applied to every run, each of its field's type, "
-                        "e.g. --set horizon=512 hidden=64,64 norm_obs=false target_kl=none")
+                        "e.g. --set horizon=512 hidden=64,64 norm_obs=false target_kl=none "
+                        "(default: none)")
+    p.add_argument("--tensorboard", type=Path, default=None, metavar="DIR",
+                   help="also write each run's logs as TensorBoard scalars into DIR/RUN, RUN the "
+                        "run's directory name (needs the extra: pip install "
+                        "'refimpl[tensorboard]'; default: none)")
+
+
+def _preset_name(text: str) -> str:
+    """A former preset name (``PRESET_ALIASES``) reads as the preset it became."""
+    return PRESET_ALIASES.get(text, text)
 
 
 def parse_override(pair: str) -> tuple[str, object]:
@@ -367,10 +410,22 @@ def plan(args) -> list[RunSpec]:
     overrides = dict(parse_override(pair) for pair in args.set)
     specs = grid(args.algo, args.seeds, args.out, args.preset, env=args.env, steps=args.steps,
                  eval_episodes=args.eval_episodes, **overrides)
+    if args.tensorboard is not None:
+        if args.scheduler is not None and not args.shared_fs:
+            raise ValueError("--tensorboard on a Dask cluster needs --shared-fs: the workers "
+                             "write the event files")
+        from refimpl.engine.tensorboard import check
+        check(args.tensorboard)
+        specs = [dataclasses.replace(s, tensorboard=str(args.tensorboard / Path(s.out).name))
+                 for s in specs]
     make_envs(args.env, 1).close()  # one line now for an id or action space training refuses
     check_existing_runs(specs)
     note_repeated("--algo", args.algo)
     note_repeated("--seeds", args.seeds)
+    notes = {Config.from_dict(s.cfg).short_run_note() for s in specs
+             if s.cfg["steps"] < s.cfg["horizon"] * s.cfg["num_envs"]}
+    for text in sorted(notes):
+        print(f"refimpl: note: {text}", file=sys.stderr)
     return specs
 
 

@@ -1,4 +1,4 @@
-"""The pipelined trainer: the lecture's loop (``refimpl.algos.loop``) made practical.
+"""The pipelined trainer: the lecture's loop (``refimpl.algos.loop``) made practical::
 
     for k = 0, 1, 2, ...:
         1. collect a batch with pi_phi_k            (envs.rollout.Collector.collect)
@@ -11,15 +11,19 @@
 process of its own (``cfg.critic_process``, ``critic_fit.CriticProcess``), and records update k
 (its progress row, evaluation and checkpoint) when the fit returns. Collection does not use the
 critic and step 2 waits for the fit, so the numbers are those of the plain loop, bit for bit
-(tests/engine/test_engine_is_the_loop.py).
+(tests/engine/test_engine_is_the_loop.py). PPO's joint loss (``cfg.grad_clip_scope`` 'joint')
+fits the critic inside its policy update; then no fit follows.
 
-Run directory: ``config.json``, ``progress.csv`` (one row per update, columns ``COLUMNS``),
+Run directory: ``config.json``, ``run.json`` (what the run ran on: versions, commit, BLAS, CPU;
+``engine.provenance``), ``progress.csv`` (one row per update, columns ``COLUMNS``),
 ``eval.csv`` (one row per evaluation during training, columns ``EVAL_COLUMNS``: the mean action
 in an environment of its own every ``cfg.eval_every`` steps, ``evaluate.Evaluation``, by default
 in a process of its own while training goes on; ``checkpoints/evaluation.npz`` holds the inputs
 of one whose row is not written yet, ``Run.start_evaluation``),
 ``checkpoints/latest.npz`` (after every update), ``checkpoints/update_NNNNNN.npz`` (every
-``cfg.checkpoint_every`` updates), ``checkpoints/final.npz`` and ``learning_curve.png``.
+``cfg.checkpoint_every`` updates), ``checkpoints/final.npz`` and ``learning_curve.png``. With
+``tensorboard`` (``--tensorboard DIR``) every row of progress.csv and eval.csv also goes to a
+TensorBoard event file in DIR (``engine.tensorboard``).
 
 Lifecycle of a run directory and what a resumed run may change: ``engine.rundir``.
 
@@ -54,6 +58,8 @@ from refimpl.engine.errors import RunError, WorkerError, writing
 from refimpl.engine.evaluate import make_evaluation
 from refimpl.engine.rundir import (PENDING, RunDirectory, resumed_config, resumed_logs,
                                    stored_run)
+from refimpl.engine.tensorboard import TensorBoardLog, check as check_tensorboard
+from refimpl.engine.worker import finished
 from refimpl.engine.logs import COLUMNS, eval_row, plot_learning_curve
 from refimpl.envs.rollout import Collector, check_finite
 
@@ -72,21 +78,26 @@ class Fitting:
 class Run(RunDirectory):
     """One training run: its directory, collector, agent and random generators."""
 
-    def __init__(self, cfg: Config | dict | None, out: Path, resume: bool = False):
+    def __init__(self, cfg: Config | dict | None, out: Path, resume: bool = False,
+                 tensorboard: Path | None = None):
         """A new run of ``cfg`` in ``out``, or with ``resume`` the run in ``out`` continued
         (``cfg``: None, or a dict of field values, each of which must equal the stored one
-        except ``steps`` and ``vector``; see ``resumed_config``)."""
+        except ``steps`` and ``vector``; see ``resumed_config``); with ``tensorboard``, its
+        logs also go to TensorBoard's event file there (``engine.tensorboard``)."""
+        if tensorboard is not None:
+            check_tensorboard(tensorboard)
         self.out = Path(out)
         self.ckpt_dir = self.out / "checkpoints"
         self.created: list[Path] = []
+        self.notes: list[str] = []  # one-line remarks for the user (``train``'s ``note``)
         try:
-            self._open(cfg, resume)
+            self._open(cfg, resume, tensorboard)
         except BaseException:
             self.discard()
             self.release()
             raise
 
-    def _open(self, cfg: Config | dict | None, resume: bool) -> None:
+    def _open(self, cfg: Config | dict | None, resume: bool, tensorboard: Path | None) -> None:
         """The rest of ``__init__``, under the run directory's lock (``take``)."""
         self.take(resume)
         stored, state, logs = None, None, []
@@ -97,7 +108,8 @@ class Run(RunDirectory):
             logs = resumed_logs(self.out, cfg, done)
         self.cfg = cfg
         self.collector = Collector(cfg.env, cfg.num_envs, cfg.seed, cfg.gamma, cfg.norm_obs,
-                                   cfg.obs_clip, cfg.norm_reward, cfg.clip_actions, cfg.vector)
+                                   cfg.obs_clip, cfg.norm_reward, cfg.clip_actions, cfg.vector,
+                                   cfg.reward_clip)
         seeds = RunSeeds(cfg.seed)
         self.action_rng, self.update_rng = seeds.generator("actions"), seeds.generator("update")
         self.algorithm, self.hp = ALGORITHMS[cfg.algo], cfg.algorithm_params()
@@ -117,12 +129,19 @@ class Run(RunDirectory):
         if state is not None:
             self._restore(state)
             self._write_logs(logs)
+        if self.update == 0 and cfg.steps < self.batch_size:
+            self.notes.append(cfg.short_run_note())
+        if tensorboard is not None:  # hides the events of the updates redone from here
+            self.tensorboard = TensorBoardLog(tensorboard, self.out, cfg.algo, self.env_steps + 1)
+        if state is not None:
             self._finish_pending_file()
             if self.cfg != stored:  # a new length: the checkpoint first, config.json second
                 self.save()
                 self._write_config(ours=False)
         else:
             self._create_directory(stored)
+        if resume:
+            self._write_provenance(resumed_at=self.update)
 
     def state(self) -> dict[str, np.ndarray]:
         """The checkpoint: everything training needs to continue bit for bit."""
@@ -191,8 +210,7 @@ class Run(RunDirectory):
         either way: collection does not use the critic, and step 2 waits for the fit."""
         cfg, agent = self.cfg, self.agent
         self._since = time.perf_counter()
-        hp = loop.annealed(self.hp, 1.0 - self.update / self.num_updates) if cfg.anneal_lr \
-            else self.hp
+        hp = loop.scheduled(self.hp, self.update, self.num_updates, **cfg.schedule())
         where = f"in update {self.update + 1} ({cfg.algo})"
         done = None
         try:
@@ -210,9 +228,14 @@ class Run(RunDirectory):
                         "losses": np.array([metrics["policy_loss"]])})
         self.update += 1
         self.env_steps += self.batch_size
+        if cfg.grad_clip_scope == "joint":  # PPO's joint loss has fitted the critic too
+            fit = finished((agent.theta_v, agent.v_opt, self.update_rng,
+                            metrics.pop("value_loss")))
+        else:
+            fit = self.critic_fit.submit(agent.critic, agent.theta_v, agent.v_opt, data,  # critic
+                                         hp.critic, self.update_rng)
         row = loop.row(metrics, self.update, self.env_steps, self.collector, data)
-        self.fitting = Fitting(row, self.policy_state(), self.critic_fit.submit(      # critic
-            agent.critic, agent.theta_v, agent.v_opt, data, hp.critic, self.update_rng))
+        self.fitting = Fitting(row, self.policy_state(), fit)
         if not overlap:
             return self._finish_fit()
         self._unassigned += time.perf_counter() - self._since
@@ -353,36 +376,47 @@ class Run(RunDirectory):
         self.critic_fit.close()
         if self.evaluation is not None:
             self.evaluation.close()
+        if self.tensorboard is not None:
+            self.tensorboard.close()
         self.release()
 
 
 def train(cfg: Config | dict | None, out: Path, resume: bool = False,
-          progress: bool = True) -> Run:
+          progress: bool = True, tensorboard: Path | None = None, note=None) -> Run:
     """Train to ``cfg.steps`` environment steps (with ``resume``, ``cfg`` is None or the field
-    values requested, see ``Run``). ``checkpoints/latest.npz`` is written after every update,
-    so Ctrl-C (KeyboardInterrupt), a NaN or infinity (NumericalError), a helper process that
-    fails or dies (WorkerError) and a file that cannot be written (WriteError) all leave it at
-    the last finished, good update; before the first one they remove what this call created
-    (see the module docstring)."""
+    values requested, see ``Run``; ``tensorboard``: a directory for TensorBoard's event file).
+    ``note(text)``, if given, receives the run's one-line remarks (``Run.notes``) before it
+    trains. ``checkpoints/latest.npz`` is written after every update, so Ctrl-C
+    (KeyboardInterrupt), a NaN or infinity (NumericalError), a helper process that fails or dies
+    (WorkerError) and a file that cannot be written (WriteError) all leave it at the last
+    finished, good update; before the first one they remove what this call created (see the
+    module docstring). The progress bar ends with the last evaluation's mean return."""
     from tqdm import tqdm
 
-    run = Run(cfg, out, resume)
+    run = Run(cfg, out, resume, tensorboard)
+    for text in run.notes if note is not None else ():
+        note(text)
     bar = tqdm(total=run.num_updates * run.batch_size, initial=run.env_steps, unit="step",
                disable=not progress, dynamic_ncols=True)
+    shown: dict = {}
 
     def show(row: dict | None) -> None:
         if row is not None:
-            last = run.last_evaluation
             bar.update(run.batch_size)
-            bar.set_postfix(sps=row["sps"], ret=f"{row['ep_return']:.0f}",
-                            eval="-" if math.isnan(last) else f"{last:.0f}")
+            shown.update(sps=row["sps"], ret=f"{row['ep_return']:.0f}")
+        last = run.last_evaluation
+        if shown:
+            bar.set_postfix(shown, eval="-" if math.isnan(last) else f"{last:.0f}")
     try:
         # each update is recorded when its critic's fit, which runs while the next update
         # collects, has finished (Run.step)
         while run.update < run.num_updates:
             show(run.step(overlap=True))
         show(run.finish())
-        run.finish_evaluation(wait=True)
+        evaluated = run.finish_evaluation(wait=True)
+        if evaluated is not None:
+            run.last_evaluation = evaluated["mean"]
+            show(None)
         run.save("final.npz")
         with writing(run.out / "learning_curve.png"):
             plot_learning_curve(run.out)

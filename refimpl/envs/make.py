@@ -24,7 +24,7 @@ KNOWN_MUJOCO_WARNINGS = ("compiler attribute 'settotalmass' is deprecated",)
 ``settotalmass``, which MuJoCo reports as deprecated each time it compiles the model."""
 
 RENDER_FIX = "install libegl1 and set MUJOCO_GL=egl, or libosmesa6 and MUJOCO_GL=osmesa"
-"""What a user does about an offscreen renderer that fails (README, "Rendering")."""
+"""What a user does about an offscreen renderer that fails (docs/running.md, "Rendering")."""
 
 
 def make_env(env_id: str, render: bool = False) -> gym.Env:

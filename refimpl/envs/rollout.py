@@ -93,11 +93,20 @@ class Batch:
 
 class Collector:
     """Runs the policy in ``envs`` and keeps what persists across rollouts: the current
-    observation, the observation normaliser, the reward scaler and episode statistics."""
+    observation, the observation normaliser, the reward scaler and episode statistics.
+
+    Implementation details (not in the lecture), as the config switches them: observations
+    normalised by running statistics (``norm_obs``) and clipped to [-obs_clip, obs_clip]
+    (None: not clipped); rewards divided by the running std of the discounted return
+    (``norm_reward``), then clipped to [-reward_clip, reward_clip] (None, the default: not
+    clipped); sampled actions clipped to the action bounds before env.step (``clip_actions``).
+    Reward clipping is tested in ``tests/envs/test_rollout.py::
+    test_reward_clip_bounds_the_scaled_rewards_and_changes_nothing_else``."""
 
     def __init__(self, env_id: str, num_envs: int, seed: int, gamma: float,
-                 norm_obs: bool = True, obs_clip: float = 10.0, norm_reward: bool = True,
-                 clip_actions: bool = True, vector: str = "direct"):
+                 norm_obs: bool = True, obs_clip: float | None = 10.0, norm_reward: bool = True,
+                 clip_actions: bool = True, vector: str = "direct",
+                 reward_clip: float | None = None):
         self.envs = make_envs(env_id, num_envs, vector)
         self.obs_dim = int(np.prod(self.envs.single_observation_space.shape))
         space = self.envs.single_action_space
@@ -108,6 +117,7 @@ class Collector:
         self.obs_rms = RunningMeanStd((self.obs_dim,)) if norm_obs else None
         self.obs_clip = obs_clip
         self.rew_scaler = RewardScaler(num_envs, gamma) if norm_reward else None
+        self.reward_clip = reward_clip
         raw, _ = self.envs.reset(seed=RunSeeds(seed).env_seeds(num_envs))
         self.raw_obs = raw.reshape(num_envs, self.obs_dim).astype(np.float64)
         if self.obs_rms is not None:
@@ -149,6 +159,9 @@ class Collector:
                 final = np.stack([info["final_obs"][i] for i in np.flatnonzero(end)])
                 next_obs[t, end] = self.normalize(final.reshape(-1, self.obs_dim))
             rewards[t] = r if self.rew_scaler is None else self.rew_scaler.scale(r, end)
+            if self.reward_clip is not None:
+                # Implementation detail (not in the lecture): reward clipping, after scaling
+                np.clip(rewards[t], -self.reward_clip, self.reward_clip, out=rewards[t])
             terminated[t], ends[t] = term, end
             self.raw_obs = raw
         check_finite("from the environment", observations=next_obs, rewards=rewards)

@@ -1,4 +1,4 @@
-"""The K training environments of a run, stepped one of three ways that give identical batches.
+"""The K training environments of a run, stepped one of three ways that give identical batches::
 
     direct   refimpl's own loop over the K environments in this process (the default): no
              vector-env layer between the policy and ``env.step``
@@ -13,7 +13,8 @@ environments (each wrapped in ``TrainingEnv``) with the same actions in the same
 batches agree bit for bit (``tests/envs/test_vector.py``). What differs is the cost:
 ``SyncVectorEnv`` adds its per-step bookkeeping, and ``AsyncVectorEnv`` its start-up (one
 process per environment) and a pipe round trip per step, which only pays when environment steps
-cost more than that and there are cores to spare (see README, "Speed").
+cost more than that and there are cores to spare (docs/speed.md, "How the environments are
+stepped").
 """
 from __future__ import annotations
 

@@ -35,7 +35,7 @@ def finite_horizon_values(mdp: FiniteMDP, pi: np.ndarray, T: int, gamma: float =
 
 def finite_horizon_advantages(mdp: FiniteMDP, pi: np.ndarray, T: int,
                               gamma: float = 1.0) -> np.ndarray:
-    """A_t(s, a) = r(s, a) + gamma sum_s' P(s'|s, a) V_{t+1}(s') - V_t(s), t < T. Shape (T, S, A).
+    """A_t(s, a) = r(s, a) + gamma sum_s' P(s' | s, a) V_{t+1}(s') - V_t(s), t < T. Shape (T, S, A).
 
     The expectation over s_{t+1} of the lecture's one-sample advantage of 'Comparing ... (1)'.
     Tested in ``test_finite_horizon_expected_advantage_sum``.

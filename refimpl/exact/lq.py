@@ -105,9 +105,11 @@ def get_preset(preset: LQPreset | str) -> LQPreset:
 def optimal_gain(preset: LQPreset | str) -> tuple[float, float]:
     """Discounted scalar Riccati solution (infinite horizon, deterministic policy a = k s).
 
-    With Q = scale q, R = scale r_cost and A = B = 1:
+    With Q = scale q, R = scale r_cost and A = B = 1::
+
         P = Q + gamma P - gamma^2 P^2 / (R + gamma P)  <=>  gamma P^2 + (R - gamma Q - gamma R) P - Q R = 0,
         P = positive root,  k* = -gamma P / (R + gamma P);  the value is V(s) = -P s^2.
+
     Lecture: slide "Ill-conditioned gradients" ("Optimum: phi* = (-1, 0)", true only for r_cost -> 0).
 
     Returns (k_star, P), floats. Tested in ``tests/exact/test_lq.py::test_optimal_gain_matches_scipy_dare``.

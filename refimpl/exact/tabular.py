@@ -27,7 +27,7 @@ import numpy as np
 import scipy.linalg
 
 ROW_SUM_TOL = 1e-10
-"""Tolerance on sum_s' P(s'|s,a) = 1, sum_a pi(a|s) = 1 and sum_s p0(s) = 1 in input validation."""
+"""Tolerance on sum_s' P(s' | s, a) = 1, sum_a pi(a|s) = 1 and sum_s p0(s) = 1 in input validation."""
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,7 @@ def state_values(mdp: FiniteMDP, pi: np.ndarray) -> np.ndarray:
 
 
 def action_values(mdp: FiniteMDP, pi: np.ndarray) -> np.ndarray:
-    """Q^pi(s, a) = r(s, a) + gamma sum_s' P(s'|s, a) V^pi(s'). Shape (S, A).
+    """Q^pi(s, a) = r(s, a) + gamma sum_s' P(s' | s, a) V^pi(s'). Shape (S, A).
 
     Tested with the Bellman equation in ``test_values_satisfy_bellman_equation``.
     """
@@ -211,8 +211,10 @@ def policy_gradient(mdp: FiniteMDP, theta: np.ndarray) -> np.ndarray:
 def fisher(mdp: FiniteMDP, theta: np.ndarray, normalized: bool = True) -> np.ndarray:
     """Natural-PG slides: F = E_{s~d, a~pi}[grad log pi(a|s) grad log pi(a|s)^T], exactly.
 
-    For the tabular softmax it is block-diagonal over states:
+    For the tabular softmax it is block-diagonal over states::
+
         F[(s, .), (s, .)] = d(s) (diag(pi(.|s)) - pi(.|s) pi(.|s)^T).
+
     ``normalized=True``: d = (1 - gamma) rho, a probability (what a sample average estimates);
     ``normalized=False``: d = rho (sums to 1 / (1 - gamma)).
 
@@ -230,8 +232,10 @@ def natural_gradient(mdp: FiniteMDP, theta: np.ndarray) -> np.ndarray:
     """Closed form of F^+ grad eta for the tabular softmax (Kakade 2001, Theorem 1).
 
     With F = fisher(normalized=True) and g = policy_gradient (unnormalised rho), on every state
-    with rho(s) > 0:
+    with rho(s) > 0::
+
         (F^+ g)[s, a] = (A^pi(s, a) - mean_b A^pi(s, b)) / (1 - gamma).
+
     Derivation: the block of F at s is (1 - gamma) rho(s) (diag(pi) - pi pi^T) and
     (diag(pi) - pi pi^T) A(s, .) = pi * A(s, .) because sum_a pi A = 0, so w = A / (1 - gamma)
     solves F w = g; the pseudo-inverse takes the solution orthogonal to the per-state constants

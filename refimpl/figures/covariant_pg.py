@@ -1,9 +1,11 @@
 """Regenerates the lecture's ``Covariant-PG-vanilla.png`` and ``Covariant-PG-natural.png`` (slide
 "Constraining the ascent direction", after Peters & Schaal 2008, "Natural Actor-Critic", Fig. 1).
 
-The linear-quadratic example of ``refimpl/exact/lq.py``, preset "peters":
+The linear-quadratic example of ``refimpl/exact/lq.py``, preset "peters"::
+
     s_{t+1} = s_t + a_t,  r_t = -1/2 (s_t^2 + 0.1 a_t^2),  a_t ~ N(k s_t, sigma^2),  gamma = 0.9,
     s_0 ~ N(0.3, 1e-4),  episodes of H = 200 steps.
+
 Contours: J(k, sigma) / G_H(gamma) with G_H(gamma) = sum_{t<H} gamma^t = (1 - gamma^H) / (1 - gamma),
 i.e. (1 - gamma) J / (1 - gamma^H), which is Peters & Schaal's (1 - gamma) J up to the factor
 1 / (1 - 0.9^200) = 1 + 7e-10. Arrows on a 6 x 6 grid, every arrow the same length (directions
@@ -67,7 +69,7 @@ SEED = 0
 
 
 def unit(v: np.ndarray) -> np.ndarray:
-    """v / |v| along the last axis."""
+    """v / norm(v) along the last axis."""
     return v / np.linalg.norm(v, axis=-1, keepdims=True)
 
 

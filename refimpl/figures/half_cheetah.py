@@ -60,7 +60,7 @@ def gait(checkpoint: Path, episodes: int = EVAL_EPISODES, seed: int = EVAL_SEED)
     the simulator state before every step: ``speed``, the torso's forward displacement over the
     episode's steps divided by the simulated time they took (m/s; the reward's forward term is
     this speed);
-    ``pitch``, the mean |torso angle| to the horizontal (degrees, the root's hinge angle
+    ``pitch``, the mean absolute torso angle to the horizontal (degrees, the root's hinge angle
     qpos[2]); ``upside_down``, the share of steps with the torso turned past vertical,
     cos(angle) < 0. Returns arrays of shape (episodes,) under those names and ``return``.
     Tested in ``tests/figures/test_figures_results.py::test_gait_is_measured_from_the_episode_itself``

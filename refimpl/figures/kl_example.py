@@ -6,16 +6,18 @@ the "two maps" intuition: p is the accurate map A, q the map B drawn from memory
 Four panels, every KL value computed numerically here (adaptive quadrature of p (log p - log q)
 with scipy.integrate.quad, or the finite sum), and for Gaussian pairs also in closed form by
 ``refimpl.core.distributions.kl``:
-  (a) asymmetry: a bimodal p and two Gaussian maps q; the broad moment-matched q has the smaller
-      KL(p || q) (it covers both modes), the one-mode q the smaller KL(q || p) for its own error;
-      KL(p || q) != KL(q || p);
-  (b) the slide's question "what happens if q(x) = 0 for some x?": where p(x) > 0 = q(x) the term
-      p log(p / 0) is infinite, so KL(p || q) = inf, while KL(q || p) stays finite;
-  (c, d) two Gaussian pairs at the same Euclidean parameter distance |(mu, sigma) - (mu', sigma')| = 0.2
-      with very different KL: N(0, 0.1^2) vs N(0.2, 0.1^2) has KL = 2, N(0, 2^2) vs N(0.2, 2^2) has
-      KL = 0.005. A step of fixed length in parameter space changes the distribution by wildly
-      different amounts, the motivation of the natural gradient (slide "Constraining the ascent
-      direction").
+
+(a) asymmetry: a bimodal p and two Gaussian maps q; the broad moment-matched q has the smaller
+    KL(p || q) (it covers both modes), the one-mode q the smaller KL(q || p) for its own error;
+    KL(p || q) != KL(q || p);
+(b) the slide's question "what happens if q(x) = 0 for some x?": where p(x) > 0 = q(x) the term
+    p log(p / 0) is infinite, so KL(p || q) = inf, while KL(q || p) stays finite;
+(c) and (d): two Gaussian pairs at the same Euclidean distance, 0.2, between (mu, sigma) and (mu', sigma')
+    with very different KL: N(0, 0.1^2) vs N(0.2, 0.1^2) has KL = 2, N(0, 2^2) vs N(0.2, 2^2) has
+    KL = 0.005. A step of fixed length in parameter space changes the distribution by wildly
+    different amounts, the motivation of the natural gradient (slide "Constraining the ascent
+    direction").
+
 Output: KLdivergence-example.png and KLdivergence-example.json (parameters and KL values).
 Verified in ``tests/figures/test_figures.py::test_kl_example_*``.
 """

@@ -8,10 +8,13 @@ Then, on the SAME batch, along the straight line in parameter space
 
     phi(alpha) = phi_old + alpha (phi_new - phi_old),   alpha in [0, 2],
 
-evaluate  E[KL] = mean_s KL(pi_old(.|s) || pi_alpha(.|s))  (``policy.kl_of``),
+evaluate::
+
+          E[KL] = mean_s KL(pi_old(.|s) || pi_alpha(.|s))  (``policy.kl_of``),
           L^CPI = mean(kappa A)                             (``objectives.surrogate``),
           mean(clip(kappa, 1 - eps, 1 + eps) A)             (the clipped term alone),
           L^CLIP = mean(min(kappa A, clip(kappa) A))        (``objectives.clip_objective``).
+
 A are the batch's GAE advantages standardised over the whole batch (the update standardises per
 minibatch of 64; one batch-wide standardisation is the single-batch analogue). At alpha = 0 the
 ratio is 1, so KL = 0 and L^CLIP = L^CPI = mean A = 0; alpha = 1 is the policy PPO returned.
@@ -45,7 +48,7 @@ def one_ppo_update(cfg: Config):
     """The first iteration of the lecture's loop (``algos.loop.train``), keeping its batch:
     returns (agent, data, phi_old, phi_new, metrics of ppo.update)."""
     collector = Collector(cfg.env, cfg.num_envs, cfg.seed, cfg.gamma, cfg.norm_obs, cfg.obs_clip,
-                          cfg.norm_reward, cfg.clip_actions)
+                          cfg.norm_reward, cfg.clip_actions, reward_clip=cfg.reward_clip)
     try:
         seeds = RunSeeds(cfg.seed)
         agent = loop.make_agent(cfg.agent_spec(), collector, cfg.seed)

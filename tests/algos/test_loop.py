@@ -158,3 +158,53 @@ def test_annealed_scales_only_the_adam_step_sizes(algo):
     assert scaled == expected
     assert ("lr" in expected) == (algo in ("ppo", "vpg"))
     assert loop.annealed(hp, 1.0) == hp
+
+
+@pytest.mark.parametrize("K", [1, 2, 7, 489])
+def test_scheduled_clip_and_kl_bound_are_linear_with_their_endpoints(K):
+    """``scheduled`` over the K updates of a run, against the schedules' statements:
+    anneal_clip gives clip_eps (1 - k / K): exactly clip_eps at k = 0, equal steps of clip_eps / K
+    (linear), reaching 0 one update after the last; delta_final gives delta + (k + 1) / K
+    (delta_final - delta): equal steps of (delta_final - delta) / K, the first one step past
+    delta, the last exactly delta_final (Engstrom et al.'s max_kl += increment before each
+    step), rising (0.04 -> 0.07) or falling (0.07 -> 0.04). No other field moves, and with every
+    switch off hp itself comes back. Tolerances: 1e-15 relative, a few ulp of rounding in
+    k / K."""
+    from refimpl.algos.npg import NPGParams
+    from refimpl.algos.trpo import TRPOParams
+
+    ppo_hp = PPOParams(clip_eps=0.2)
+    clips = [loop.scheduled(ppo_hp, k, K, anneal_clip=True).clip_eps for k in range(K)]
+    assert clips[0] == 0.2
+    np.testing.assert_allclose(np.diff(clips), -0.2 / K, rtol=1e-12, atol=1e-17)
+    assert clips[-1] - 0.2 / K == pytest.approx(0.0, abs=1e-15)
+    for delta, final in ((0.04, 0.07), (0.07, 0.04)):
+        for params in (TRPOParams(delta=delta), NPGParams(delta=delta)):
+            deltas = [loop.scheduled(params, k, K, delta_final=final).delta for k in range(K)]
+            assert deltas[-1] == final
+            assert deltas[0] == pytest.approx(delta + (final - delta) / K, rel=1e-15)
+            np.testing.assert_allclose(np.diff(deltas), (final - delta) / K, rtol=1e-9)
+            k = K // 2
+            moved = loop.scheduled(params, k, K, delta_final=final)
+            assert moved == dataclasses.replace(params, delta=moved.delta)
+    both = loop.scheduled(ppo_hp, 3, 8, anneal_lr=True, anneal_clip=True)
+    assert both == dataclasses.replace(loop.annealed(ppo_hp, 1 - 3 / 8), clip_eps=0.2 * (1 - 3 / 8))
+    assert loop.scheduled(ppo_hp, 3, 8) is ppo_hp
+
+
+def test_train_hands_each_update_its_scheduled_hyperparameters():
+    """``loop.train`` passes its schedule switches on: update k receives
+    ``scheduled(hp, k, updates, ...)``, here with anneal_clip and with delta_final."""
+    from refimpl.algos.trpo import TRPOParams
+
+    for hp, switches in ((PPOParams(), dict(anneal_clip=True)),
+                         (TRPOParams(delta=0.04), dict(delta_final=0.07))):
+        collector, seen = ScriptedCollector(), []
+        agent = loop.make_agent(AgentSpec(hidden=(4,)), collector, SEED)
+
+        def update(agent_, data, hp_k, rng):
+            seen.append(hp_k)
+            return {}
+        list(loop.train(update, hp, agent, collector, SEED, 3, HORIZON, GAMMA, LAM, **switches))
+        assert seen == [loop.scheduled(hp, k, 3, **switches) for k in range(3)]
+        assert seen[0] != seen[1] != seen[2]

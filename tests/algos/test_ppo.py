@@ -120,6 +120,68 @@ def test_two_epochs_are_clipped_adam_ascent_steps_on_the_closed_form_gradient(lr
     np.testing.assert_allclose(agent.phi, adam.theta, rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("vf_coef", [0.5, 3.0])
+def test_joint_step_clips_the_global_norm_of_policy_and_critic_gradients(monkeypatch, vf_coef):
+    """grad_clip_scope 'joint' (the loss of ppo2, SB3, CleanRL): each epoch of one full-batch
+    minibatch is one Adam step of policy AND critic on -(L_CLIP) + vf_coef L_V, the gradient
+    (-grad L_CLIP, vf_coef grad L_V) clipped as ONE vector to norm 0.05: the same factor for both
+    parts, global norm <= 0.05. Closed forms: grad L_CLIP as in the test above; for the linear
+    critic grad L_V = mean_n (V(s_n) - ret_n) [s_n, 1]. Textbook Adam on each part (lr, vf_lr).
+    Clipping each part on its own would give other parameters (checked), and no separate critic
+    fit runs afterwards (fit_critic made to fail). Tolerance: 1e-12 as above."""
+    cfg, agent, data = agent_and_batch("ppo", n=30, minibatch=64, vf_minibatch=64, epochs=2,
+                                       vf_epochs=2, max_grad_norm=0.05, lr=0.05, vf_lr=0.02,
+                                       grad_clip_scope="joint", vf_coef=vf_coef)
+    pi, v = TextbookAdam(agent.phi, 0.05), TextbookAdam(agent.theta_v, 0.02)
+    apart_v = TextbookAdam(agent.theta_v, 0.02)
+    adv = standardised(data.adv)
+    for epoch in range(2):
+        kappa = np.exp(gaussian_logp(pi.theta, data.obs, data.actions) - data.logp_old)
+        active = ~(((adv > 0) & (kappa > 1 + CLIP_EPS)) | ((adv < 0) & (kappa < 1 - CLIP_EPS)))
+        g = linear_scores(pi.theta, data.obs, data.actions).T @ (kappa * adv * active / len(data))
+        features = np.column_stack([data.obs, np.ones(len(data))])
+        g_v = features.T @ (linear_values(v.theta, data.obs) - data.ret) / len(data)
+        joint = np.concatenate([-g, vf_coef * g_v])
+        assert np.linalg.norm(joint) > 0.05
+        clipped = clip_by_norm(joint, 0.05)
+        assert np.linalg.norm(clipped) <= 0.05
+        pi.step(clipped[:g.size])
+        v.step(clipped[g.size:])
+        g_apart = features.T @ (linear_values(apart_v.theta, data.obs) - data.ret) / len(data)
+        apart_v.step(clip_by_norm(vf_coef * g_apart, 0.05))
+
+    def no_fit(*args):
+        raise AssertionError("the joint loss has fitted the critic; no fit may follow")
+    monkeypatch.setattr(ppo, "fit_critic", no_fit)
+    metrics = ppo.update(agent, data, cfg.algorithm_params(), np.random.default_rng(1))
+    np.testing.assert_allclose(agent.phi, pi.theta, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(agent.theta_v, v.theta, rtol=0, atol=1e-12)
+    assert np.max(np.abs(apart_v.theta - v.theta)) > 1e-6
+    assert agent.pi_opt.t == agent.v_opt.t == 2
+    assert "value_loss" in metrics
+
+
+def test_joint_update_logs_the_last_epochs_critic_loss_before_each_step(monkeypatch):
+    """With the joint loss, value_loss is the mean over the last epoch's minibatches of L_V =
+    1/2 mean (V - ret)^2, each evaluated before its step, as the separate fit logs it
+    (recomputed here from the critic parameters recorded before each step)."""
+    cfg, agent, data = agent_and_batch("ppo", n=40, minibatch=16, vf_minibatch=16, epochs=2,
+                                       vf_epochs=2, grad_clip_scope="joint")
+    before, step = [], ppo.joint_step
+
+    def recording(agent_, data_, idx, hp, want_kl):
+        before.append((np.array(idx), agent_.theta_v.copy()))
+        return step(agent_, data_, idx, hp, want_kl)
+    monkeypatch.setattr(ppo, "joint_step", recording)
+    metrics = ppo.update(agent, data, cfg.algorithm_params(), np.random.default_rng(1))
+    last = before[-3:]  # ceil(40 / 16) = 3 minibatches per epoch
+    losses = [0.5 * np.mean((linear_values(th, data.obs[idx]) - data.ret[idx]) ** 2)
+              for idx, th in last]
+    # the same sums in another order: rounding of O(1) losses, 1e-12
+    assert metrics["value_loss"] == pytest.approx(np.mean(losses), rel=1e-12)
+    assert len(before) == 6
+
+
 def _record_minibatches(monkeypatch):
     calls = []
     step = ppo.policy_step

@@ -172,6 +172,41 @@ def test_huge_logits_are_stable():
     assert np.all(np.isfinite(cat.entropy_grad(z))) and np.all(np.isfinite(cat.fisher_matrix(z)))
 
 
+@given(batch_sizes, n_actions, seeds)
+def test_each_state_is_shifted_by_its_own_max(n, k, seed):
+    """Rows whose logits lie 1e3 apart (state i's logits offset by 1e3 i): each row's softmax is
+    shifted by that row's max, not the batch's. Shifted by the batch's max, the low rows' exp
+    underflows to 0 and their log p is -inf. log_softmax is invariant to a row's offset, so each
+    row must match SciPy's log-softmax of the same row without its offset (rounding of the
+    offset, 1e3 i, is a few ulp of it: <= 2e-13 * (n + 1))."""
+    _, z, _ = _logits(n, k, seed)
+    offsets = 1e3 * np.arange(n)[:, None]
+    got = cat.log_softmax(z + offsets)
+    assert np.all(np.isfinite(got))
+    np.testing.assert_allclose(got, special.log_softmax(z, axis=1), rtol=0, atol=2e-13 * (n + 1))
+
+
+class _Uniforms:
+    """A generator stub whose ``random(n)`` returns given uniforms: the inverse CDF at its
+    edges, where a real generator lands with probability 2^-53 per draw."""
+
+    def __init__(self, u):
+        self.u = np.asarray(u, dtype=np.float64)
+
+    def random(self, n):
+        assert n == len(self.u)
+        return self.u
+
+
+def test_sample_at_a_cdf_edge_takes_the_next_action():
+    """a = k iff cdf_{k-1} <= u < cdf_k, so u exactly at an edge belongs to the action above it:
+    with p = (0.5, 0.5), u = 0.5 gives action 1; with p_0 = 0 (logit -800, exp underflows),
+    u = 0 must not give the action of probability zero."""
+    z = np.array([[0.0, 0.0], [-800.0, 0.0], [0.0, 0.0]])
+    assert cat.probs(z)[1, 0] == 0.0
+    np.testing.assert_array_equal(cat.sample(z, _Uniforms([0.5, 0.0, 0.0])), [1, 1, 0])
+
+
 @pytest.mark.parametrize("offset", [0.0, 1e3])
 def test_logits_differing_by_1e_12_keep_their_difference(offset):
     """z = (c, c + d), d ~ 1e-12: log p_1 - log p_0 must equal the stored difference d (the

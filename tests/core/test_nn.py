@@ -1,10 +1,12 @@
-"""refimpl/core/nn.py: backprop (VJP) and forward-mode JVP against central differences."""
+"""refimpl/core/nn.py: backprop (VJP) and forward-mode JVP against central differences; the
+three initialisations against their distributions."""
 import numpy as np
 import pytest
 from hypothesis import example, given
+from scipy import stats
 
 from support.gradcheck import assert_directional_derivative
-from refimpl.core.nn import MLP, orthogonal
+from refimpl.core.nn import INITS, MLP, orthogonal, torch_linear, xavier_uniform
 from support.strategies import batch_sizes, mlps, seeds
 
 
@@ -109,6 +111,74 @@ def test_orthogonal_is_q_of_a_gaussian_draw_with_positive_r_transposed_when_wide
     # Gram-Schmidt of a well-conditioned <= 5x5 Gaussian draw vs Householder: rounding, 1e-12
     np.testing.assert_allclose(orthogonal(np.random.default_rng(7), n_in, n_out, 0.5), expected,
                                rtol=0, atol=1e-12)
+
+
+ENTRIES = 10_000
+"""At least this many entries of each kind (weights, biases) are drawn per layer shape below.
+For x ~ U(-a, a) the sample mean of x^2 has a relative standard deviation sqrt(Var[x^2]) /
+E[x^2] / sqrt(n) = sqrt(4/5) / sqrt(n) <= 0.0089 at n >= 10,000, so the 3% tolerances below are
+>= 3.3 standard deviations (the draws are seeded: the test is deterministic). The KS test's
+critical statistic at p = 0.001 is 1.95 / sqrt(n) <= 0.0195, while a bound 10% off moves the
+CDF by up to 0.1 / 2.2 = 0.045: such an error fails."""
+SHAPES = [(17, 64), (64, 64), (64, 6), (6, 4)]
+
+
+def _draws(draw, n_in, n_out):
+    """``draw(rng, n_in, n_out)`` repeated until its output holds ENTRIES values per bias
+    (n_out each), from one seeded generator: a list of the draws."""
+    rng = np.random.default_rng(11)
+    return [draw(rng, n_in, n_out) for _ in range(-(-ENTRIES // n_out))]
+
+
+@pytest.mark.parametrize("n_in, n_out", SHAPES)
+def test_xavier_weights_are_uniform_with_variance_2_over_fan_sum(n_in, n_out):
+    """Glorot & Bengio (2010): W ~ U(-a, a), a = sqrt(6 / (fan_in + fan_out)), so Var[w] =
+    2 / (fan_in + fan_out) -- measured over many draws; no entry beyond a; and the entries pass
+    a Kolmogorov-Smirnov test against SciPy's uniform on [-a, a] (p > 0.001, see ENTRIES)."""
+    w = np.concatenate([m.ravel() for m in _draws(xavier_uniform, n_in, n_out)])
+    a = np.sqrt(6.0 / (n_in + n_out))
+    assert np.mean(w ** 2) == pytest.approx(2.0 / (n_in + n_out), rel=0.03)
+    assert abs(np.mean(w)) < 0.03 * a  # sd of the mean: a / sqrt(3 n) <= 0.0058 a
+    assert np.max(np.abs(w)) <= a
+    assert stats.kstest(w, stats.uniform(-a, 2 * a).cdf).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("n_in, n_out", SHAPES)
+def test_torch_init_draws_weights_and_biases_within_1_over_sqrt_fan_in(n_in, n_out):
+    """PyTorch's nn.Linear default, kaiming_uniform_(a=sqrt(5)): bound = gain sqrt(3 / fan_in)
+    with gain = sqrt(2 / (1 + 5)), i.e. 1 / sqrt(fan_in), for W and for b alike. Measured: both
+    uniform on that interval (KS test), E[x^2] = bound^2 / 3 = 1 / (3 fan_in) within 3% (see
+    ENTRIES), nothing beyond the bound."""
+    draws = _draws(torch_linear, n_in, n_out)
+    bound = np.sqrt(3.0 / n_in) * np.sqrt(2.0 / (1.0 + np.sqrt(5.0) ** 2))
+    for x in (np.concatenate([w.ravel() for w, _ in draws]), np.concatenate([b for _, b in draws])):
+        assert np.max(np.abs(x)) <= bound
+        assert np.mean(x ** 2) == pytest.approx(bound ** 2 / 3, rel=0.03)
+        assert stats.kstest(x, stats.uniform(-bound, 2 * bound).cdf).pvalue > 1e-3
+    assert draws[0][0].shape == (n_in, n_out) and draws[0][1].shape == (n_out,)
+
+
+def test_init_schemes_fill_every_layer_by_their_rule_and_ignore_the_gains():
+    """MLP.init's schemes layer by layer: 'xavier' draws each W by xavier_uniform (heads too:
+    the gains are the orthogonal scheme's) with zero biases, 'torch' each (W, b) by torch_linear,
+    from the same generator in layer order; the default is 'orthogonal', bit for bit."""
+    mlp = MLP((5, 7, 3))
+    for scheme in ("xavier", "torch"):
+        theta = mlp.init(np.random.default_rng(2), output_gain=0.01, scheme=scheme)
+        rng = np.random.default_rng(2)
+        for w, b in mlp.views(theta):
+            if scheme == "xavier":
+                np.testing.assert_array_equal(w, xavier_uniform(rng, *w.shape))
+                assert not b.any()
+            else:
+                w_ref, b_ref = torch_linear(rng, *w.shape)
+                np.testing.assert_array_equal(w, w_ref)
+                np.testing.assert_array_equal(b, b_ref)
+    np.testing.assert_array_equal(mlp.init(np.random.default_rng(2), 0.01),
+                                  mlp.init(np.random.default_rng(2), 0.01, scheme="orthogonal"))
+    assert INITS == ("orthogonal", "xavier", "torch")
+    with pytest.raises(ValueError, match="scheme must be one of"):
+        mlp.init(np.random.default_rng(2), scheme="he")
 
 
 def test_init_is_reproducible_from_seed():

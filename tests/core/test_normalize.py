@@ -79,6 +79,19 @@ def test_normalize_standardises_inside_and_clips_outside(seed):
     assert (~inside).any() and inside.any()  # the draw exercises both branches
 
 
+@given(seeds)
+def test_normalize_without_clip_is_the_plain_standardisation(seed):
+    """clip=None (``obs_clip none``): (x - mean) / sqrt(var + eps) everywhere, also far beyond
+    any clip bound (the draw puts values past 10 standard deviations)."""
+    rng = np.random.default_rng(seed)
+    rms = RunningMeanStd((3,))
+    rms.update(rng.standard_normal((50, 3)) * 2.0 + 1.0)
+    x = rng.standard_normal((20, 3)) * 50.0
+    raw = (x - rms.mean) / np.sqrt(rms.var + 1e-8)
+    np.testing.assert_array_equal(rms.normalize(x, clip=None), raw)
+    assert np.abs(raw).max() > 10.0
+
+
 def test_normalize_defaults_are_clip_10_and_eps_1e_8():
     # zero variance: the default eps alone sets the scale, sqrt(1e-8) = 1e-4
     rms = RunningMeanStd((1,), epsilon_count=0.0)

@@ -9,7 +9,7 @@ installed tianshou 2.0.1. Needs the
 with the reason shown by ``pytest -ra``.
 
 Tolerances. Two float64 implementations of the same formula differ by about n eps S
-(docs/crosscheck.md, "How to compare"): here n = P + N + 16 = 324 (P = 276 parameters,
+(docs/crosscheck/reference.md, "How to compare"): here n = P + N + 16 = 324 (P = 276 parameters,
 N = 32 states), n eps = 7e-14 relative to S, and S / max|value| is at most about 10 for the
 cancelling keys (kl, clip_objective), so 1e-12 (``MATCHED``) bounds every key once the
 conventions match, with a margin of 1.4 over the worst case. Each convention moves some key by

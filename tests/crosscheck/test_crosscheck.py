@@ -58,7 +58,7 @@ SMOOTH_INPUTS = inputs().filter(is_smooth)
 
 
 def _naive_net(d, theta, n_out):
-    """Textbook forward pass reading theta in the layout of docs/crosscheck.md: per layer
+    """Textbook forward pass reading theta in the layout of docs/crosscheck/reference.md: per layer
     W (in, out) row-major, then b (out,); tanh/relu between layers, linear output of width
     n_out. Returns the output and the entries of theta after the network's."""
     sizes = (d["obs"].shape[1], *d["hidden_sizes"], n_out)
@@ -214,8 +214,8 @@ def test_degenerate_input_converges_before_cg_iters():
 
 def test_cg_tolerance_is_the_one_training_uses():
     """crosscheck's CG stops on natural_step's default tolerance, which training uses, and
-    docs/crosscheck.md states that number."""
-    doc = (ROOT / "docs" / "crosscheck.md").read_text()
+    docs/crosscheck/reference.md states that number."""
+    doc = (ROOT / "docs" / "crosscheck" / "reference.md").read_text()
     assert CG_TOL > 0 and f"cg_tol = {CG_TOL:g}" in doc
 
 
@@ -238,8 +238,8 @@ def test_zero_advantages_give_zero_grad_no_cg_iteration_and_zero_step():
 
 
 def _input_from_batch(cfg, data, phi, phi_new):
-    """crosscheck's input (docs/crosscheck.md) for a training batch: the policy's layout from
-    ``cfg``, theta = phi, the batch's states, actions and advantages as given, theta_new =
+    """crosscheck's input (docs/crosscheck/reference.md) for a training batch: the policy's layout
+    from ``cfg``, theta = phi, the batch's states, actions and advantages as given, theta_new =
     phi_new and the TRPO settings of ``cfg``; v is unused here."""
     return {"hidden_sizes": np.array(cfg.hidden, dtype=np.int64),
             "activation": np.array(cfg.activation), "theta": phi, "obs": data.obs,
@@ -404,7 +404,7 @@ def _readme_commands():
 
 def tolerances(d, out):
     """The float64 tolerance per float key (``refimpl.crosscheck.tolerance.tolerances``, the
-    derivation of docs/crosscheck.md, which ``compare`` uses too)."""
+    derivation of docs/crosscheck/reference.md, which ``compare`` uses too)."""
     return tolerance.tolerances(d, out)
 
 
@@ -412,7 +412,8 @@ def assert_outputs_agree(ours, reference, d, stop_may_differ=False):
     """Every key of ``reference`` in ``ours``: integers and booleans exactly, floats within
     ``tolerances``; the message names each key that fails and by how much. With
     ``stop_may_differ``, cg_iterations_run may differ by one where one of the two x already
-    solves the damped system to CG_TOL (dense residual; docs/crosscheck.md, "How to compare")."""
+    solves the damped system to CG_TOL (dense residual; docs/crosscheck/reference.md, "How to
+    compare")."""
     tol = tolerances(d, reference)
     if stop_may_differ and ours["cg_iterations_run"] != reference["cg_iterations_run"]:
         A, g = _damped_fisher(d), reference["grad"]
@@ -435,7 +436,8 @@ GOLDEN = [c for c in GOLDEN_ALL if not c.endswith("blocks")]
 @pytest.mark.parametrize("case", GOLDEN_ALL)
 def test_golden_outputs_follow_from_stored_inputs_within_rounding(case):
     """refimpl on the stored input reproduces the stored output: bit for bit on the machine that
-    wrote it, elsewhere within the tolerances of docs/crosscheck.md (BLAS kernels differ)."""
+    wrote it, elsewhere within the tolerances of docs/crosscheck/reference.md (BLAS kernels
+    differ)."""
     d = _load(DATA / f"{case}_in.npz")
     ours, stored = crosscheck.compute(d), _load(DATA / f"{case}_out.npz")
     assert list(ours) == list(stored)
@@ -465,13 +467,14 @@ def test_golden_inputs_regenerate_within_a_few_ulps(tmp_path):
 
 
 def test_golden_output_commands_name_the_stored_files():
-    """The README's `refimpl crosscheck IN OUT` lines are the ones that wrote the *_out files."""
+    """The `refimpl crosscheck IN OUT` lines of tests/data/README.md are the ones that wrote the
+    *_out files."""
     commands = [a for a in _readme_commands() if "--make-example" not in a]
     assert sorted(commands) == sorted([f"{c}_in.npz", f"{c}_out.npz"] for c in GOLDEN_ALL)
 
 
 def test_every_key_is_documented():
-    doc = (ROOT / "docs" / "crosscheck.md").read_text()
+    doc = (ROOT / "docs" / "crosscheck" / "reference.md").read_text()
     keys = (*crosscheck.INPUT_SPEC, *crosscheck.CATEGORICAL_SPEC, "policy",
             *crosscheck.OUTPUT_KEYS, *crosscheck.CATEGORICAL_OUTPUT_KEYS,
             *(k for spec in crosscheck.BLOCK_SPECS.values() for k in spec),

@@ -1,6 +1,6 @@
 """The optional blocks of refimpl/crosscheck (GAE, critic, line-search trace) against independent
 oracles: the naive GAE loop of tests/core/test_returns.py with next values assembled by a plain loop,
-the worked example of docs/crosscheck.md, a textbook critic forward pass with finite
+the worked example of docs/crosscheck/reference.md, a textbook critic forward pass with finite
 differences, a brute-force line search over closed-form Gaussian log-densities and KLs, and
 training's own TRPO update on a HalfCheetah batch."""
 import re
@@ -20,7 +20,7 @@ from support.strategies import seeds
 from test_crosscheck import SMOOTH_INPUTS, _input_from_batch, _naive_mean_log_std, inputs
 from core.test_returns import _naive_gae  # tests/ is on sys.path; tests/crosscheck alone does not hold tests/core
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "crosscheck.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "crosscheck" / "reference.md"
 
 
 def _gae_block(T, K, seed, both=False):
@@ -83,7 +83,7 @@ def test_gae_reads_final_values_only_where_truncated_and_not_terminated():
 
 
 def _doc_gae_table():
-    """The rows of docs/crosscheck.md's worked GAE example."""
+    """The rows of docs/crosscheck/reference.md's worked GAE example."""
     text = DOC.read_text()
     table = text[text.index("| t | r_t | V(s_t)"):].split("\n\n")[0].splitlines()[2:]
     cells = [[c.strip() for c in row.strip("|").split("|")] for row in table]

@@ -249,8 +249,9 @@ def test_transposed_weights_of_a_categorical_policy_are_diagnosed():
 
 
 def test_worked_example_of_the_docs():
-    """docs/crosscheck.md's worked example, from closed forms: z = (1, -1), p_0 = 1/(1 + e^-2);
-    the score w.r.t. z is p_1 (1, -1) and z = s W + b with s = 1, so g = p_1 (1, -1, 1, -1);
+    """The worked example of docs/crosscheck/reference.md, from closed forms: z = (1, -1),
+    p_0 = 1/(1 + e^-2); the score w.r.t. z is p_1 (1, -1) and z = s W + b with s = 1, so
+    g = p_1 (1, -1, 1, -1);
     M = p_0 p_1 [[1, -1], [-1, 1]], so F e_1 = p_0 p_1 (1, -1, 1, -1) and F g = 4 p_0 p_1 g:
     one CG iteration gives x = g / (4 p_0 p_1 + lambda), beta = sqrt(2 delta / x^T g); at
     theta_new z' = (1.5, -1)."""
@@ -275,10 +276,10 @@ def test_worked_example_of_the_docs():
     for key, value in expected.items():  # a few roundings of O(1) numbers
         np.testing.assert_allclose(out[key], value, rtol=1e-14, atol=1e-15, err_msg=key)
     assert out["cg_iterations_run"] == 1
-    # the numbers as docs/crosscheck.md prints them (6 digits)
+    # the numbers as docs/crosscheck/reference.md prints them (6 digits)
     shown = {"probs": 0.880797, "logp": -0.126928, "entropy": 0.365334, "grad": 0.119203,
              "fvp": 0.104994, "cg_x": 0.229248, "beta": 0.427749, "ratio": 1.049211,
              "kl": 0.011563}
-    doc = (ROOT / "docs" / "crosscheck.md").read_text()
+    doc = (ROOT / "docs" / "crosscheck" / "reference.md").read_text()
     for key, value in shown.items():
         assert round(float(np.ravel(out[key])[0]), 6) == value and str(value) in doc, key

@@ -1,6 +1,7 @@
 """Every user mistake on ``refimpl train`` is one line on stderr, exit status 2, and leaves no
-directory behind (README, "Failures"); the run directory lifecycle of refimpl/engine/trainer.py: no dead
-ends before the first checkpoint, and a resumed run keeps its stored configuration."""
+directory behind (docs/running.md, "Failures"); the run directory lifecycle of
+refimpl/engine/trainer.py: no dead ends before the first checkpoint, and a resumed run keeps its
+stored configuration."""
 import dataclasses
 import json
 import os
@@ -35,6 +36,10 @@ INVALID = [  # (field, flags, what the one line must say)
     ("horizon", ["--horizon", "32"], "--minibatch 64 is larger than the batch"),
     ("horizon", ["--horizon", "512.5"], "invalid int value"),
     ("hidden", ["--hidden", "64", "0"], "--hidden must be widths >= 1"),
+    ("critic_hidden", ["--critic-hidden", "64", "0"], "--critic-hidden must be widths >= 1 or none"),
+    ("critic_hidden", ["--critic-hidden", "64", "none"],
+     "--critic-hidden takes widths or the one word none, got 64 none"),
+    ("init", ["--init", "he"], "--init must be one of orthogonal, xavier, torch"),
     ("activation", ["--activation", "sigmoid"], "--activation must be one of tanh, relu"),
     ("log_std_init", ["--log-std-init", "nan"], "--log-std-init must be a finite number"),
     ("log_std_init", ["--log-std-init", "inf"], "--log-std-init must be a finite number"),
@@ -42,7 +47,9 @@ INVALID = [  # (field, flags, what the one line must say)
     ("lam", ["--lam", "-0.1"], "--lam must be a finite number in [0, 1]"),
     ("norm_obs", ["--norm-obs=yes"], "ignored explicit argument"),
     ("obs_clip", ["--obs-clip", "-1"], "--obs-clip must be a finite number > 0"),
-    ("obs_clip", ["--obs-clip", "0"], "--obs-clip must be a finite number > 0"),
+    ("obs_clip", ["--obs-clip", "0"], "--obs-clip must be a finite number > 0 or none"),
+    ("reward_clip", ["--reward-clip", "0"], "--reward-clip must be a finite number > 0 or none"),
+    ("reward_clip", ["--reward-clip", "-10"], "--reward-clip must be a finite number > 0 or none"),
     ("norm_reward", ["--norm-reward=no"], "ignored explicit argument"),
     ("norm_adv", ["--norm-adv=1"], "ignored explicit argument"),
     ("clip_actions", ["--clip-actions=0"], "ignored explicit argument"),
@@ -55,6 +62,17 @@ INVALID = [  # (field, flags, what the one line must say)
     ("vf_clip", ["--vf-clip", "0"], "--vf-clip must be a finite number > 0 or none"),
     ("max_grad_norm", ["--max-grad-norm", "-1"], "--max-grad-norm must be a finite number > 0"),
     ("max_grad_norm", ["--max-grad-norm", "nan"], "--max-grad-norm must be a finite number > 0"),
+    ("grad_clip_scope", ["--grad-clip-scope", "global"],
+     "--grad-clip-scope must be one of each, joint"),
+    ("grad_clip_scope", ["--algo", "trpo", "--grad-clip-scope", "joint"],
+     "--grad-clip-scope joint is PPO's joint actor-critic loss; trpo fits its critic after"),
+    ("grad_clip_scope", ["--grad-clip-scope", "joint", "--vf-epochs", "2"],
+     "--grad-clip-scope joint trains the critic on the policy's minibatches: --vf-epochs 2 must "
+     "equal --epochs 1"),
+    ("grad_clip_scope", ["--grad-clip-scope", "joint", "--vf-minibatch", "32"],
+     "--vf-minibatch 32 must equal --minibatch 64"),
+    ("vf_coef", ["--vf-coef", "0"], "--vf-coef must be a finite number > 0"),
+    ("vf_coef", ["--vf-coef", "none"], "argument --vf-coef: invalid float value"),
     ("adam_eps", ["--adam-eps", "0"], "--adam-eps must be a finite number > 0"),
     ("adam_eps", ["--adam-eps", "none"], "argument --adam-eps: invalid float value"),
     ("lr", ["--lr", "nan"], "--lr must be a finite number > 0"),
@@ -65,10 +83,13 @@ INVALID = [  # (field, flags, what the one line must say)
     ("minibatch", ["--minibatch", "129"],
      "--minibatch 129 is larger than the batch, horizon * num_envs = 128"),
     ("clip_eps", ["--clip-eps", "-1"], "--clip-eps must be a finite number > 0"),
+    ("anneal_clip", ["--anneal-clip=yes"], "ignored explicit argument"),
     ("ent_coef", ["--ent-coef", "nan"], "--ent-coef must be a finite number, got nan"),
     ("target_kl", ["--target-kl", "0"], "--target-kl must be a finite number > 0 or none"),
     ("delta", ["--delta", "0"], "--delta must be a finite number > 0"),
     ("delta", ["--delta", "-1"], "--delta must be a finite number > 0"),
+    ("delta_final", ["--delta-final", "0"], "--delta-final must be a finite number > 0 or none"),
+    ("delta_final", ["--delta-final", "inf"], "--delta-final must be a finite number > 0 or none"),
     ("cg_iters", ["--cg-iters", "0"], "--cg-iters must be an integer >= 1"),
     ("damping", ["--damping", "-1"], "--damping must be a finite number >= 0"),
     ("fvp_fraction", ["--fvp-fraction", "0"], "--fvp-fraction must be a finite number in (0, 1]"),
@@ -86,6 +107,13 @@ INVALID = [  # (field, flags, what the one line must say)
     ("critic_process", ["--critic-process=no"], "ignored explicit argument"),
     ("checkpoint_every", ["--checkpoint-every", "0"], "--checkpoint-every must be an integer >= 1"),
     ("preset", ["--preset", "paperish"], "invalid choice: 'paperish'"),
+    ("preset", ["--preset", "zoo", "--env", "Hopper-v5"],
+     "preset 'zoo' holds settings for HalfCheetah-v5, not Hopper-v5"),
+    ("preset", ["--algo", "trpo", "--preset", "engstrom-ppo", "--env", "Hopper-v5"],
+     "preset 'engstrom-ppo' holds settings for ppo, not trpo"),
+    ("preset", ["--preset", "engstrom-ppo-m"],
+     "preset 'engstrom-ppo-m' holds settings for Hopper-v5, Walker2d-v5, Humanoid-v5, not "
+     "HalfCheetah-v5"),
 ]
 """At least one invalid value per Config field (``test_every_field_has_an_invalid_value``)."""
 
@@ -323,7 +351,8 @@ def _finished(tmp_path, capsys, *flags):
     (["--preset", "tianshou"], "--preset 'tianshou' conflicts"),
     (["--no-norm-obs"], "--norm-obs False conflicts"),
     (["--out", "elsewhere"], "--out elsewhere conflicts with --resume"),
-    (["--steps", "512"], "--steps cannot change the length of a run with anneal_lr"),
+    (["--steps", "512"], "--steps cannot change the length of a run with anneal_lr: its "
+                         "schedule runs over its 2 updates"),
     (["--lr", "0"], "--lr must be a finite number > 0"),
 ])
 def test_resume_refuses_flags_that_conflict_with_the_stored_config(capsys, tmp_path, flags, match):
@@ -331,6 +360,20 @@ def test_resume_refuses_flags_that_conflict_with_the_stored_config(capsys, tmp_p
     before = (out / "progress.csv").read_bytes()
     _one_line(capsys, ["train", "--resume", str(out), *flags, "--no-progress"], match)
     assert (out / "progress.csv").read_bytes() == before
+
+
+@pytest.mark.parametrize("flags, match", [
+    (["--algo", "ppo", "--no-anneal-lr", "--anneal-clip"], "run with anneal_clip:"),
+    (["--algo", "trpo", "--delta-final", "0.02"], "run with delta_final:"),
+    (["--algo", "npg", "--delta-final", "0.02"], "run with delta_final:"),
+])
+def test_resume_refuses_a_new_length_for_a_run_with_a_schedule(capsys, tmp_path, flags, match):
+    """anneal_clip and delta_final spread their schedules over the run's updates, as anneal_lr
+    does: a resumed run keeps its length. Without a schedule (TRPO's default) it may change
+    (tests/engine/test_train.py::test_extended_run_equals_a_run_trained_to_the_longer_length)."""
+    out = _finished(tmp_path, capsys, *flags)
+    _one_line(capsys, ["train", "--resume", str(out), "--steps", "512", "--no-progress"],
+              f"--steps cannot change the length of a {match}")
 
 
 def test_resume_accepts_flags_equal_to_the_stored_config(capsys, tmp_path):
@@ -402,8 +445,9 @@ CHECKPOINT_BYTES = 282_314
 
 
 @pytest.mark.parametrize("small_disk, unwritable", [
-    (8192, "progress.csv"),  # two pages: the lock file and config.json fit, progress.csv not
-    (64 * 1024, "checkpoints/latest.npz"),  # config.json and progress.csv fit, a checkpoint not
+    (8192, "run.json"),  # two pages: the lock file and config.json fit, run.json, the next, not
+    (64 * 1024, "checkpoints/latest.npz"),  # config.json, run.json and progress.csv fit, a
+                                            # checkpoint not
 ], indirect=["small_disk"])
 def test_disk_too_small_for_the_first_checkpoint_is_one_line_and_leaves_nothing(
         capsys, small_disk, unwritable):

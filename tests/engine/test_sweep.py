@@ -45,6 +45,13 @@ def test_local_sweep_writes_summary_and_skips_finished_runs(tmp_path, capsys):
         best = max(evals, key=lambda e: e[0])
         assert (float(r["best_eval_return"]), int(r["best_eval_step"])) == \
             (round(best[0], 2), best[1])
+        started = json.loads((out / f"{r['algo']}-s{r['seed']}" / "run.json").read_text())
+        for k in ("refimpl", "git_commit", "python", "numpy", "scipy", "gymnasium", "mujoco",
+                  "cpu", "platform"):  # what the run started on, as its run.json says
+            assert r[k] == ("" if started[k] is None else started[k]), k
+        assert r["blas"].split("; ") == [  # each library, its one thread a sweep's worker's
+            " ".join(str(lib[k]) for k in ("internal_api", "version", "architecture") if k in lib)
+            + " x1" for lib in started["blas"]]
     final = out / "ppo-s0" / "checkpoints" / "final.npz"
     stamp = os.stat(final).st_mtime_ns
     assert main(argv) == 0  # everything finished: nothing is retrained
@@ -76,6 +83,7 @@ def test_dask_workers_without_the_clients_filesystem(tmp_path, monkeypatch):
     distributed = pytest.importorskip("distributed", reason="the 'cluster' extra is not installed")
     import shutil
 
+    from refimpl.engine import provenance
     from refimpl.engine.config import Config
     from refimpl.engine.sweep import RUN_FILES
     from refimpl.engine.trainer import Run
@@ -108,8 +116,11 @@ def test_dask_workers_without_the_clients_filesystem(tmp_path, monkeypatch):
         monkeypatch.chdir(tmp_path / "client")
         rows = execute(specs(Path("out")), scheduler=cluster.scheduler_address)
     out = tmp_path / "client" / "out"
-    assert [{k: v for k, v in r.items() if k != "wall_s"} for r in rows] == \
-        [{k: v for k, v in r.items() if k != "wall_s"} for r in local]
+    # the summary's provenance columns are what each run started on: trpo-s0 started in this
+    # process, whose BLAS threads are not limited to one as a sweep's workers' are
+    differ = {"wall_s", *provenance.FIELDS}
+    assert [{k: v for k, v in r.items() if k not in differ} for r in rows] == \
+        [{k: v for k, v in r.items() if k not in differ} for r in local]
     for run_dir in ("ppo-s0", "trpo-s0"):
         assert all((out / run_dir / name).is_file() for name in RUN_FILES), run_dir
         for name in ("progress.csv", "eval.csv"):

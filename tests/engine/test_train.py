@@ -2,6 +2,7 @@
 determinism, exact resume, and checkpoint round trips."""
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -256,3 +257,123 @@ def test_environment_family_defaults_apply_beneath_preset_and_overrides():
         == (1e-8, 1e-8)
     assert Config.for_algo("ppo", env="HalfCheetah-v5") == Config.for_algo("ppo")
     assert Config.for_algo("vpg", env="Acrobot-v1").horizon == Config.for_algo("vpg").horizon
+
+
+LQ = dict(env="refimpl/LQ-Lecture-v0", horizon=200, hidden=(), norm_obs=False, epochs=1,
+          vf_epochs=1, eval_every=0, critic_process=False)
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _expected_provenance() -> dict:
+    """What run.json must hold, each from another source than refimpl.engine.provenance's:
+    package metadata for the versions (it reads the modules' __version__), sys.version_info,
+    setup.cfg's version, ``git rev-parse HEAD`` (it reads git's files), a regular expression
+    over /proc/cpuinfo."""
+    import configparser
+    import importlib.metadata
+    import platform
+    import re
+    import shutil
+    import subprocess
+    import sys
+
+    meta = importlib.metadata.version
+    setup = configparser.ConfigParser()
+    setup.read(ROOT / "setup.cfg")
+    commit = None
+    if (ROOT / ".git").exists():
+        assert shutil.which("git"), "a git checkout without git: cannot check the commit"
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+                                text=True, check=True).stdout.strip()
+    cpuinfo = Path("/proc/cpuinfo")
+    m = re.search(r"^model name\s*:\s*(.+)$", cpuinfo.read_text(), re.M) \
+        if cpuinfo.exists() else None
+    return {"refimpl": setup["metadata"]["version"], "git_commit": commit,
+            "python": "{}.{}.{}".format(*sys.version_info[:3]), "numpy": meta("numpy"),
+            "scipy": meta("scipy"), "gymnasium": meta("gymnasium"), "mujoco": meta("mujoco"),
+            "cpu": m.group(1).strip() if m else platform.processor() or platform.machine(),
+            "platform": platform.platform()}
+
+
+def test_run_json_records_what_the_run_ran_on(tmp_path):
+    """run.json is written when the run starts (before its first update), atomically beside
+    config.json, and holds the versions, the commit, the CPU and the BLAS libraries
+    threadpoolctl reports; a failure before the first checkpoint removes it with the rest."""
+    from threadpoolctl import threadpool_info
+
+    from refimpl.engine import provenance
+
+    run = Run(Config.for_algo("trpo", steps=400, **LQ), tmp_path / "run")
+    try:
+        stored = json.loads((tmp_path / "run" / "run.json").read_text())
+        assert tuple(stored) == provenance.FIELDS
+        assert {k: stored[k] for k in _expected_provenance()} == _expected_provenance()
+        loaded = {(lib["internal_api"], lib["version"], lib["num_threads"])
+                  for lib in threadpool_info() if lib["user_api"] == "blas"}
+        assert {(lib["internal_api"], lib["version"], lib["num_threads"])
+                for lib in stored["blas"]} == loaded and loaded
+        assert sorted(p.name for p in (tmp_path / "run").iterdir()) == \
+            [".refimpl.lock", "checkpoints", "config.json", "progress.csv", "run.json"]
+    finally:
+        run.discard()
+        run.close()
+    assert not (tmp_path / "run").exists()
+
+
+def test_git_commit_is_read_without_git(tmp_path):
+    """A linked work tree (``.git`` a file naming its git directory), HEAD a ref found in the
+    common directory's packed-refs; a detached HEAD; no repository at all."""
+    from refimpl.engine.provenance import git_commit
+
+    sha, other = "a" * 40, "b" * 40
+    common, linked = tmp_path / "repo.git", tmp_path / "repo.git" / "worktrees" / "wt"
+    linked.mkdir(parents=True)
+    (common / "packed-refs").write_text(f"# pack-refs with: peeled\n{other} refs/heads/main\n"
+                                        f"{sha} refs/heads/feature\n")
+    (linked / "HEAD").write_text("ref: refs/heads/feature\n")
+    (linked / "commondir").write_text("../..\n")
+    (tmp_path / "wt").mkdir()
+    (tmp_path / "wt" / ".git").write_text(f"gitdir: {linked}\n")
+    assert git_commit(tmp_path / "wt") == sha
+    (linked / "HEAD").write_text(other + "\n")
+    assert git_commit(tmp_path / "wt") == other
+    assert git_commit(tmp_path / "nothing") is None
+
+
+def test_resume_on_another_machine_notes_it_and_records_it(tmp_path, capsys, monkeypatch):
+    """A run resumed with another CPU and NumPy goes on, bit for bit as if uninterrupted (here
+    nothing really changed), says so in one line and appends the new record to run.json; a
+    second resume on that machine says nothing more; a run without run.json (from before it
+    was written) resumes too, with a one-line note."""
+    from refimpl.cli import main
+    from refimpl.engine import provenance
+
+    cfg = Config.for_algo("trpo", steps=200, **LQ)
+    out, full = tmp_path / "run", tmp_path / "full"
+    train(cfg, out, progress=False)
+    train(Config.for_algo("trpo", steps=600, **LQ), full, progress=False)
+    started = json.loads((out / "run.json").read_text())
+    real = provenance.record
+    elsewhere = {**real(), "cpu": "Another CPU", "numpy": "0.0.1"}
+    monkeypatch.setattr(provenance, "record", lambda: dict(elsewhere))
+    assert main(["train", "--resume", str(out), "--steps", "400", "--no-progress"]) == 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("refimpl: note: resuming at update 1 "
+                                                         "with numpy "), err
+    assert f"cpu {started['cpu']} -> Another CPU" in err, err
+    assert main(["train", "--resume", str(out), "--steps", "600", "--no-progress"]) == 0
+    assert capsys.readouterr().err == ""
+    assert json.loads((out / "run.json").read_text()) == \
+        {**started, "resumed": [{"update": 1, **elsewhere}]}
+    assert _rows(out) == _rows(full)
+
+    (out / "run.json").unlink()
+    monkeypatch.setattr(provenance, "record", real)
+    assert main(["train", "--resume", str(out), "--steps", "800", "--no-progress"]) == 0
+    err = capsys.readouterr().err.strip()
+    assert err == (f"refimpl: note: {out / 'run.json'} is missing (a run from before refimpl "
+                   "recorded what a run ran on): recording what this run runs on from update 3 "
+                   "on"), err
+    stored = json.loads((out / "run.json").read_text())
+    assert {k: stored[k] for k in provenance.FIELDS} == dict.fromkeys(provenance.FIELDS)
+    assert [r["update"] for r in stored["resumed"]] == [3]

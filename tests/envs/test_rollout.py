@@ -179,3 +179,33 @@ def test_clips_actions_only_for_a_gaussian_policy_that_asks_for_it():
     from refimpl.envs.rollout import clips_actions
     assert clips_actions(True, "gaussian") and not clips_actions(False, "gaussian")
     assert not clips_actions(True, "categorical") and not clips_actions(False, "categorical")
+
+
+def _halfcheetah_batch(reward_clip):
+    """A batch of 64 steps in 2 HalfCheetah-v5 environments with reward scaling, and the
+    collector's running episode returns."""
+    c = Collector("HalfCheetah-v5", 2, seed=0, gamma=0.99, norm_reward=True,
+                  reward_clip=reward_clip)
+    policy = GaussianPolicy.build(c.obs_dim, c.act_dim, (8,))
+    try:
+        batch = c.collect(policy, policy.init(np.random.default_rng(0)), 64,
+                          np.random.default_rng(1))
+        return batch, c.ep_return.copy()
+    finally:
+        c.close()
+
+
+def test_reward_clip_bounds_the_scaled_rewards_and_changes_nothing_else():
+    """reward_clip c clips the rewards learning sees after reward scaling: they equal
+    np.clip(scaled, -c, c), never exceed c in size, and everything else the batch holds (and the
+    episode returns, which count the environment's own rewards) is what it is without
+    clipping. c is the median |scaled reward|, so that half of them are clipped."""
+    plain, returns = _halfcheetah_batch(None)
+    c = float(np.median(np.abs(plain.rewards)))
+    clipped, clipped_returns = _halfcheetah_batch(c)
+    np.testing.assert_array_equal(clipped.rewards, np.clip(plain.rewards, -c, c))
+    assert np.abs(clipped.rewards).max() <= c
+    assert (np.abs(plain.rewards) > c).sum() >= plain.rewards.size // 3  # the clip is active
+    for name in ("obs", "next_obs", "actions", "terminated", "ends"):
+        np.testing.assert_array_equal(getattr(clipped, name), getattr(plain, name))
+    np.testing.assert_array_equal(clipped_returns, returns)
