@@ -16,7 +16,8 @@ import numpy as np
 
 import refimpl.envs  # noqa: F401  (registers the lecture's environments with gymnasium)
 
-from refimpl.envs.vector import STATE, make_training_envs
+from refimpl.envs.make import held_warnings
+from refimpl.envs.vector import STATE, make_training_envs, observation_size
 from refimpl.core.errors import NumericalError
 from refimpl.core.normalize import RewardScaler, RunningMeanStd
 from refimpl.core.returns import gae
@@ -41,16 +42,18 @@ def check_finite(where: str, **arrays) -> None:
 
 
 def action_head(space: gym.Space, env_id: str) -> str:
-    """The policy head an action space needs (``policy.HEADS``): ``"gaussian"`` for a Box,
-    ``"categorical"`` for a Discrete space counting from 0; a one-line ValueError naming any
-    other space (MultiDiscrete, MultiBinary, Dict, Tuple, ...)."""
-    if isinstance(space, gym.spaces.Box):
+    """The policy head an action space needs (``policy.HEADS``): ``"gaussian"`` for a Box of
+    one dimension, shape (d,), ``"categorical"`` for a Discrete space counting from 0; a
+    one-line ValueError naming any other space (a Box of shape (2, 2), MultiDiscrete,
+    MultiBinary, Dict, Tuple, ...)."""
+    if isinstance(space, gym.spaces.Box) and len(space.shape) == 1:
         return "gaussian"
     if isinstance(space, gym.spaces.Discrete) and int(space.start) == 0:
         return "categorical"
-    raise ValueError(f"{env_id} has the action space {space} ({type(space).__name__}); refimpl "
-                     "handles Box (Gaussian policy) and Discrete spaces counting from 0 "
-                     "(categorical policy)")
+    shape = f" of shape {space.shape}" if isinstance(space, gym.spaces.Box) else ""
+    raise ValueError(f"{env_id} has the action space {space} ({type(space).__name__}{shape}); "
+                     "refimpl handles Box spaces of one dimension, shape (d,) (Gaussian policy), "
+                     "and Discrete spaces counting from 0 (categorical policy)")
 
 
 def clips_actions(clip_actions: bool, kind: str) -> bool:
@@ -62,8 +65,9 @@ def clips_actions(clip_actions: bool, kind: str) -> bool:
 
 def make_envs(env_id: str, num_envs: int, vector: str = "direct"):
     """The training environments (``refimpl.envs.vector``); a one-line ValueError for an
-    environment that cannot be made (``refimpl.envs.make``) or whose action space is neither
-    Box nor Discrete (``action_head``)."""
+    environment that cannot be made (``refimpl.envs.make``), whose observations are not arrays
+    (``vector.observation_size``) or whose action space is neither a Box of shape (d,) nor
+    Discrete (``action_head``)."""
     envs = make_training_envs(env_id, num_envs, vector)
     try:
         action_head(envs.single_action_space, env_id)
@@ -108,7 +112,7 @@ class Collector:
                  clip_actions: bool = True, vector: str = "direct",
                  reward_clip: float | None = None):
         self.envs = make_envs(env_id, num_envs, vector)
-        self.obs_dim = int(np.prod(self.envs.single_observation_space.shape))
+        self.obs_dim = observation_size(self.envs.single_observation_space, env_id)
         space = self.envs.single_action_space
         self.kind = action_head(space, env_id)  # the policy head this space needs
         self.act_dim = int(space.n) if self.kind == "categorical" else int(np.prod(space.shape))
@@ -118,7 +122,12 @@ class Collector:
         self.obs_clip = obs_clip
         self.rew_scaler = RewardScaler(num_envs, gamma) if norm_reward else None
         self.reward_clip = reward_clip
-        raw, _ = self.envs.reset(seed=RunSeeds(seed).env_seeds(num_envs))
+        try:
+            with held_warnings():  # an observation reset refuses: only its one line is shown
+                raw, _ = self.envs.reset(seed=RunSeeds(seed).env_seeds(num_envs))
+        except ValueError:
+            self.envs.close()
+            raise
         self.raw_obs = raw.reshape(num_envs, self.obs_dim).astype(np.float64)
         if self.obs_rms is not None:
             self.obs_rms.update(self.raw_obs)

@@ -151,6 +151,8 @@ def _one_line(capsys, argv, *matches):
     (["--set", "horizon"], "--set takes FIELD=VALUE"),
     (["--set", "gamma=2"], "gamma"),  # a value Config itself refuses
     (["--env", "test/Dict-v0"], "test/Dict-v0 has the action space Dict("),
+    (["--env", "Blackjack-v1"], "Blackjack-v1 has the observation space Tuple(Discrete(32)"),
+    (["--env", "test/TupleObservation-v0"], "has the observation space Tuple(Discrete(2), Box("),
     (["--env", "NoSuch-v1"], "cannot make environment 'NoSuch-v1'"),
     (["--workers", "0"], "--workers must be at least 1"),
     (["--eval-episodes", "0"], "--eval-episodes must be positive"),
