@@ -54,6 +54,15 @@ def make_vector_env(env_id: str, num_envs: int, mode: str = "sync",
         return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode, **kwargs)
 
 
+def render_failure(env: gym.Env, err: BaseException) -> str:
+    """One line for a frame that could not be rendered: MuJoCo's OpenGL back end
+    (``gl_failure``), or, for another environment, its own renderer's error (CartPole's names
+    pygame, which gymnasium[classic-control] installs)."""
+    if _is_mujoco(env.spec):
+        return gl_failure(err, render=True)
+    return f"cannot render {env.spec.id if env.spec else env}: {type(err).__name__}: {err}"
+
+
 def gl_failure(err: BaseException, render: bool) -> str:
     """One line for an OpenGL back end that does not load: the variable, the error, the fix."""
     value = os.environ.get("MUJOCO_GL")

@@ -235,6 +235,31 @@ def test_a_file_that_is_not_a_loadable_npz_is_one_line_before_any_array_is_loade
     assert _files(tmp_path) == before
 
 
+def test_eval_seed_and_episodes_are_checked_naming_the_flag(run_dir, no_episodes, capsys):
+    """--seed -5 said "expected non-negative integer", from inside NumPy's seeding."""
+    final = str(run_dir / "checkpoints" / "final.npz")
+    _fails(capsys, ["eval", final, "--seed", "-5"], "--seed must be an integer >= 0, got -5")
+    _fails(capsys, ["eval", final, "--episodes", "0"], "--episodes must be an integer >= 1, got 0")
+
+
+def test_render_of_a_classic_control_env_without_pygame_names_pygame(tmp_path, monkeypatch,
+                                                                       capsys):
+    """CartPole draws with pygame (gymnasium[classic-control]), not MuJoCo: the line names what
+    is missing, not MuJoCo's OpenGL back ends. pygame is made unimportable here."""
+    out = tmp_path / "cartpole"
+    assert main(["train", "--env", "CartPole-v1", "--out", str(out), "--steps", "64",
+                 "--horizon", "32", "--num-envs", "2", "--minibatch", "32", "--vf-minibatch",
+                 "32", "--no-progress"]) == 0
+    monkeypatch.setitem(sys.modules, "pygame", None)  # import pygame raises ImportError
+    before = _files(tmp_path)
+    line = _fails(capsys, ["eval", str(out / "checkpoints" / "final.npz"), "--episodes", "1",
+                           "--render", str(tmp_path / "x.gif")],
+                  "cannot render CartPole-v1: DependencyNotInstalled: pygame is not installed",
+                  'gymnasium[classic-control]')
+    assert "MuJoCo" not in line and "MUJOCO_GL" not in line
+    assert _files(tmp_path) == before
+
+
 @pytest.mark.parametrize("path", sorted(ROOT.glob("results/*/*/checkpoints/final.npz")),
                          ids=lambda p: f"{p.parts[-4]}/{p.parts[-3]}")
 def test_every_committed_checkpoint_validates(path):
