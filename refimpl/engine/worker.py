@@ -8,8 +8,8 @@ each request with that object's ``method`` on the request's arguments, pickled a
 the caller may change them right after. The answers are the numbers the same call gives in the
 training process, bit for bit: the same code on the same inputs with one BLAS thread, as
 training uses. One request at a time: ``submit`` waits for the answer before. The process
-ignores Ctrl-C, which the training process handles, and ends when it is closed or the training
-process dies.
+ignores Ctrl-C, which the training process handles, and NumPy's floating-point warnings, as
+training does; it ends when it is closed or the training process dies.
 
 Tested through its users in tests/engine/test_evaluation.py and tests/engine/test_critic_process.py.
 """
@@ -18,6 +18,8 @@ from __future__ import annotations
 import multiprocessing
 import signal
 from concurrent.futures import Future
+
+import numpy as np
 
 from refimpl.engine.errors import WorkerError
 
@@ -103,6 +105,7 @@ def _serve(conn, make, args: tuple, method: str) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threadpool_limits(1, user_api="blas")  # one core, as training uses
+    np.seterr(all="ignore")  # as in training (trainer.train): its checks tell a NaN or infinity
     server = make(*args)
     answer_to = getattr(server, method)
     while True:

@@ -167,14 +167,30 @@ class Collector:
             if end.any():
                 final = np.stack([info["final_obs"][i] for i in np.flatnonzero(end)])
                 next_obs[t, end] = self.normalize(final.reshape(-1, self.obs_dim))
-            rewards[t] = r if self.rew_scaler is None else self.rew_scaler.scale(r, end)
-            if self.reward_clip is not None:
-                # Implementation detail (not in the lecture): reward clipping, after scaling
-                np.clip(rewards[t], -self.reward_clip, self.reward_clip, out=rewards[t])
+            rewards[t] = r
             terminated[t], ends[t] = term, end
             self.raw_obs = raw
         check_finite("from the environment", observations=next_obs, rewards=rewards)
+        if self.rew_scaler is not None:
+            self._scale_rewards(rewards, ends)
+        if self.reward_clip is not None:
+            # Implementation detail (not in the lecture): reward clipping, after scaling
+            np.clip(rewards, -self.reward_clip, self.reward_clip, out=rewards)
         return Batch(obs, next_obs, actions, rewards, terminated, ends)
+
+    def _scale_rewards(self, rewards: np.ndarray, ends: np.ndarray) -> None:
+        """Implementation detail (not in the lecture): reward scaling of the batch's (T, E)
+        finite rewards, in place, step after step as they came (``RewardScaler``; the scaler's
+        state depends only on the rewards and episode ends, so this gives the numbers of scaling
+        each step as it is taken). A NonFiniteError names the normaliser if its running
+        discounted return overflows (rewards near 1e308 are finite, their sum is not)."""
+        peak = float(np.max(np.abs(rewards)))
+        for t in range(len(rewards)):
+            rewards[t] = self.rew_scaler.scale(rewards[t], ends[t])
+        if not np.all(np.isfinite(rewards)):
+            raise NonFiniteError("non-finite rewards from the reward normaliser (--norm-reward): "
+                                 "the running discounted return of the environment's finite "
+                                 f"rewards (|r| up to {peak:.3g}) overflowed")
 
     def _record_episodes(self, r: np.ndarray, end: np.ndarray) -> None:
         self.ep_return += r
