@@ -195,6 +195,10 @@ def closing_line(run) -> str:
 def cmd_eval(args) -> int:
     from refimpl.engine.evaluate import evaluate
 
+    if args.episodes < 1:
+        raise ValueError(f"--episodes must be an integer >= 1, got {args.episodes}")
+    if args.seed < 0:  # the episodes' reset seeds are --seed, --seed + 1, ...
+        raise ValueError(f"--seed must be an integer >= 0, got {args.seed}")
     returns = evaluate(args.checkpoint, args.episodes, not args.stochastic, args.seed,
                        args.render)
     kind = ("stochastic episodes (actions sampled from the policy; the default, --deterministic, "

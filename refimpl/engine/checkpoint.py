@@ -16,6 +16,7 @@ that deviates in any key, in one line naming the key.
 from __future__ import annotations
 
 import json
+import math
 import os
 import pickle
 import tempfile
@@ -23,6 +24,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+from numpy.lib import format as npy_format
 
 from refimpl.engine.config import Config
 from refimpl.core.nn import MLP
@@ -86,19 +88,74 @@ def save(path: Path, arrays: dict[str, np.ndarray]) -> None:
     atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
+ZIP_STARTS = (b"PK\x03\x04", b"PK\x05\x06")
+"""The first bytes of a zip archive: its first member's local header, or an empty archive's
+end record. An .npz is a zip of .npy files."""
+NPY_HEADERS = {(1, 0): npy_format.read_array_header_1_0, (2, 0): npy_format.read_array_header_2_0}
+"""Readers of the .npy header versions that ``numpy.savez`` writes for plain arrays (3.0 only
+serves structured dtypes with non-Latin-1 field names, which no refimpl file holds)."""
+DEFLATE_MAX_RATIO = 1032
+"""Deflate's largest expansion: n compressed bytes inflate to at most about 1032 n."""
+
+
 def read_npz(path: Path) -> dict[str, np.ndarray]:
     """All arrays of an .npz archive, loaded without pickles. A missing file raises
-    FileNotFoundError; anything else unreadable a ValueError whose message is the reason."""
+    FileNotFoundError; anything else unreadable a ValueError whose message is the reason, before
+    any array is loaded where the file itself shows it (``check_npz``): a file that is not an
+    .npz archive, or an array whose header declares more data than the file can hold (NumPy
+    would allocate the declared size first). Tested in tests/engine/test_bad_files.py."""
     try:
-        f = np.load(path, allow_pickle=False)
-        if not isinstance(f, np.lib.npyio.NpzFile):
-            raise ValueError("a single array, not an .npz archive of named arrays")
-        with f:
+        check_npz(Path(path))
+        with np.load(path, allow_pickle=False) as f:
             return {k: f[k] for k in f.files}
     except FileNotFoundError:
         raise
     except (OSError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError) as e:
-        raise ValueError(str(e)) from None
+        raise ValueError(e.strerror if isinstance(e, OSError) and e.strerror else str(e)) \
+            from None
+
+
+def check_npz(path: Path) -> None:
+    """ValueError (one line) unless ``path`` is a zip archive of .npy arrays, stored or deflated,
+    each of whose headers (read with ``numpy.lib.format``, no data loaded) declares at most the
+    bytes its member holds, and each member at most what its compressed bytes in the file can
+    inflate to."""
+    with open(path, "rb") as f:
+        start = f.read(len(npy_format.MAGIC_PREFIX))
+    if start == npy_format.MAGIC_PREFIX:
+        raise ValueError("a single array, not an .npz archive of named arrays")
+    if not start.startswith(ZIP_STARTS):
+        raise ValueError("not an .npz archive: its first bytes are not a zip archive's")
+    size = path.stat().st_size
+    with zipfile.ZipFile(path) as z:
+        for member in z.infolist():
+            _check_member(z, member, size)
+
+
+def _check_member(z: zipfile.ZipFile, member: zipfile.ZipInfo, size: int) -> None:
+    """``check_npz`` for one member of an archive of ``size`` bytes."""
+    name = member.filename
+    ratio = {zipfile.ZIP_STORED: 1, zipfile.ZIP_DEFLATED: DEFLATE_MAX_RATIO}.get(
+        member.compress_type)
+    if not name.endswith(".npy") or ratio is None:
+        raise ValueError(f"member {name!r} is not a .npy array, stored or deflated, as "
+                         "numpy.savez writes")
+    if member.file_size > ratio * min(member.compress_size, size):
+        raise ValueError(f"member {name!r} declares {member.file_size:,} bytes, more than its "
+                         f"{member.compress_size:,} bytes in the file can hold")
+    with z.open(member) as f:
+        try:
+            version = npy_format.read_magic(f)
+            if version not in NPY_HEADERS:
+                raise ValueError(f".npy format version {version[0]}.{version[1]}, which refimpl "
+                                 "does not read")
+            shape, _, dtype = NPY_HEADERS[version](f)
+        except ValueError as e:
+            raise ValueError(f"member {name!r} is not a readable .npy array ({e})") from None
+        declared, held = math.prod(shape) * dtype.itemsize, member.file_size - f.tell()
+    if declared > held:
+        raise ValueError(f"array {name[:-4]!r} declares shape {shape} of {dtype} "
+                         f"({declared:,} bytes), but the file holds {max(held, 0):,} bytes of it")
 
 
 def load(path: Path) -> dict[str, np.ndarray]:

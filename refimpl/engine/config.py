@@ -28,7 +28,7 @@ from refimpl.algos import PARAMS
 from refimpl.algos.agent import AgentSpec
 from refimpl.core.critic import CriticFitParams
 from refimpl.core.nn import ACTIVATIONS, INITS
-from refimpl.envs.vector import VECTORS
+from refimpl.envs.vector import MAX_ENVS, VECTORS
 
 ALGOS = ("ppo", "trpo", "npg", "vpg")
 NPG_STEPS = ("normalized", "fixed")
@@ -301,7 +301,9 @@ class Config:
     seed: int = field(0, "Seed of every random stream (initial weights, action noise, "
                       "minibatches, environments).", at_least(0))
     num_envs: int = field(1, "Parallel environments; the horizon counts steps per env.",
-                          at_least(1))
+                          Rule(lambda v: 1 <= v <= MAX_ENVS, f">= 1 and <= {MAX_ENVS} (each "
+                               "environment is a simulator of its own, all made when the run "
+                               f"starts: {MAX_ENVS} HalfCheetahs take ~10 s and ~1 GB)"))
     vector: str = field("direct", "How the environments are stepped: 'direct' (refimpl's loop "
                         "in this process), 'sync' (gymnasium's SyncVectorEnv) or 'async' "
                         "(gymnasium's AsyncVectorEnv, one process per environment, for several "

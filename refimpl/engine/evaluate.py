@@ -21,7 +21,7 @@ import numpy as np
 
 from refimpl.engine import checkpoint
 from refimpl.engine.config import Config
-from refimpl.envs.make import gl_failure, make_env
+from refimpl.envs.make import make_env, render_failure
 from refimpl.core.normalize import RunningMeanStd
 from refimpl.core.policy import CategoricalPolicy, GaussianPolicy, make_policy
 from refimpl.envs.rollout import action_head, clips_actions
@@ -199,11 +199,12 @@ def _follow_with_tracking_camera(env: gym.Env) -> None:
 
 
 def _render(env: gym.Env) -> np.ndarray:
-    """One RGB frame; a failing offscreen renderer becomes a one-line ValueError."""
+    """One RGB frame; a failing renderer becomes a one-line ValueError (``make.render_failure``:
+    MuJoCo's OpenGL back end, or what another environment's renderer needs, such as pygame)."""
     try:
         return env.render()
     except Exception as e:  # OpenGL back ends fail in many ways; all mean "no renderer"
-        raise ValueError(gl_failure(e, render=True)) from None
+        raise ValueError(render_failure(env, e)) from None
 
 
 def write_gif(path: Path, frames: list[np.ndarray], fps: int = 30) -> None:

@@ -28,6 +28,7 @@ logs as TensorBoard scalars into ``DIR/<run directory name>``. Tested in
 """
 from __future__ import annotations
 
+import argparse
 import csv
 import dataclasses
 import io
@@ -71,15 +72,41 @@ class RunSpec:
     tensorboard: str | None = None
 
 
+MAX_SEEDS = 1000
+"""Most seeds one sweep takes (``--seeds``): each seed is one training run per algorithm, and a
+1M-step HalfCheetah run takes 5 to 15 minutes of one core (``results/*/summary.csv``, wall_s), so
+1000 seeds of three algorithms are already weeks of one core. A larger range is a typo
+(0-99999999 spent 30 s listing its seeds before anything was said)."""
+
+
 def parse_seeds(text: str) -> list[int]:
-    """'0-4' -> [0, 1, 2, 3, 4]; '1,3,5' -> [1, 3, 5]; ValueError otherwise."""
-    seeds = []
+    """'0-4' -> [0, 1, 2, 3, 4]; '1,3,5' -> [1, 3, 5]; otherwise a one-line ValueError saying
+    what is wrong: a part that is not a seed or a range, a range that ends below its start, or
+    more than MAX_SEEDS seeds (counted before any is listed)."""
+    ranges = []
     for part in text.split(","):
         m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
-        if not m or (m[2] and int(m[2]) < int(m[1])):
-            raise ValueError(f"seeds must look like 0-4 or 1,3,5, got {text!r}")
-        seeds.extend(range(int(m[1]), int(m[2] or m[1]) + 1))
-    return seeds
+        if not m:
+            what = repr(part.strip()) if part.strip() else "an empty item"
+            raise ValueError(f"{what} is neither a seed nor a range of seeds; give seeds >= 0 "
+                             "like 0-4 or 1,3,5")
+        lo, hi = int(m[1]), int(m[2] or m[1])
+        if hi < lo:
+            raise ValueError(f"the range {lo}-{hi} ends below its start; write it {hi}-{lo}")
+        ranges.append(range(lo, hi + 1))
+    count = sum(r.stop - r.start for r in ranges)  # len() overflows past 2**63
+    if count > MAX_SEEDS:
+        raise ValueError(f"{text.strip()} is {count:,} seeds, more than the {MAX_SEEDS} a sweep "
+                         "takes (each seed is a training run of every algorithm)")
+    return [seed for r in ranges for seed in r]
+
+
+def _seeds_flag(text: str) -> list[int]:
+    """``parse_seeds`` as an argparse type: its message after "argument --seeds:"."""
+    try:
+        return parse_seeds(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def grid(algos, seeds, out: Path, preset: str = "default", **overrides) -> list[RunSpec]:
@@ -283,8 +310,9 @@ def add_arguments(p) -> None:
     """The ``sweep`` flags; every help text ends with the default (tests/engine/test_sweep.py)."""
     p.add_argument("--algo", nargs="+", choices=ALGOS, default=["ppo", "trpo", "npg"],
                    help="algorithms (default: ppo trpo npg)")
-    p.add_argument("--seeds", type=parse_seeds, default=parse_seeds("0-4"),
-                   help="seeds, a range or a list: 0-4, 1,3,5 (default: 0-4)")
+    p.add_argument("--seeds", type=_seeds_flag, default=parse_seeds("0-4"),
+                   help=f"seeds, a range or a list: 0-4, 1,3,5; at most {MAX_SEEDS} (default: "
+                        "0-4)")
     p.add_argument("--steps", type=int, default=1_000_000,
                    help="environment steps of each run (default: 1000000)")
     p.add_argument("--env", default="HalfCheetah-v5",

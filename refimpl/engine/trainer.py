@@ -216,9 +216,12 @@ class Run(RunDirectory):
         try:
             batch = self.collector.collect(agent.policy, agent.phi, cfg.horizon,
                                            self.action_rng)                             # step 1
-            if self.fitting is not None:
-                done = self._finish_fit()
-                self.record(done)  # before this update's policy step, which may fail
+        except NumericalError as err:
+            raise type(err)(f"{err} {where}") from None
+        if self.fitting is not None:  # the update before, whose failures name it
+            done = self._finish_fit()
+            self.record(done)  # before this update's policy step, which may fail
+        try:
             data = self.advantages(batch)                                               # step 2
             metrics = self.algorithm.policy_update(agent, data, hp, self.update_rng)   # 3-7
         except NumericalError as err:
@@ -387,7 +390,8 @@ def train(cfg: Config | dict | None, out: Path, resume: bool = False,
     values requested, see ``Run``; ``tensorboard``: a directory for TensorBoard's event file).
     ``note(text)``, if given, receives the run's one-line remarks (``Run.notes``) before it
     trains. ``checkpoints/latest.npz`` is written after every update, so Ctrl-C
-    (KeyboardInterrupt), a NaN or infinity (NumericalError), a helper process that fails or dies
+    (KeyboardInterrupt), a NaN or infinity (NumericalError, without NumPy's RuntimeWarnings
+    before it: tests/engine/test_numerical_errors.py), a helper process that fails or dies
     (WorkerError) and a file that cannot be written (WriteError) all leave it at the last
     finished, good update; before the first one they remove what this call created (see the
     module docstring). The progress bar ends with the last evaluation's mean return."""
@@ -409,10 +413,12 @@ def train(cfg: Config | dict | None, out: Path, resume: bool = False,
             bar.set_postfix(shown, eval="-" if math.isnan(last) else f"{last:.0f}")
     try:
         # each update is recorded when its critic's fit, which runs while the next update
-        # collects, has finished (Run.step)
-        while run.update < run.num_updates:
-            show(run.step(overlap=True))
-        show(run.finish())
+        # collects, has finished (Run.step); NumPy's floating-point warnings are off, as a NaN
+        # or infinity is told in one line by the checks that stop training (NumericalError)
+        with np.errstate(all="ignore"):
+            while run.update < run.num_updates:
+                show(run.step(overlap=True))
+            show(run.finish())
         evaluated = run.finish_evaluation(wait=True)
         if evaluated is not None:
             run.last_evaluation = evaluated["mean"]

@@ -9,7 +9,8 @@ the caller may change them right after. The answers are the numbers the same cal
 training process, bit for bit: the same code on the same inputs with one BLAS thread, as
 training uses. One request at a time: ``submit`` waits for the answer before. The process
 ignores Ctrl-C, which the training process handles, from its start (without a traceback if it
-comes while the process starts), and ends when it is closed or the training process dies.
+comes while the process starts), and NumPy's floating-point warnings, as training does; it ends
+when it is closed or the training process dies.
 
 Tested through its users in tests/engine/test_evaluation.py and tests/engine/test_critic_process.py,
 and in tests/engine/test_faults.py::test_a_helper_process_interrupted_as_it_starts_prints_nothing.
@@ -20,6 +21,8 @@ import multiprocessing
 import signal
 from concurrent.futures import Future
 from multiprocessing import resource_tracker
+
+import numpy as np
 
 from refimpl.engine.errors import WorkerError
 
@@ -114,6 +117,7 @@ def _serve(conn, make, args: tuple, method: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # discards one that came while it started
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     threadpool_limits(1, user_api="blas")  # one core, as training uses
+    np.seterr(all="ignore")  # as in training (trainer.train): its checks tell a NaN or infinity
     server = make(*args)
     answer_to = getattr(server, method)
     while True:

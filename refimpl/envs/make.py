@@ -2,10 +2,12 @@
 
 ``make_env`` (one environment, for ``refimpl eval``) and ``make_vector_env`` (training's vector
 env) turn a user's mistake into a ``ValueError`` that says what to do: an unknown id, an
-environment that needs a package that is not installed, or a ``MUJOCO_GL`` that MuJoCo cannot load
-(MuJoCo reads it when it is first imported, and fails then, even where nothing is rendered).
-Warnings raised while an environment is made are held back: they are shown once it exists, and
-dropped if making it fails, so that a mistake prints only its error line.
+environment that needs a package that is not installed, a Box2D environment (which refimpl does
+not support, ``BOX2D``), or a ``MUJOCO_GL`` that MuJoCo cannot load (MuJoCo reads it when it is
+first imported, and fails then, even where nothing is rendered). An id of gymnasium's form
+``MODULE:ID`` imports MODULE first, which registers ID (a third-party package's environments).
+Warnings raised while an environment is made are held back (``held_warnings``): they are shown
+once it exists, and dropped if making it fails, so that a mistake prints only its error line.
 
 MuJoCo's own warnings go to Python's ``warnings`` instead of to stderr and a ``MUJOCO_LOG.TXT`` in
 the working directory; the known deprecation notice of the model files that ship with gymnasium
@@ -13,6 +15,7 @@ the working directory; the known deprecation notice of the model files that ship
 """
 from __future__ import annotations
 
+import importlib
 import os
 import warnings
 from contextlib import contextmanager
@@ -25,6 +28,12 @@ KNOWN_MUJOCO_WARNINGS = ("compiler attribute 'settotalmass' is deprecated",)
 
 RENDER_FIX = "install libegl1 and set MUJOCO_GL=egl, or libosmesa6 and MUJOCO_GL=osmesa"
 """What a user does about an offscreen renderer that fails (docs/running.md, "Rendering")."""
+
+BOX2D = ("refimpl does not support Box2D environments: a run's checkpoints hold each "
+         "environment's exact state, which Box2D's worlds do not expose (refimpl runs MuJoCo and "
+         "classic-control environments, and any that provides get_state/set_state)")
+"""Why a Box2D environment (LunarLander, BipedalWalker, CarRacing) is refused before gymnasium
+asks for Box2D to be installed: ``refimpl.envs.envstate`` could not save its state."""
 
 
 def make_env(env_id: str, render: bool = False) -> gym.Env:
@@ -45,6 +54,15 @@ def make_vector_env(env_id: str, num_envs: int, mode: str = "sync",
         return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode, **kwargs)
 
 
+def render_failure(env: gym.Env, err: BaseException) -> str:
+    """One line for a frame that could not be rendered: MuJoCo's OpenGL back end
+    (``gl_failure``), or, for another environment, its own renderer's error (CartPole's names
+    pygame, which gymnasium[classic-control] installs)."""
+    if _is_mujoco(env.spec):
+        return gl_failure(err, render=True)
+    return f"cannot render {env.spec.id if env.spec else env}: {type(err).__name__}: {err}"
+
+
 def gl_failure(err: BaseException, render: bool) -> str:
     """One line for an OpenGL back end that does not load: the variable, the error, the fix."""
     value = os.environ.get("MUJOCO_GL")
@@ -57,18 +75,47 @@ def gl_failure(err: BaseException, render: bool) -> str:
 
 
 @contextmanager
+def held_warnings():
+    """Hold back the warnings raised inside the block: shown after it if it succeeds, dropped
+    if it raises, so that a failure prints only its own line."""
+    with warnings.catch_warnings(record=True) as held:
+        yield
+    for w in held:
+        warnings.showwarning(w.message, w.category, w.filename, w.lineno, w.file, w.line)
+
+
+@contextmanager
 def _creating(env_id: str, render: bool):
     """Hold back warnings while making ``env_id``; map its failures to one-line ValueErrors."""
-    with warnings.catch_warnings(record=True) as held:
+    with held_warnings():
         try:
-            spec = gym.spec(env_id)
-            if "mujoco" in str(spec.entry_point):
+            spec = gym.spec(_registered_id(env_id))
+            if "box2d" in str(spec.entry_point):
+                raise ValueError(f"cannot make environment {env_id!r}: {BOX2D}")
+            if _is_mujoco(spec):
                 _prepare_mujoco(render)
             yield
         except (gym.error.Error, TypeError, ImportError) as e:
             raise ValueError(f"cannot make environment {env_id!r}: {e}") from None
-    for w in held:
-        warnings.showwarning(w.message, w.category, w.filename, w.lineno, w.file, w.line)
+
+
+def _registered_id(env_id: str) -> str:
+    """The id under which ``env_id`` is registered: for gymnasium's ``MODULE:ID``, ID, after
+    importing MODULE (which registers it), as ``gym.make`` does; ImportError if it cannot be
+    imported."""
+    module, sep, name = env_id.partition(":")
+    if not sep:
+        return env_id
+    try:
+        importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        raise ImportError(f"{e}; the form MODULE:ID imports MODULE ({module!r}), which should "
+                          "register ID") from None
+    return name
+
+
+def _is_mujoco(spec) -> bool:
+    return spec is not None and "mujoco" in str(spec.entry_point)
 
 
 def _prepare_mujoco(render: bool) -> None:

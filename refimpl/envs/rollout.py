@@ -16,7 +16,8 @@ import numpy as np
 
 import refimpl.envs  # noqa: F401  (registers the lecture's environments with gymnasium)
 
-from refimpl.envs.vector import STATE, make_training_envs
+from refimpl.envs.make import held_warnings
+from refimpl.envs.vector import STATE, make_training_envs, observation_size
 from refimpl.core.errors import NumericalError
 from refimpl.core.normalize import RewardScaler, RunningMeanStd
 from refimpl.core.returns import gae
@@ -41,16 +42,18 @@ def check_finite(where: str, **arrays) -> None:
 
 
 def action_head(space: gym.Space, env_id: str) -> str:
-    """The policy head an action space needs (``policy.HEADS``): ``"gaussian"`` for a Box,
-    ``"categorical"`` for a Discrete space counting from 0; a one-line ValueError naming any
-    other space (MultiDiscrete, MultiBinary, Dict, Tuple, ...)."""
-    if isinstance(space, gym.spaces.Box):
+    """The policy head an action space needs (``policy.HEADS``): ``"gaussian"`` for a Box of
+    one dimension, shape (d,), ``"categorical"`` for a Discrete space counting from 0; a
+    one-line ValueError naming any other space (a Box of shape (2, 2), MultiDiscrete,
+    MultiBinary, Dict, Tuple, ...)."""
+    if isinstance(space, gym.spaces.Box) and len(space.shape) == 1:
         return "gaussian"
     if isinstance(space, gym.spaces.Discrete) and int(space.start) == 0:
         return "categorical"
-    raise ValueError(f"{env_id} has the action space {space} ({type(space).__name__}); refimpl "
-                     "handles Box (Gaussian policy) and Discrete spaces counting from 0 "
-                     "(categorical policy)")
+    shape = f" of shape {space.shape}" if isinstance(space, gym.spaces.Box) else ""
+    raise ValueError(f"{env_id} has the action space {space} ({type(space).__name__}{shape}); "
+                     "refimpl handles Box spaces of one dimension, shape (d,) (Gaussian policy), "
+                     "and Discrete spaces counting from 0 (categorical policy)")
 
 
 def clips_actions(clip_actions: bool, kind: str) -> bool:
@@ -62,8 +65,9 @@ def clips_actions(clip_actions: bool, kind: str) -> bool:
 
 def make_envs(env_id: str, num_envs: int, vector: str = "direct"):
     """The training environments (``refimpl.envs.vector``); a one-line ValueError for an
-    environment that cannot be made (``refimpl.envs.make``) or whose action space is neither
-    Box nor Discrete (``action_head``)."""
+    environment that cannot be made (``refimpl.envs.make``), whose observations are not arrays
+    (``vector.observation_size``) or whose action space is neither a Box of shape (d,) nor
+    Discrete (``action_head``)."""
     envs = make_training_envs(env_id, num_envs, vector)
     try:
         action_head(envs.single_action_space, env_id)
@@ -108,7 +112,7 @@ class Collector:
                  clip_actions: bool = True, vector: str = "direct",
                  reward_clip: float | None = None):
         self.envs = make_envs(env_id, num_envs, vector)
-        self.obs_dim = int(np.prod(self.envs.single_observation_space.shape))
+        self.obs_dim = observation_size(self.envs.single_observation_space, env_id)
         space = self.envs.single_action_space
         self.kind = action_head(space, env_id)  # the policy head this space needs
         self.act_dim = int(space.n) if self.kind == "categorical" else int(np.prod(space.shape))
@@ -118,7 +122,12 @@ class Collector:
         self.obs_clip = obs_clip
         self.rew_scaler = RewardScaler(num_envs, gamma) if norm_reward else None
         self.reward_clip = reward_clip
-        raw, _ = self.envs.reset(seed=RunSeeds(seed).env_seeds(num_envs))
+        try:
+            with held_warnings():  # an observation reset refuses: only its one line is shown
+                raw, _ = self.envs.reset(seed=RunSeeds(seed).env_seeds(num_envs))
+        except ValueError:
+            self.envs.close()
+            raise
         self.raw_obs = raw.reshape(num_envs, self.obs_dim).astype(np.float64)
         if self.obs_rms is not None:
             self.obs_rms.update(self.raw_obs)
@@ -158,14 +167,30 @@ class Collector:
             if end.any():
                 final = np.stack([info["final_obs"][i] for i in np.flatnonzero(end)])
                 next_obs[t, end] = self.normalize(final.reshape(-1, self.obs_dim))
-            rewards[t] = r if self.rew_scaler is None else self.rew_scaler.scale(r, end)
-            if self.reward_clip is not None:
-                # Implementation detail (not in the lecture): reward clipping, after scaling
-                np.clip(rewards[t], -self.reward_clip, self.reward_clip, out=rewards[t])
+            rewards[t] = r
             terminated[t], ends[t] = term, end
             self.raw_obs = raw
         check_finite("from the environment", observations=next_obs, rewards=rewards)
+        if self.rew_scaler is not None:
+            self._scale_rewards(rewards, ends)
+        if self.reward_clip is not None:
+            # Implementation detail (not in the lecture): reward clipping, after scaling
+            np.clip(rewards, -self.reward_clip, self.reward_clip, out=rewards)
         return Batch(obs, next_obs, actions, rewards, terminated, ends)
+
+    def _scale_rewards(self, rewards: np.ndarray, ends: np.ndarray) -> None:
+        """Implementation detail (not in the lecture): reward scaling of the batch's (T, E)
+        finite rewards, in place, step after step as they came (``RewardScaler``; the scaler's
+        state depends only on the rewards and episode ends, so this gives the numbers of scaling
+        each step as it is taken). A NonFiniteError names the normaliser if its running
+        discounted return overflows (rewards near 1e308 are finite, their sum is not)."""
+        peak = float(np.max(np.abs(rewards)))
+        for t in range(len(rewards)):
+            rewards[t] = self.rew_scaler.scale(rewards[t], ends[t])
+        if not np.all(np.isfinite(rewards)):
+            raise NonFiniteError("non-finite rewards from the reward normaliser (--norm-reward): "
+                                 "the running discounted return of the environment's finite "
+                                 f"rewards (|r| up to {peak:.3g}) overflowed")
 
     def _record_episodes(self, r: np.ndarray, end: np.ndarray) -> None:
         self.ep_return += r

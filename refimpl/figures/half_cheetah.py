@@ -1,15 +1,17 @@
 """Lecture figures ``half_cheetah.png`` and ``half_cheetah.gif`` (slide "Example: Half-Cheetah"):
 frames of a trained refimpl policy on HalfCheetah-v5, rendered by MuJoCo's offscreen renderer
-on the CPU. The policy is the committed final checkpoint of the PPO run with the best final
-evaluation among the sweeps' ``summary.csv`` files (``halfcheetah_results.RESULTS``); the
+on the CPU. The policy is the final checkpoint of the PPO run with the best final evaluation
+among the ``summary.csv`` files of the sweeps ``halfcheetah_results.SWEEPS`` under the results
+directory (``refimpl figures --results``; by default the repository's committed runs); the
 episode is deterministic (mean action), seed 10000. Headless machines need an OpenGL back end:
 ``MUJOCO_GL=egl`` (package libegl1; what ``refimpl.engine.evaluate`` uses when MUJOCO_GL is unset) or
 ``MUJOCO_GL=osmesa`` (libosmesa6).
 
 Why the final returns spread over runs: ``half_cheetah_gaits.csv`` measures the gait of every
 committed run (TRPO, PPO, NPG) over its 10 evaluation episodes (``gait``: forward speed, torso
-pitch, episodes spent upside down), and ``half_cheetah_slow_gait.gif`` shows the slowest PPO run
-that stays upright, rendered like the fast one.
+pitch, episodes spent upside down; each run named by its path from the results directory's
+parent, ``results/halfcheetah-v5/ppo-s0`` by default), and ``half_cheetah_slow_gait.gif`` shows
+the slowest PPO run that stays upright, rendered like the fast one.
 """
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from refimpl.figures.halfcheetah_results import ALGOS, RESULTS
+from refimpl.figures import DEFAULT_RESULTS
+from refimpl.figures.halfcheetah_results import ALGOS, sweeps
 from refimpl.engine.plots import plt, save_csv, save_png
 
 FRAMES = 120
@@ -34,11 +37,12 @@ UPRIGHT = 0.5
 is upright if none of its evaluation episodes is."""
 
 
-def finished_runs(algo: str, results: list[Path] | None = None) -> list[tuple[float, Path]]:
-    """(final return, run directory) of every ``algo`` run in the sweeps' summaries whose final
-    checkpoint is there (a sweep may commit its logs without its checkpoints)."""
+def finished_runs(algo: str, results: list[Path]) -> list[tuple[float, Path]]:
+    """(final return, run directory) of every ``algo`` run in the summaries of the sweep
+    directories ``results`` whose final checkpoint is there (a sweep may commit its logs
+    without its checkpoints)."""
     runs = []
-    for path in RESULTS.values() if results is None else results:
+    for path in results:
         summary = Path(path) / "summary.csv"
         if summary.exists():
             with summary.open() as f:
@@ -47,8 +51,9 @@ def finished_runs(algo: str, results: list[Path] | None = None) -> list[tuple[fl
     return [(ret, run) for ret, run in runs if (run / "checkpoints" / "final.npz").exists()]
 
 
-def best_checkpoint(results: list[Path] | None = None, algo: str = "ppo") -> Path:
-    """Final checkpoint of the ``algo`` run with the highest final return in the summaries."""
+def best_checkpoint(results: list[Path], algo: str = "ppo") -> Path:
+    """Final checkpoint of the ``algo`` run with the highest final return in the summaries of
+    the sweep directories ``results``."""
     runs = finished_runs(algo, results)
     if not runs:
         raise ValueError(f"no {algo} runs in any summary.csv; run 'refimpl sweep' first")
@@ -90,9 +95,12 @@ def _render_gif(checkpoint: Path, path: Path) -> tuple[float, list]:
     return returns[0], frames
 
 
-def make(out_dir: Path) -> list[Path]:
-    out_dir = Path(out_dir)
-    ret, frames = _render_gif(best_checkpoint(), out_dir / "half_cheetah.gif")
+def make(out_dir: Path, results: Path = DEFAULT_RESULTS) -> list[Path]:
+    """The figures of the best PPO run, and the gaits of every run, of the sweeps
+    ``halfcheetah_results.SWEEPS`` under the results directory ``results``."""
+    out_dir, results = Path(out_dir), Path(results)
+    found = list(sweeps(results).values())
+    ret, frames = _render_gif(best_checkpoint(found), out_dir / "half_cheetah.gif")
     fig, axes = plt.subplots(1, STRIP, figsize=(2.2 * STRIP, 2.4))
     for i, (ax, frame) in enumerate(zip(axes, frames[::FRAMES // STRIP])):
         ax.imshow(frame)
@@ -101,7 +109,7 @@ def make(out_dir: Path) -> list[Path]:
     fig.suptitle(f"refimpl PPO on HalfCheetah-v5 (deterministic episode return {ret:.0f})")
     fig.tight_layout()
     written = [out_dir / "half_cheetah.gif", save_png(fig, out_dir / "half_cheetah.png")]
-    runs = [(algo, *run) for algo in ALGOS for run in sorted(finished_runs(algo))]
+    runs = [(algo, *run) for algo in ALGOS for run in sorted(finished_runs(algo, found))]
     gaits = [gait(run / "checkpoints" / "final.npz") for _, _, run in runs]
     upright = [run for (algo, _, run), g in zip(runs, gaits)
                if algo == "ppo" and g["upside_down"].max() <= UPRIGHT]
@@ -109,7 +117,8 @@ def make(out_dir: Path) -> list[Path]:
         _render_gif(upright[0] / "checkpoints" / "final.npz", out_dir / "half_cheetah_slow_gait.gif")
         written.append(out_dir / "half_cheetah_slow_gait.gif")
     written.append(save_csv(out_dir / "half_cheetah_gaits.csv", {
-        "run": [str(run) for _, _, run in runs], "final_return": [r for _, r, _ in runs],
+        "run": [str(results.name / run.relative_to(results)) for _, _, run in runs],
+        "final_return": [r for _, r, _ in runs],
         "speed_mean": [g["speed"].mean() for g in gaits],
         "speed_min": [g["speed"].min() for g in gaits],
         "pitch_mean": [g["pitch"].mean() for g in gaits],

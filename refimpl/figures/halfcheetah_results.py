@@ -1,7 +1,9 @@
 """Lecture figures "Results with TRPO" (``half_cheetah_trpo.svg``) and "Results: TRPO vs. PPO"
 (``trpo_vs_ppo.svg``): episode return on HalfCheetah-v5 against environment steps, one line
 style per preset (solid: the `default` preset; dashed: the ``tianshou`` preset), drawn from the
-committed run logs ``results/halfcheetah-v5*/ALGO-sSEED/`` written by ``refimpl sweep``.
+run logs ``RESULTS/halfcheetah-v5*/ALGO-sSEED/`` written by ``refimpl sweep``, RESULTS being the
+results directory (``refimpl figures --results``; by default the repository's committed
+``results/``).
 
 Where every run of an algorithm evaluated during training (``eval.csv``: 10 deterministic
 episodes every 20,000 steps), its curve is the IQM over runs of the evaluation return with a
@@ -26,10 +28,10 @@ import numpy as np
 from refimpl.core import stats
 from refimpl.engine.plots import Curve, learning_curve_figure, plt, save_csv, save_figure
 from refimpl.engine.logs import evaluation_curves, learning_curves
+from refimpl.figures import DEFAULT_RESULTS
 
-RESULTS = {"default": Path("results") / "halfcheetah-v5",
-           "tianshou": Path("results") / "halfcheetah-v5-tianshou"}
-"""Preset -> directory where ``refimpl sweep`` wrote its runs (relative to the working dir)."""
+SWEEPS = {"default": "halfcheetah-v5", "tianshou": "halfcheetah-v5-tianshou"}
+"""Preset -> the directory, under the results directory, where ``refimpl sweep`` wrote its runs."""
 ALGOS = ("trpo", "ppo", "npg")
 STYLE = {"default": "-", "tianshou": "--"}
 COLOR = {"trpo": "C0", "ppo": "C1", "npg": "C2"}
@@ -39,11 +41,16 @@ SOURCES = {"evaluation": "evaluation IQM, 95% CI", "training": "training episode
 """What a curve is drawn from -> how its legend entry says so."""
 
 
-def curves(results: dict[str, Path] | None = None) -> dict[tuple[str, str], tuple]:
-    """(preset, algo) -> (source, steps, y, low, high) over the seeds found, ``source`` one of
-    SOURCES: the evaluation IQM and its band where every run has an eval.csv, else the training
-    curve's mean and mean -+ std. A ValueError if no run is found."""
-    results = RESULTS if results is None else results
+def sweeps(results: Path) -> dict[str, Path]:
+    """Preset -> its sweep's directory under the results directory ``results`` (``SWEEPS``)."""
+    return {preset: Path(results) / name for preset, name in SWEEPS.items()}
+
+
+def curves(results: dict[str, Path]) -> dict[tuple[str, str], tuple]:
+    """(preset, algo) -> (source, steps, y, low, high) over the seeds found in the sweep
+    directories ``results`` (preset -> directory), ``source`` one of SOURCES: the evaluation IQM
+    and its band where every run has an eval.csv, else the training curve's mean and mean -+
+    std. A ValueError if no run is found."""
     out = {}
     for preset, path in results.items():
         dirs = {a: d for a in ALGOS if (d := sorted(Path(path).glob(f"{a}-s*")))}
@@ -59,11 +66,11 @@ def curves(results: dict[str, Path] | None = None) -> dict[tuple[str, str], tupl
     return out
 
 
-def final_returns(results: dict[str, Path] | None = None) -> dict[tuple[str, str], np.ndarray]:
-    """(preset, algo) -> final returns of its runs (shape (n,)), from each sweep's summary.csv."""
+def final_returns(results: dict[str, Path]) -> dict[tuple[str, str], np.ndarray]:
+    """(preset, algo) -> final returns of its runs (shape (n,)), from the summary.csv of each
+    sweep directory of ``results`` (preset -> directory)."""
     import csv
 
-    results = RESULTS if results is None else results
     out = {}
     for preset, path in results.items():
         if not (Path(path) / "summary.csv").exists():
@@ -122,15 +129,17 @@ def save_svg(fig, path: Path) -> Path:
     return save_figure(fig, path, "svg", metadata={"Date": None})
 
 
-def make(out_dir: Path) -> list[Path]:
-    c = curves()
+def make(out_dir: Path, results: Path = DEFAULT_RESULTS) -> list[Path]:
+    """The figures of the sweeps ``SWEEPS`` under the results directory ``results``."""
+    found = sweeps(results)
+    c = curves(found)
     out_dir = Path(out_dir)
     written = [
         save_svg(curve_figure(c, ["trpo"], "TRPO on HalfCheetah-v5"), out_dir / "half_cheetah_trpo.svg"),
         save_svg(curve_figure(c, ALGOS, "HalfCheetah-v5: TRPO vs. PPO (and NPG)"),
                  out_dir / "trpo_vs_ppo.svg"),
         save_curves_csv(c, out_dir / "halfcheetah_curves.csv")]
-    return written + final_figures(final_returns(), "HalfCheetah-v5", out_dir, "halfcheetah")
+    return written + final_figures(final_returns(found), "HalfCheetah-v5", out_dir, "halfcheetah")
 
 
 def save_curves_csv(c: dict, path: Path) -> Path:

@@ -175,6 +175,92 @@ def test_schema_is_exactly_what_training_writes(flags, tmp_path):
         assert all(n in (None, m) for n, m in zip(shape, d[key].shape)), key
 
 
+# ---- files named .npz that are not archives refimpl can load: refused before any array is
+
+def _npz_declaring(shape) -> bytes:
+    """An .npz whose member obs.npy has a header declaring ``shape`` of float64 and 64 bytes of
+    data: what a truncated or forged file looks like. NumPy allocates the declared size before
+    it reads the data."""
+    import io
+    import zipfile
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False,
+                                                  "shape": shape})
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("obs.npy", header.getvalue() + bytes(64))
+    return archive.getvalue()
+
+
+NOT_NPZ = {  # case -> (file contents, what the one line says)
+    "text": (b"refimpl\nis not an archive\n", "not an .npz archive"),
+    "header declaring (1e11, 3)": (_npz_declaring((10**11, 3)),
+                                   "array 'obs' declares shape (100000000000, 3) of float64 "
+                                   "(2,400,000,000,000 bytes), but the file holds 64 bytes of it"),
+    "header declaring (10, 3)": (_npz_declaring((10, 3)), "array 'obs' declares shape (10, 3) of "
+                                 "float64 (240 bytes), but the file holds 64 bytes of it"),
+}
+"""A text file (NumPy's message spoke of pickled data and allow_pickle), and a header that
+declares more than the file holds (2.4 TB: a memory error's traceback)."""
+READERS = {  # reader -> (the command, its file in it, the first words of its line)
+    "eval": (["eval", "FILE"], "is not a readable refimpl checkpoint ("),
+    "train --resume": (["train", "--resume", "RUN", "--no-progress"],
+                       "is not a readable refimpl checkpoint ("),
+    "crosscheck IN": (["crosscheck", "FILE", "OUT"], "is not a readable .npz file of plain "
+                      "arrays ("),
+    "crosscheck compare THEIRS": (["crosscheck", "compare", "EXAMPLE", "FILE"],
+                                  "is not a readable .npz file of plain arrays ("),
+}
+"""Every command that loads a user's .npz (all through ``checkpoint.read_npz``)."""
+
+
+@pytest.mark.parametrize("reader", READERS)
+@pytest.mark.parametrize("case", NOT_NPZ)
+def test_a_file_that_is_not_a_loadable_npz_is_one_line_before_any_array_is_loaded(
+        case, reader, run_dir, tmp_path, capsys):
+    content, match = NOT_NPZ[case]
+    argv, says = READERS[reader]
+    path = tmp_path / "bad.npz"
+    if reader == "train --resume":
+        shutil.copytree(run_dir, tmp_path / "run")
+        path = tmp_path / "run" / "checkpoints" / "latest.npz"
+    if reader == "crosscheck compare THEIRS":
+        assert main(["crosscheck", "--make-example", str(tmp_path / "in.npz")]) == 0
+    path.write_bytes(content)
+    before = _files(tmp_path)
+    argv = [str({"FILE": path, "RUN": tmp_path / "run", "OUT": tmp_path / "out.npz",
+                 "EXAMPLE": tmp_path / "in.npz"}.get(a, a)) for a in argv]
+    line = _fails(capsys, argv, f"{path} {says}{match}")
+    assert "pickle" not in line
+    assert _files(tmp_path) == before
+
+
+def test_eval_seed_and_episodes_are_checked_naming_the_flag(run_dir, no_episodes, capsys):
+    """--seed -5 said "expected non-negative integer", from inside NumPy's seeding."""
+    final = str(run_dir / "checkpoints" / "final.npz")
+    _fails(capsys, ["eval", final, "--seed", "-5"], "--seed must be an integer >= 0, got -5")
+    _fails(capsys, ["eval", final, "--episodes", "0"], "--episodes must be an integer >= 1, got 0")
+
+
+def test_render_of_a_classic_control_env_without_pygame_names_pygame(tmp_path, monkeypatch,
+                                                                       capsys):
+    """CartPole draws with pygame (gymnasium[classic-control]), not MuJoCo: the line names what
+    is missing, not MuJoCo's OpenGL back ends. pygame is made unimportable here."""
+    out = tmp_path / "cartpole"
+    assert main(["train", "--env", "CartPole-v1", "--out", str(out), "--steps", "64",
+                 "--horizon", "32", "--num-envs", "2", "--minibatch", "32", "--vf-minibatch",
+                 "32", "--no-progress"]) == 0
+    monkeypatch.setitem(sys.modules, "pygame", None)  # import pygame raises ImportError
+    before = _files(tmp_path)
+    line = _fails(capsys, ["eval", str(out / "checkpoints" / "final.npz"), "--episodes", "1",
+                           "--render", str(tmp_path / "x.gif")],
+                  "cannot render CartPole-v1: DependencyNotInstalled: pygame is not installed",
+                  'gymnasium[classic-control]')
+    assert "MuJoCo" not in line and "MUJOCO_GL" not in line
+    assert _files(tmp_path) == before
+
+
 @pytest.mark.parametrize("path", sorted(ROOT.glob("results/*/*/checkpoints/final.npz")),
                          ids=lambda p: f"{p.parts[-4]}/{p.parts[-3]}")
 def test_every_committed_checkpoint_validates(path):

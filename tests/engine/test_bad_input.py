@@ -16,7 +16,7 @@ from refimpl.algos import ALGORITHMS
 from refimpl.cli import main
 from refimpl.engine.config import Config
 from refimpl.engine.trainer import Run
-from support import odd_spaces  # noqa: F401  (registers test/MultiBinary-v0)
+from support import odd_spaces  # noqa: F401  (registers test/MultiBinary-v0, test/Box2x2-v0...)
 
 SMALL = ["--horizon", "128", "--epochs", "1", "--vf-epochs", "1", "--no-progress"]
 BOUNDED = ["--steps", "128", *SMALL]
@@ -27,11 +27,22 @@ INVALID = [  # (field, flags, what the one line must say)
     ("algo", ["--algo", "sac"], "invalid choice: 'sac'"),
     ("env", ["--env", "NoSuchEnv-v9"], "cannot make environment"),
     ("env", ["--env", "test/MultiBinary-v0"], "action space MultiBinary(3)"),
+    ("env", ["--env", "test/Box2x2-v0"], "(Box of shape (2, 2)); refimpl handles Box spaces of "
+     "one dimension"),
+    ("env", ["--env", "Blackjack-v1"], "Blackjack-v1 has the observation space Tuple(Discrete(32)"),
+    ("env", ["--env", "test/DictObservation-v0"], "has the observation space Dict('x': Box("),
+    ("env", ["--env", "test/WrongShapeFromReset-v0"], "returned an observation of shape (2,) "
+     "from reset, but its observation space Box(-1.0, 1.0, (3,), float64) has shape (3,)"),
+    ("env", ["--env", "LunarLander-v3"], "'LunarLander-v3': refimpl does not support Box2D"),
+    ("env", ["--env", "no_such_module:Env-v0"], "No module named 'no_such_module'; the form "
+     "MODULE:ID imports MODULE"),
     ("steps", ["--steps", "0"], "--steps must be an integer >= 1, got 0"),
     ("steps", ["--steps", "-5"], "--steps must be an integer >= 1"),
     ("steps", ["--steps", "abc"], "invalid int value"),
     ("seed", ["--seed", "-1"], "--seed must be an integer >= 0"),
     ("num_envs", ["--num-envs", "0"], "--num-envs must be an integer >= 1"),
+    ("num_envs", ["--env", "refimpl/LQ-Lecture-v0", "--num-envs", "1025"],
+     "--num-envs must be an integer >= 1 and <= 1024 (each environment is a simulator of its own"),
     ("horizon", ["--horizon", "0"], "--horizon must be an integer >= 1"),
     ("horizon", ["--horizon", "32"], "--minibatch 64 is larger than the batch"),
     ("horizon", ["--horizon", "512.5"], "invalid int value"),
@@ -134,6 +145,32 @@ def _one_line(capsys, argv, match, status=2) -> str:
     assert len(err.splitlines()) == 1 and "Traceback" not in err, err
     assert match in err, err
     return err
+
+
+def test_num_envs_is_bounded_by_max_envs():
+    """MAX_ENVS environments are a valid configuration, one more is not."""
+    from refimpl.envs.vector import MAX_ENVS
+
+    assert Config(num_envs=MAX_ENVS).num_envs == MAX_ENVS == 1024
+    with pytest.raises(ValueError, match="--num-envs must be an integer >= 1 and <= 1024"):
+        Config(num_envs=MAX_ENVS + 1)
+
+
+def test_env_of_a_module_is_made_after_importing_the_module(capsys, tmp_path, monkeypatch):
+    """gymnasium's MODULE:ID form: MODULE (not imported before) registers ID when imported, as
+    third-party environment packages do; the run trains, and its evaluation process (which
+    makes the environment anew) finds it too."""
+    (tmp_path / "refimpl_test_envs.py").write_text(
+        "import gymnasium\n"
+        "gymnasium.register('test/FromModule-v0', max_episode_steps=64,\n"
+        "                   entry_point='refimpl.envs.lq:LinearQuadraticEnv',\n"
+        "                   kwargs={'preset': 'lecture'})\n")
+    monkeypatch.syspath_prepend(tmp_path)  # spawned processes start with this sys.path
+    out = tmp_path / "run"
+    assert main(["train", "--env", "refimpl_test_envs:test/FromModule-v0", "--out", str(out),
+                 *BOUNDED, "--eval-every", "128", "--eval-episodes", "1"]) == 0, \
+        capsys.readouterr().err
+    assert len((out / "eval.csv").read_text().splitlines()) == 2  # header and one evaluation
 
 
 def test_every_field_has_an_invalid_value():

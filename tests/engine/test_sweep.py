@@ -11,8 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from refimpl.cli import main
-from refimpl.engine.sweep import SUMMARY_COLUMNS, execute, grid, parse_override, parse_seeds
-from support import odd_spaces  # noqa: F401  (registers test/Dict-v0)
+from refimpl.engine.sweep import (MAX_SEEDS, SUMMARY_COLUMNS, execute, grid, parse_override,
+                                  parse_seeds)
+from support import odd_spaces  # noqa: F401  (registers test/Dict-v0, test/TupleObservation-v0)
 
 TINY = ["--env", "refimpl/LQ-Lecture-v0", "--steps", "400", "--eval-episodes", "2",
         "--set", "horizon=200", "hidden=[]", "norm_obs=false", "epochs=1", "vf_epochs=1",
@@ -22,9 +23,28 @@ TINY = ["--env", "refimpl/LQ-Lecture-v0", "--steps", "400", "--eval-episodes", "
 def test_parse_seeds():
     assert parse_seeds("0-4") == [0, 1, 2, 3, 4]
     assert parse_seeds("1,3,5-6") == [1, 3, 5, 6]
-    for bad in ("a", "3-1", ""):
+    assert parse_seeds("0-499,500-999") == list(range(MAX_SEEDS))
+    for bad in ("a", "3-1", "", "0-1000", "0-500,501-1000", "0-99999999999999999999999"):
         with pytest.raises(ValueError):
             parse_seeds(bad)
+
+
+@pytest.mark.parametrize("seeds, match", [
+    ("5-3", "the range 5-3 ends below its start; write it 3-5"),
+    ("0-", "'0-' is neither a seed nor a range of seeds; give seeds >= 0 like 0-4 or 1,3,5"),
+    ("a", "'a' is neither a seed nor a range of seeds"),
+    ("0,,1", "an empty item is neither a seed nor a range of seeds"),
+    ("0-99999999", "0-99999999 is 100,000,000 seeds, more than the 1000 a sweep takes"),
+])
+def test_bad_seeds_are_one_line_naming_the_flag_and_what_is_wrong(seeds, match, tmp_path, capsys):
+    """argparse's own message named the parser, "invalid parse_seeds value", and 0-99999999
+    listed its seeds for 30 s before anything was said."""
+    with pytest.raises(SystemExit) as e:
+        main(["sweep", "--algo", "ppo", "--seeds", seeds, "--out", str(tmp_path / "s"), *TINY])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith(f"refimpl sweep: error: argument --seeds: {match}"), err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_local_sweep_writes_summary_and_skips_finished_runs(tmp_path, capsys):
@@ -151,6 +171,8 @@ def _one_line(capsys, argv, *matches):
     (["--set", "horizon"], "--set takes FIELD=VALUE"),
     (["--set", "gamma=2"], "gamma"),  # a value Config itself refuses
     (["--env", "test/Dict-v0"], "test/Dict-v0 has the action space Dict("),
+    (["--env", "Blackjack-v1"], "Blackjack-v1 has the observation space Tuple(Discrete(32)"),
+    (["--env", "test/TupleObservation-v0"], "has the observation space Tuple(Discrete(2), Box("),
     (["--env", "NoSuch-v1"], "cannot make environment 'NoSuch-v1'"),
     (["--workers", "0"], "--workers must be at least 1"),
     (["--eval-episodes", "0"], "--eval-episodes must be positive"),

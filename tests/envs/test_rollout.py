@@ -1,4 +1,6 @@
 """refimpl/envs/rollout.py: collection on gymnasium vector envs, and truncation vs termination."""
+import warnings
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -6,7 +8,8 @@ import pytest
 from refimpl.core.nn import MLP
 from refimpl.core.policy import GaussianPolicy
 from refimpl.envs.rollout import EPISODE_WINDOW, Collector, estimate_advantages
-from support.odd_spaces import ODD_SPACES
+from refimpl.envs.vector import VECTORS
+from support.odd_spaces import ODD_OBSERVATIONS, ODD_SPACES
 
 EPISODE = 3
 
@@ -98,6 +101,49 @@ def test_unsupported_action_space_is_rejected_in_one_line_naming_it(env_id):
     assert type(space).__name__ in message
     with pytest.raises(ValueError, match="refimpl handles Box"):
         action_head(space, env_id)
+
+
+@pytest.mark.parametrize("vector", VECTORS)
+@pytest.mark.parametrize("env_id", ODD_OBSERVATIONS)
+def test_observations_that_are_not_arrays_are_rejected_in_one_line_naming_them(env_id, vector):
+    """Dict and Tuple observation spaces, which have no shape to flatten, whichever way the
+    environments are stepped: a one-line ValueError naming the environment, the space and its
+    type (it was a TypeError of int(None))."""
+    space = ODD_OBSERVATIONS[env_id]
+    with pytest.raises(ValueError) as err:
+        Collector(env_id, 2, 0, 0.99, True, 10.0, True, True, vector)
+    message = str(err.value)
+    assert "\n" not in message and message.startswith(f"{env_id} has the observation space")
+    assert f"{space} ({type(space).__name__})" in message
+
+
+@pytest.mark.parametrize("vector", VECTORS)
+def test_observation_of_another_shape_than_its_space_is_one_line_naming_both(vector):
+    """An environment whose reset returns (2,) for a space of shape (3,): one line naming
+    both shapes, whichever way it is stepped (it was NumPy's reshape or broadcast error, and
+    gymnasium's worker traceback with async)."""
+    env_id = "test/WrongShapeFromReset-v0"
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        with pytest.raises(ValueError) as err:
+            Collector(env_id, 2, 0, 0.99, True, 10.0, True, True, vector)
+    assert not shown, [str(w.message) for w in shown]  # gymnasium's worker traceback: dropped
+    assert str(err.value) == (f"{env_id} returned an observation of shape (2,) from reset, but "
+                              "its observation space Box(-1.0, 1.0, (3,), float64) has shape "
+                              "(3,)")
+
+
+@pytest.mark.filterwarnings("ignore:.*not within the observation space")  # gymnasium's checker
+def test_observation_of_another_shape_from_step_is_one_line_naming_both():
+    env_id = "test/WrongShapeFromStep-v0"
+    c = Collector(env_id, 2, 0, 0.99, False, 10.0, False, True)
+    policy = GaussianPolicy.build(c.obs_dim, c.act_dim, ())
+    try:
+        with pytest.raises(ValueError, match=r"returned an observation of shape \(2,\) from "
+                                             r"step, but its observation space"):
+            c.collect(policy, policy.init(np.random.default_rng(0)), 2, np.random.default_rng(1))
+    finally:
+        c.close()
 
 
 @pytest.mark.parametrize("env_id, kind, act_dim", [("CartPole-v1", "categorical", 2),

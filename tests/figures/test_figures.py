@@ -69,6 +69,51 @@ def test_unknown_figure_name_exits_2_with_one_line(tmp_path, capsys):
     assert err.startswith("refimpl: error: ") and err.count("\n") == 1
 
 
+def test_results_figures_draw_the_checkouts_results_from_any_working_directory(
+        tmp_path, monkeypatch, capsys):
+    """--results defaults to the results/ beside the package, not ./results: from an empty
+    working directory, halfcheetah_results draws the committed sweeps (it failed there, leaving
+    an empty --out behind)."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["--only", "halfcheetah_results", "--out", "figs"]) == 0, capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == [
+        "half_cheetah_trpo.svg", "halfcheetah_curves.csv", "halfcheetah_final.csv",
+        "halfcheetah_iqm.svg", "halfcheetah_profiles.svg", "trpo_vs_ppo.svg"]
+
+
+@pytest.mark.parametrize("results, match", [
+    ("missing", "no results directory RESULTS (the sweeps that halfcheetah_results draws from); "
+                "give --results DIR"),
+    ("empty", "no run logs under RESULTS/halfcheetah-v5, RESULTS/halfcheetah-v5-tianshou"),
+])
+def test_results_figure_without_results_is_one_line_and_leaves_no_directory(
+        tmp_path, capsys, results, match):
+    """A missing --results is refused before --out is made; a figure that finds no runs there
+    leaves no --out (nor its parents) that the command created."""
+    (tmp_path / "empty").mkdir()
+    path = tmp_path / results
+    assert main(["--only", "halfcheetah_results", "--out", str(tmp_path / "a" / "figs"),
+                 "--results", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("refimpl: error: ") and err.count("\n") == 1, err
+    assert match.replace("RESULTS", str(path)) in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]
+
+
+def test_a_figure_that_fails_leaves_none_of_its_files(tmp_path, monkeypatch, capsys):
+    """Only what the failed figure wrote is removed; a file already in --out stays."""
+    from refimpl.figures import ppo_clip
+
+    def fails_halfway(out_dir):
+        (out_dir / "PPO_clip.png").write_bytes(b"half a figure")
+        raise ValueError("cannot draw PPO_clip")
+    monkeypatch.setattr(ppo_clip, "make", fails_halfway)
+    (tmp_path / "notes.txt").write_text("mine")
+    assert main(["--only", "ppo_clip", "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == "refimpl: error: cannot draw PPO_clip\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
 def test_zigzag_newton_reaches_optimum_in_one_step_gd_does_not(quick_dir):
     d = read_json(quick_dir / "zig-zag.json")
     A, x_star = np.array(d["A"]), np.array(d["x_star"])

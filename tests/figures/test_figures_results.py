@@ -23,20 +23,20 @@ def _write_log(path, steps, returns):
             w.writerow({"update": i + 1, "env_steps": s, "ep_return": r})
 
 
-def test_curves_are_mean_and_std_over_seeds(tmp_path, monkeypatch):
+def test_curves_are_mean_and_std_over_seeds(tmp_path):
     steps = np.arange(1, 11) * 100.0
     seeds = [np.linspace(0, 90, 10), np.linspace(10, 200, 10)]
+    sweep = tmp_path / halfcheetah_results.SWEEPS["default"]
     for i, r in enumerate(seeds):
-        _write_log(tmp_path / f"trpo-s{i}", steps, r)
-    monkeypatch.setattr(halfcheetah_results, "RESULTS", {"default": tmp_path})
-    source, x, mean, low, high = halfcheetah_results.curves()[("default", "trpo")]
+        _write_log(sweep / f"trpo-s{i}", steps, r)
+    source, x, mean, low, high = halfcheetah_results.curves({"default": sweep})[("default", "trpo")]
     expected = np.array([np.interp(x, steps, r) for r in seeds])
     assert source == "training"  # no eval.csv: the training episodes' curve
     # interpolation and mean of two numbers: a few roundings
     np.testing.assert_allclose(mean, expected.mean(axis=0), rtol=1e-12, atol=1e-9)
     np.testing.assert_allclose(high - mean, expected.std(axis=0), rtol=1e-12, atol=1e-9)
     np.testing.assert_allclose(mean - low, expected.std(axis=0), rtol=1e-12, atol=1e-9)
-    written = halfcheetah_results.make(tmp_path)
+    written = halfcheetah_results.make(tmp_path, tmp_path)
     assert [p.name for p in written] == ["half_cheetah_trpo.svg", "trpo_vs_ppo.svg",
                                          "halfcheetah_curves.csv"]
 
@@ -75,18 +75,18 @@ def test_runs_that_evaluated_are_drawn_as_the_iqm_of_their_evaluations(tmp_path,
         halfcheetah_results.curves({"default": tmp_path})
 
 
-def test_final_return_figures_come_from_the_summaries(tmp_path, monkeypatch):
+def test_final_return_figures_come_from_the_summaries(tmp_path):
     """halfcheetah_iqm.svg and halfcheetah_profiles.svg are drawn, and halfcheetah_final.csv
     holds each algorithm's IQM of the summary's final returns: of 4 runs, the middle two."""
     steps = np.arange(1, 11) * 100.0
+    sweep = tmp_path / halfcheetah_results.SWEEPS["default"]
     for i in range(4):
-        _write_log(tmp_path / f"ppo-s{i}", steps, np.linspace(0, 90, 10))
-    _write_log(tmp_path / "trpo-s0", steps, np.linspace(0, 50, 10))  # for the TRPO-only figure
-    (tmp_path / "summary.csv").write_text("algo,seed,steps,final_return,final_return_std,wall_s\n"
-                                          + "".join(f"ppo,{i},1000,{r},1,1\n" for i, r in
-                                                    enumerate([10.0, 400.0, 20.0, 30.0])))
-    monkeypatch.setattr(halfcheetah_results, "RESULTS", {"default": tmp_path})
-    written = [p.name for p in halfcheetah_results.make(tmp_path)]
+        _write_log(sweep / f"ppo-s{i}", steps, np.linspace(0, 90, 10))
+    _write_log(sweep / "trpo-s0", steps, np.linspace(0, 50, 10))  # for the TRPO-only figure
+    (sweep / "summary.csv").write_text("algo,seed,steps,final_return,final_return_std,wall_s\n"
+                                       + "".join(f"ppo,{i},1000,{r},1,1\n" for i, r in
+                                                 enumerate([10.0, 400.0, 20.0, 30.0])))
+    written = [p.name for p in halfcheetah_results.make(tmp_path, tmp_path)]
     assert written[3:] == ["halfcheetah_iqm.svg", "halfcheetah_profiles.svg",
                            "halfcheetah_final.csv"]
     with (tmp_path / "halfcheetah_final.csv").open() as f:
@@ -106,12 +106,12 @@ def test_other_tasks_get_the_same_figures_from_their_own_sweeps(tmp_path, monkey
     (hopper / "summary.csv").write_text("algo,seed,steps,final_return,final_return_std,wall_s\n"
                                         + "".join(f"trpo,{i},1000,{r},1,1\n" for i, r in
                                                   enumerate([1.0, 50.0, 3.0, 5.0])))
-    tasks = {"Hopper-v5": ("hopper", {"tianshou": hopper}),
-             "Walker2d-v5": ("walker2d", {"tianshou": tmp_path / "none"})}
+    tasks = {"Hopper-v5": ("hopper", {"tianshou": "hopper"}),
+             "Walker2d-v5": ("walker2d", {"tianshou": "none"})}
     monkeypatch.setattr(mujoco_results, "TASKS", tasks)
     out = tmp_path / "figures"
     out.mkdir()
-    written = [p.name for p in mujoco_results.make(out)]
+    written = [p.name for p in mujoco_results.make(out, tmp_path)]
     assert written == ["hopper_curves.svg", "hopper_curves.csv", "hopper_iqm.svg",
                        "hopper_profiles.svg", "hopper_final.csv"]
     assert "Hopper-v5" in (out / "hopper_iqm.svg").read_text()
@@ -119,7 +119,7 @@ def test_other_tasks_get_the_same_figures_from_their_own_sweeps(tmp_path, monkey
         (row,) = list(csv.DictReader(f))
     assert (row["preset"], row["algo"], float(row["iqm"])) == ("tianshou", "trpo", 4.0)
     monkeypatch.setattr(mujoco_results, "TASKS", {"Walker2d-v5": tasks["Walker2d-v5"]})
-    assert mujoco_results.make(out) == []
+    assert mujoco_results.make(out, tmp_path) == []
 
 
 def test_missing_logs_are_a_one_line_error(tmp_path):
@@ -152,16 +152,13 @@ needs_same_matplotlib = pytest.mark.skipif(
 
 
 @needs_same_matplotlib
-def test_committed_results_figures_regenerate_byte_for_byte(tmp_path, monkeypatch):
+def test_committed_results_figures_regenerate_byte_for_byte(tmp_path):
     """The three learning-curve plotters share figures.output.learning_curve_figure; each of its
     outputs in the repository, HalfCheetah's and the other MuJoCo tasks', comes out with the
     same bytes from the committed logs."""
-    monkeypatch.setattr(halfcheetah_results, "RESULTS",
-                        {k: ROOT / v for k, v in halfcheetah_results.RESULTS.items()})
-    monkeypatch.setattr(mujoco_results, "TASKS", {
-        task: (prefix, {k: ROOT / v for k, v in results.items()})
-        for task, (prefix, results) in mujoco_results.TASKS.items()})
-    for path in halfcheetah_results.make(tmp_path) + mujoco_results.make(tmp_path):
+    results = ROOT / "results"
+    written = halfcheetah_results.make(tmp_path, results) + mujoco_results.make(tmp_path, results)
+    for path in written:
         assert path.read_bytes() == (ROOT / "figures" / path.name).read_bytes(), path.name
 
 
@@ -169,7 +166,7 @@ def test_committed_results_figures_regenerate_byte_for_byte(tmp_path, monkeypatc
 @pytest.mark.parametrize("preset, stored_name", [("default", "default"), ("tianshou", "tianshou")])
 def test_committed_sweep_and_run_curves_regenerate_byte_for_byte(preset, stored_name, tmp_path):
     """The committed sweep images carry the preset's name in their titles."""
-    results = ROOT / halfcheetah_results.RESULTS[preset]
+    results = ROOT / "results" / halfcheetah_results.SWEEPS[preset]
     dirs = {a: sorted(results.glob(f"{a}-s*")) for a in ("ppo", "trpo", "npg")}
     logs.plot_curves(logs.learning_curves(dirs), tmp_path / "learning_curves.png",
                       f"HalfCheetah-v5, preset {stored_name!r}")
