@@ -120,23 +120,29 @@ def test_two_epochs_are_clipped_adam_ascent_steps_on_the_closed_form_gradient(lr
     np.testing.assert_allclose(agent.phi, adam.theta, rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("vf_coef", [0.5, 3.0])
-def test_joint_step_clips_the_global_norm_of_policy_and_critic_gradients(monkeypatch, vf_coef):
+@pytest.mark.parametrize("vf_coef, lr_scale", [(0.5, None), (3.0, None), (0.5, 0.25)])
+def test_joint_step_clips_the_global_norm_of_policy_and_critic_gradients(monkeypatch, vf_coef,
+                                                                         lr_scale):
     """grad_clip_scope 'joint' (the loss of ppo2, SB3, CleanRL): each epoch of one full-batch
     minibatch is one Adam step of policy AND critic on -(L_CLIP) + vf_coef L_V, the gradient
     (-grad L_CLIP, vf_coef grad L_V) clipped as ONE vector to norm 0.05: the same factor for both
     parts, global norm <= 0.05. Closed forms: grad L_CLIP as in the test above; for the linear
     critic grad L_V = mean_n (V(s_n) - ret_n) [s_n, 1]. Textbook Adam on each part (lr, vf_lr).
     Clipping each part on its own would give other parameters (checked), and no separate critic
-    fit runs afterwards (fit_critic made to fail). Tolerance: 1e-12 as above."""
+    fit runs afterwards (fit_critic made to fail). Annealed (lr_scale), both step sizes are
+    scaled, not the optimisers' own. The logged approximate KL is the last epoch's estimate
+    mean(kappa - 1 - log kappa) before its step. Tolerance: 1e-12 as above."""
     cfg, agent, data = agent_and_batch("ppo", n=30, minibatch=64, vf_minibatch=64, epochs=2,
                                        vf_epochs=2, max_grad_norm=0.05, lr=0.05, vf_lr=0.02,
                                        grad_clip_scope="joint", vf_coef=vf_coef)
-    pi, v = TextbookAdam(agent.phi, 0.05), TextbookAdam(agent.theta_v, 0.02)
-    apart_v = TextbookAdam(agent.theta_v, 0.02)
+    scale = 1.0 if lr_scale is None else lr_scale
+    pi, v = TextbookAdam(agent.phi, 0.05 * scale), TextbookAdam(agent.theta_v, 0.02 * scale)
+    apart_v = TextbookAdam(agent.theta_v, 0.02 * scale)
     adv = standardised(data.adv)
     for epoch in range(2):
-        kappa = np.exp(gaussian_logp(pi.theta, data.obs, data.actions) - data.logp_old)
+        log_kappa = gaussian_logp(pi.theta, data.obs, data.actions) - data.logp_old
+        kappa = np.exp(log_kappa)
+        approx_kl = np.mean(kappa - 1 - log_kappa)
         active = ~(((adv > 0) & (kappa > 1 + CLIP_EPS)) | ((adv < 0) & (kappa < 1 - CLIP_EPS)))
         g = linear_scores(pi.theta, data.obs, data.actions).T @ (kappa * adv * active / len(data))
         features = np.column_stack([data.obs, np.ones(len(data))])
@@ -153,12 +159,36 @@ def test_joint_step_clips_the_global_norm_of_policy_and_critic_gradients(monkeyp
     def no_fit(*args):
         raise AssertionError("the joint loss has fitted the critic; no fit may follow")
     monkeypatch.setattr(ppo, "fit_critic", no_fit)
-    metrics = ppo.update(agent, data, cfg.algorithm_params(), np.random.default_rng(1))
+    hp = cfg.algorithm_params() if lr_scale is None else annealed(cfg.algorithm_params(), lr_scale)
+    metrics = ppo.update(agent, data, hp, np.random.default_rng(1))
     np.testing.assert_allclose(agent.phi, pi.theta, rtol=0, atol=1e-12)
     np.testing.assert_allclose(agent.theta_v, v.theta, rtol=0, atol=1e-12)
     assert np.max(np.abs(apart_v.theta - v.theta)) > 1e-6
     assert agent.pi_opt.t == agent.v_opt.t == 2
     assert "value_loss" in metrics
+    # the same sum in another order: rounding of an O(1e-3) mean, 1e-12 relative
+    assert metrics["approx_kl"] == pytest.approx(approx_kl, rel=1e-12)
+
+
+def test_joint_step_clips_the_value_loss_around_the_old_values():
+    """With vf_clip, the joint step's critic gradient is that of the clipped value loss
+    1/2 mean max((V - ret)^2, (V_old + clip(V - V_old, -c, c) - ret)^2): for the linear critic
+    grad = mean_n [unclipped_n] (V_n - ret_n) [s_n, 1], where the clipped term wins (and is
+    flat) elsewhere. V_old is moved off V (data.values - 1) so that clipping is active. One
+    full-batch epoch, max_grad_norm large (no clipping), textbook Adam; tolerance 1e-12."""
+    cfg, agent, data = agent_and_batch("ppo", n=30, minibatch=64, vf_minibatch=64, epochs=1,
+                                       vf_epochs=1, max_grad_norm=1e6, vf_lr=0.02, vf_clip=0.2,
+                                       grad_clip_scope="joint", vf_coef=1.0)
+    data.values[:] = linear_values(agent.theta_v, data.obs) - 1.0
+    v = TextbookAdam(agent.theta_v, 0.02)
+    values = linear_values(v.theta, data.obs)
+    clipped_v = data.values + np.clip(values - data.values, -0.2, 0.2)
+    unclipped = (values - data.ret) ** 2 >= (clipped_v - data.ret) ** 2
+    assert 0 < unclipped.sum() < len(data)
+    features = np.column_stack([data.obs, np.ones(len(data))])
+    v.step(features.T @ ((values - data.ret) * unclipped) / len(data))
+    ppo.update(agent, data, cfg.algorithm_params(), np.random.default_rng(1))
+    np.testing.assert_allclose(agent.theta_v, v.theta, rtol=0, atol=1e-12)
 
 
 def test_joint_update_logs_the_last_epochs_critic_loss_before_each_step(monkeypatch):
