@@ -157,3 +157,15 @@ def test_resolver_rejects_wrong_names(dotted):
 @pytest.mark.parametrize("target", ["tests/core/test_cg.py::test_cg_does_not_exist", "tests/core/test_nofile.py"])
 def test_source_links_to_missing_tests_are_rejected(target):
     assert source_problem(target) is not None
+
+
+def test_the_api_reference_documents_every_module():
+    """Each module of refimpl/ (the package's own docstring aside: docs/api.md is its page) has
+    its ``automodule`` in docs/api/*.md, so a module added to the package appears in the API
+    reference (Sphinx would only warn on a link to a missing one)."""
+    documented = set(re.findall(r"^\.\. automodule:: (\S+)$",
+                                "\n".join(p.read_text() for p in (ROOT / "docs" / "api").glob("*.md")),
+                                re.M))
+    modules = {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+               for p in (ROOT / "refimpl").rglob("*.py") if p.name != "__main__.py"} - {"refimpl"}
+    assert modules - documented == set(), f"not in docs/api/: {sorted(modules - documented)}"
