@@ -7,16 +7,17 @@ lecture's numbered equations all head a section, in lecture order, across the le
 order of their table of contents. The strict site build (``bash docs/build.sh``) checks the same links again,
 through Sphinx."""
 import ast
-import functools
-import importlib
 import inspect
 import re
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LECTURE = ROOT / "docs" / "lecture"
+sys.path.insert(0, str(ROOT / "docs" / "_ext"))
+from names import resolve  # noqa: E402  (the directive's own resolver, docs/_ext/names.py)
 PAGES = sorted(LECTURE.glob("*.md")) + sorted((ROOT / "docs" / "algorithms").glob("*.md"))
 IMPLEMENTATION = re.compile(r"^```\{implementation\}\n(.*?)^```", re.M | re.S)
 SOURCE = re.compile(r"\{source\}`(?:[^`<]*<)?([^`>]+)>?`")
@@ -26,18 +27,6 @@ LECTURE_LABELS = ["Adv_Fisher_Information_Matrix", "Adv_KLdiv_Fisher", "Adv_Natu
                   "Adv_performance_measures", "Adv_surrogate_loss", "Adv_TRPO_Opt",
                   "Adv_TRPO_gradient", "Adv_TRPO_LQOpt", "Adv_TRPO_step", "Adv_PPO_Objective"]
 """The lecture's equation labels in the order they are defined in the lecture."""
-
-
-def resolve(dotted):
-    """Import the longest importable module prefix of ``dotted``, then getattr the rest."""
-    parts = dotted.split(".")
-    for i in range(len(parts), 0, -1):
-        try:
-            obj = importlib.import_module(".".join(parts[:i]))
-        except ModuleNotFoundError:
-            continue
-        return functools.reduce(getattr, parts[i:], obj)
-    raise ImportError(f"no importable prefix of {dotted}")
 
 
 def top_level(path):

@@ -12,8 +12,6 @@ place. A name that does not import is a build warning (so ``sphinx -W`` fails wh
 renamed or moved); so is one defined outside the repository.
 """
 import ast
-import functools
-import importlib
 import inspect
 from pathlib import Path
 
@@ -22,19 +20,9 @@ from docutils.statemachine import StringList
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
+from names import resolve
+
 logger = logging.getLogger(__name__)
-
-
-def resolve(dotted):
-    """The object named by ``dotted``: the longest importable module prefix, then attributes."""
-    parts = dotted.split(".")
-    for i in range(len(parts), 0, -1):
-        try:
-            module = importlib.import_module(".".join(parts[:i]))
-        except ModuleNotFoundError:
-            continue
-        return functools.reduce(getattr, parts[i:], module)
-    raise ImportError(f"no importable prefix of {dotted}")
 
 
 def definition(tree, qualname):
