@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import fnmatch
 import io
 import json
 import multiprocessing
@@ -399,6 +400,33 @@ def _parse_as(kind, text: str):
     return json.loads(text) if text.startswith('"') and text.endswith('"') else text
 
 
+SWEEP_FILES = ("summary.csv", "learning_curves.png", ".summary.csv.*.tmp",
+               ".learning_curves.png.*.tmp")
+"""The files a sweep writes in its directory beside the run directories (and the temporary
+files of their atomic writes)."""
+RUN_NAME = re.compile(r"(vpg|npg|trpo|ppo)-s\d+")
+"""The name of a sweep's run directory: ALGO-sSEED (``grid``)."""
+
+
+def check_sweep_out(out: Path) -> None:
+    """ValueError (one line) unless directory ``out`` may take a sweep without writing among a
+    user's files: it does not exist, is empty, or holds only run directories (``RUN_NAME``,
+    each checked as a run by ``check_existing_runs``) and ``SWEEP_FILES``. ``--out /`` or a
+    directory of other files is refused before anything is written. Tested in
+    ``tests/engine/test_sweep.py::test_a_sweep_directory_holding_other_files_is_refused``."""
+    if not out.is_dir():
+        return
+    try:
+        foreign = sorted(p.name for p in out.iterdir()
+                         if not (p.is_dir() and RUN_NAME.fullmatch(p.name))
+                         and not any(fnmatch.fnmatchcase(p.name, f) for f in SWEEP_FILES))
+    except OSError as e:
+        raise ValueError(f"cannot read {out}: {e.strerror or e}") from None
+    if foreign:
+        raise ValueError(f"{out} is not empty and holds no refimpl sweep (it holds {foreign[0]}); "
+                         "give a new or empty directory, or one a sweep wrote")
+
+
 def check_existing_runs(specs: list[RunSpec]) -> None:
     """ValueError (one line) unless every run directory that already holds a run (its
     config.json, written when the run starts) holds the run that ``specs`` asks for, but for
@@ -447,6 +475,7 @@ def plan(args) -> list[RunSpec]:
         specs = [dataclasses.replace(s, tensorboard=str(args.tensorboard / Path(s.out).name))
                  for s in specs]
     make_envs(args.env, 1).close()  # one line now for an id or action space training refuses
+    check_sweep_out(args.out)
     check_existing_runs(specs)
     note_repeated("--algo", args.algo)
     note_repeated("--seeds", args.seeds)

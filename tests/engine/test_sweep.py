@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from refimpl.cli import main
-from refimpl.engine.sweep import (MAX_SEEDS, SUMMARY_COLUMNS, execute, grid, parse_override,
-                                  parse_seeds)
+from refimpl.engine.sweep import (MAX_SEEDS, SUMMARY_COLUMNS, check_sweep_out, execute, grid,
+                                  parse_override, parse_seeds)
 from support import odd_spaces  # noqa: F401  (registers test/Dict-v0, test/TupleObservation-v0)
 
 TINY = ["--env", "refimpl/LQ-Lecture-v0", "--steps", "400", "--eval-episodes", "2",
@@ -266,6 +266,26 @@ def test_a_run_directory_holding_other_files_is_refused_before_any_run(tmp_path,
               f"{out / 'ppo-s1'} is not empty and holds no refimpl run (it holds notes.txt)")
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == \
         ["sweep", "sweep/ppo-s1", "sweep/ppo-s1/notes.txt"]
+
+
+@pytest.mark.parametrize("entry, is_dir", [("notes.txt", False), ("photos", True),
+                                           ("ppo-seed0", True), ("summary.csv.bak", False)])
+def test_a_sweep_directory_holding_other_files_is_refused(tmp_path, capsys, entry, is_dir):
+    """A sweep's --out may be new, empty, or hold what a sweep writes: run directories ALGO-sN,
+    summary.csv, learning_curves.png. Anything else (as '--out /' would hold) is refused in one
+    line naming it, and nothing is written. The committed results/ directories pass."""
+    out = tmp_path / "sweep"
+    out.mkdir()
+    (out / entry).mkdir() if is_dir else (out / entry).write_text("mine")
+    (out / "summary.csv").write_text("algo,seed\n")
+    _one_line(capsys, ["sweep", "--algo", "ppo", "--seeds", "0", "--out", str(out), *TINY],
+              f"{out} is not empty and holds no refimpl sweep (it holds {entry})")
+    assert sorted(p.name for p in out.iterdir()) == sorted([entry, "summary.csv"])
+    sweeps = [d for d in (Path(__file__).parents[2] / "results").iterdir()
+              if not d.name.startswith("peers")]  # peers/: benchmarks/peers.py's, not a sweep's
+    assert len(sweeps) >= 6
+    for results in sweeps:
+        check_sweep_out(results)
 
 
 @given(n=st.integers(-10**12, 10**12), x=st.floats(allow_nan=False),
