@@ -47,3 +47,20 @@ def test_init_scheme_initialises_both_networks_policy_first():
         np.testing.assert_array_equal(agent.policy.split(agent.phi)[0], phi)
         np.testing.assert_array_equal(agent.policy.split(agent.phi)[1], [-0.3, -0.3])
         np.testing.assert_array_equal(agent.theta_v, agent.critic.init(rng, 1.0, scheme=scheme))
+
+
+def test_init_scheme_reaches_the_categorical_head():
+    """A categorical policy's logits network is drawn by the scheme too (the head has no log
+    sigma): the same draws as ``nn.MLP.init`` with the policy head's gain 0.01, then the
+    critic's, from one generator; the schemes give different parameters."""
+    drawn = {}
+    for scheme in ("orthogonal", "xavier", "torch"):
+        cfg = Config.for_algo("ppo", hidden=(5,), init=scheme)
+        agent = Agent.create(cfg.agent_spec(), 3, 4, np.random.default_rng(4), kind="categorical")
+        rng = np.random.default_rng(4)
+        np.testing.assert_array_equal(agent.phi, agent.policy.net.init(rng, output_gain=0.01,
+                                                                       scheme=scheme))
+        np.testing.assert_array_equal(agent.theta_v, agent.critic.init(rng, 1.0, scheme=scheme))
+        drawn[scheme] = agent.phi
+    assert not np.array_equal(drawn["orthogonal"], drawn["xavier"])
+    assert not np.array_equal(drawn["xavier"], drawn["torch"])
