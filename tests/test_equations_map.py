@@ -17,7 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 LECTURE = ROOT / "docs" / "lecture"
 sys.path.insert(0, str(ROOT / "docs" / "_ext"))
-from names import resolve  # noqa: E402  (the directive's own resolver, docs/_ext/names.py)
+from names import definition, resolve  # noqa: E402  (the directive's own, docs/_ext/names.py)
 PAGES = sorted(LECTURE.glob("*.md")) + sorted((ROOT / "docs" / "algorithms").glob("*.md"))
 IMPLEMENTATION = re.compile(r"^```\{implementation\}\n(.*?)^```", re.M | re.S)
 SOURCE = re.compile(r"\{source\}`(?:[^`<]*<)?([^`>]+)>?`")
@@ -37,14 +37,7 @@ def top_level(path):
 
 def defined(path, qualname):
     """Whether ``qualname`` ("f", "C" or "C.m") is a function or class defined in the file ``path``."""
-    body = ast.parse(path.read_text()).body
-    for part in qualname.split("."):
-        node = next((n for n in body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
-                     and n.name == part), None)
-        if node is None:
-            return False
-        body = node.body
-    return True
+    return definition(ast.parse(path.read_text()), qualname) is not None
 
 
 def shown(text):

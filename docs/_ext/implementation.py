@@ -20,22 +20,9 @@ from docutils.statemachine import StringList
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
-from names import resolve
+from names import definition, resolve
 
 logger = logging.getLogger(__name__)
-
-
-def definition(tree, qualname):
-    """The ast node of the function or class ``qualname`` ("f", "C", "C.m") in a module's tree."""
-    body = tree.body
-    node = None
-    for part in qualname.split("."):
-        node = next((n for n in body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
-                     and n.name == part), None)
-        if node is None:
-            return None
-        body = node.body
-    return node
 
 
 def lines_without_docstring(node):
