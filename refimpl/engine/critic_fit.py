@@ -25,6 +25,9 @@ class CriticFit:
         loss = fit_critic(critic, theta_v, opt, data, hp, rng)
         return theta_v, opt, rng, loss
 
+    def start(self) -> None:
+        """Nothing to start (``CriticProcess.start`` starts its process)."""
+
     def submit(self, *request) -> Future:
         """A finished Future of ``fit(*request)``."""
         return finished(self.fit(*request))

@@ -1,6 +1,11 @@
 """A run's logs: progress.csv (one row per update), eval.csv (one row per evaluation during
 training), their columns, how they are read, and the learning curves drawn from them (one run's
-learning_curve.png, a sweep's curves over seeds, the results figures')."""
+learning_curve.png, a sweep's curves over seeds, the results figures').
+
+The functions that draw import matplotlib (``engine.plots``), and ``evaluation_curves`` SciPy's
+statistics, when they are called: what only reads and writes the logs, such as the trainer,
+imports in a fraction of the time, and so does each helper process, which imports the main
+module again as it starts (``engine.worker``)."""
 from __future__ import annotations
 
 import csv
@@ -10,8 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-from refimpl.core import stats
-from refimpl.engine.plots import Curve, learning_curve_figure, save_figure
 
 COLUMNS = ("update", "env_steps", "wall_time", "sps", "ep_return", "ep_length", "policy_loss",
            "value_loss", "entropy", "kl", "approx_kl", "clip_fraction", "explained_variance",
@@ -78,6 +81,7 @@ def read_progress(path: Path) -> dict[str, np.ndarray]:
 def plot_learning_curve(out: Path) -> None:
     """learning_curve.png of the run in ``out``: its progress.csv's mean episode return and, if
     the run evaluated during training, eval.csv's mean evaluation return with its +- std band."""
+    from refimpl.engine.plots import Curve, learning_curve_figure, save_figure
 
     out = Path(out)
     cfg = json.loads((out / "config.json").read_text())
@@ -147,6 +151,7 @@ def evaluation_curves(run_dirs: dict[str, list[Path]]):
     reached. Runs of one configuration evaluate at the same steps, so nothing is interpolated;
     a ValueError names a run whose steps differ. Tested in ``tests/figures/test_figures_results.py::
     test_runs_that_evaluated_are_drawn_as_the_iqm_of_their_evaluations``."""
+    from refimpl.core.stats import iqm_band
 
     curves = {}
     for algo, dirs in run_dirs.items():
@@ -159,12 +164,13 @@ def evaluation_curves(run_dirs: dict[str, list[Path]]):
             if not np.array_equal(e["env_steps"][:n], steps):
                 raise ValueError(f"{d / 'eval.csv'} evaluates at other steps than "
                                  f"{dirs[0] / 'eval.csv'}; runs of one curve need one schedule")
-        curves[algo] = (steps, *stats.iqm_band(np.array([e["mean"][:n] for e in logs])))
+        curves[algo] = (steps, *iqm_band(np.array([e["mean"][:n] for e in logs])))
     return curves
 
 
 def plot_curves(curves: dict, path: Path, title: str, fmt: str = "png") -> None:
     """The sweep's learning curves (``learning_curves``' output) as one figure at ``path``."""
+    from refimpl.engine.plots import Curve, learning_curve_figure, save_figure
 
     fig = learning_curve_figure([Curve(x, mean, std, algo.upper())
                                  for algo, (x, mean, std) in curves.items()],

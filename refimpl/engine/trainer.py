@@ -213,6 +213,9 @@ class Run(RunDirectory):
         hp = loop.scheduled(self.hp, self.update, self.num_updates, **cfg.schedule())
         where = f"in update {self.update + 1} ({cfg.algo})"
         done = None
+        # a critic process that has not started starts up (imports included) while this
+        # update collects, instead of at the fit's first request, which would wait for it
+        self.critic_fit.start()
         try:
             batch = self.collector.collect(agent.policy, agent.phi, cfg.horizon,
                                            self.action_rng)                             # step 1

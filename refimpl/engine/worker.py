@@ -3,9 +3,9 @@ the evaluations during training (``evaluate.EvaluationProcess``) and the critic'
 (``critic.CriticProcess``).
 
 ``ServedProcess(what, make, args, method)`` starts a process (``spawn``: nothing of the training
-process's state is inherited) at its first ``submit``, builds ``make(*args)`` there, and answers
-each request with that object's ``method`` on the request's arguments, pickled at ``submit``, so
-the caller may change them right after. The answers are the numbers the same call gives in the
+process's state is inherited) at ``start`` or its first ``submit``, builds ``make(*args)``
+there, and answers each request with that object's ``method`` on the request's arguments,
+pickled at ``submit``, so the caller may change them right after. The answers are the numbers the same call gives in the
 training process, bit for bit: the same code on the same inputs with one BLAS thread, as
 training uses. One request at a time: ``submit`` waits for the answer before. The process
 ignores Ctrl-C, which the training process handles, from its start (without a traceback if it
@@ -35,8 +35,9 @@ class ServedProcess:
         self.conn = self.process = None
         self.future: Future | None = None
 
-    def submit(self, *request) -> Future:
-        """A Future of ``method(*request)`` computed in the process."""
+    def start(self) -> None:
+        """Start the process if it has not started, without waiting for it: it starts up
+        (imports, ``make``) while the caller goes on. ``submit`` starts it if this did not."""
         if self.process is None:
             ctx = multiprocessing.get_context("spawn")
             self.conn, child = ctx.Pipe()
@@ -52,6 +53,10 @@ class ServedProcess:
             finally:
                 signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             child.close()
+
+    def submit(self, *request) -> Future:
+        """A Future of ``method(*request)`` computed in the process."""
+        self.start()
         if self.future is not None:
             self.future.result()
         self.future = _Reply(self.conn, self.process, self.what)

@@ -163,3 +163,39 @@ def test_the_fit_runs_in_a_process_of_its_own_unless_it_cannot_have_children():
         assert type(make_critic_fit(cfg.critic_process)) is CriticFit
     finally:
         process.daemon = daemon
+
+
+def test_the_critic_process_starts_up_while_the_first_batch_is_collected(tmp_path):
+    """The process starts before the first collection, not at the first fit's request: it
+    imports the main module again as it starts (``spawn``), seconds for a heavy one, which the
+    first fit would otherwise wait for instead of the collection hiding it."""
+    run = Run(Config.for_algo("trpo", horizon=64, steps=128, eval_every=0), tmp_path / "run")
+    seen = []
+    collect = run.collector.collect
+
+    def collecting(*args):
+        process = run.critic_fit.process
+        seen.append(process is not None and process.is_alive())
+        return collect(*args)
+    run.collector.collect = collecting
+    try:
+        assert run.critic_fit.process is None  # a Run that never steps starts no process
+        run.step(overlap=True)
+        run.finish()
+    finally:
+        run.close()
+    assert seen == [True]
+
+
+def test_the_trainer_imports_neither_matplotlib_nor_scipy_stats():
+    """Each helper process imports the main module again as it starts, and a script that
+    trains (a benchmark, a user's) imports the trainer: matplotlib and SciPy's statistics,
+    three quarters of a second on their own, are imported by the functions that draw
+    (``engine.logs``), when they are called."""
+    import subprocess
+    import sys
+
+    code = ("import sys, refimpl.engine.trainer; "
+            "print(sorted(m for m in ('matplotlib', 'scipy.stats') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
