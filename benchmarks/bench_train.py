@@ -39,7 +39,8 @@ import gymnasium as gym
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from refimpl.engine.config import ALGOS, PRESETS, VECTORS, Config
+from refimpl.engine.config import ALGOS, VECTORS, Config
+from refimpl.engine.presets import PRESETS
 from refimpl.envs.rollout import make_envs
 from refimpl.engine.trainer import Run
 

@@ -10,7 +10,7 @@ env)``, ``TRPO("MlpPolicy", env)``) on one environment, with observation and rew
 (``VecNormalize``, as refimpl's default runs and rl-baselines3-zoo's MuJoCo settings have;
 ``--no-normalize`` for none). With ``--settings zoo`` it trains with rl-baselines3-zoo's tuned
 hyperparameters for the environment (``ZOO``: CartPole-v1 and Acrobot-v1, the settings refimpl's
-``config.ENV_DEFAULTS`` start from), their number of environments and their normalisation.
+``presets.ENV_DEFAULTS`` start from), their number of environments and their normalisation.
 torch runs on one thread. The final model is evaluated as ``refimpl sweep`` evaluates refimpl's
 final policy (``refimpl.engine.evaluate.evaluate``): 10 episodes of the deterministic action with reset
 seeds 10,000 ... 10,009 and the normaliser's statistics frozen; wall time is the time in
@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from refimpl.engine.checkpoint import atomic_write
-from refimpl.engine.sweep import parse_seeds
+from refimpl.engine.sweep_plan import parse_seeds
 
 PEERS = {"ppo": ("stable_baselines3", "PPO"), "trpo": ("sb3_contrib", "TRPO")}
 """algorithm -> (module, class) of the peer."""

@@ -2,7 +2,7 @@
 learning tests (tests/algos/test_learning.py).
 
 Trains ``--algo`` on ``--env`` from the environment's documented defaults
-(``config.ENV_DEFAULTS``) for seeds 0..N-1 and prints, per seed, the env steps after the first
+(``presets.ENV_DEFAULTS``) for seeds 0..N-1 and prints, per seed, the env steps after the first
 update whose progress.csv ``ep_return`` (the mean of the last 20 finished episodes) reaches
 ``--threshold``, and the wall time it took; then the maximum over the seeds. Run:
 ``python benchmarks/steps_to_threshold.py --algo ppo --env CartPole-v1 --seeds 10``.

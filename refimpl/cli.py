@@ -25,7 +25,8 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from refimpl.engine.config import ALGO_DEFAULTS, ALGOS, PRESET_ALIASES, PRESETS, Config, flag
+from refimpl.engine.config import ALGOS, Config, flag
+from refimpl.engine.presets import ALGO_DEFAULTS, PRESETS, preset_name
 
 EXTRA_COMMANDS = (
     ("sweep", "refimpl.engine.sweep", "train a grid of algorithms x seeds on local processes or Dask"),
@@ -86,12 +87,6 @@ def _help(f: dataclasses.Field) -> str:
             by_algo.setdefault(value, []).append(algo)
     others = "".join(f"; {', '.join(a)}: {v}" for v, a in by_algo.items())
     return f"{f.metadata['doc']} (default: {f.default}{others})"
-
-
-def preset_name(text: str) -> str:
-    """argparse type of ``--preset``: a former name (``PRESET_ALIASES``, such as ``paper``,
-    which config.json files of earlier runs carry) reads as the preset it became."""
-    return PRESET_ALIASES.get(text, text)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -24,6 +24,12 @@ EPS32 = float(np.finfo(np.float32).eps)
 CG_TOL = inspect.signature(natural_step).parameters["cg_tol"].default
 """The relative residual tolerance of CG in training, hence in crosscheck."""
 
+DETERMINABLE = 1e-3
+"""c: a key can be judged only when its derived bound B <= c max |refimpl|. Every convention and
+mistake docs/crosscheck/reference.md lists moves a key by 1e-3 of its scale or more (so does the
+smallest one ``diagnose.CG_START_BOUND`` names), so a PASS with B above 1e-3 of the scale could hide
+one of them; with B <= 1e-3 a PASS rules out every difference larger than 0.1% of the scale."""
+
 CG_KEYS = ("cg_x", "beta", "step")
 """Outputs computed by truncated CG, whose rounding CG amplifies (``cg_amplification``)."""
 LINE_SEARCH_KEYS = ("ls_improvements", "ls_kls", "ls_theta")

@@ -277,8 +277,3 @@ def _check_entry(d: dict[str, np.ndarray], key: str, kind: str, shape: tuple, pa
 
 
 _WHAT = {"phi": " (policy parameters)", "theta_v": " (critic parameters)"}
-
-
-def subdict(d: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
-    """The entries of ``d`` whose keys start with ``prefix``, with the prefix removed."""
-    return {k[len(prefix):]: v for k, v in d.items() if k.startswith(prefix)}

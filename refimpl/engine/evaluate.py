@@ -19,6 +19,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
+from refimpl.core.state import subdict
 from refimpl.engine import checkpoint
 from refimpl.engine.config import Config
 from refimpl.envs.make import make_env, render_failure
@@ -43,7 +44,7 @@ class SavedPolicy:
         cfg = Config.from_dict(json.loads(str(d["config"])))
         policy = make_policy(str(d["policy"]), int(d["obs_dim"]), int(d["act_dim"]), cfg.hidden,
                              cfg.activation)
-        rms = checkpoint.subdict(d, "collector/obs_rms/")
+        rms = subdict(d, "collector/obs_rms/")
         return cls(cfg, policy, d["phi"], RunningMeanStd.from_state(rms) if rms else None)
 
     def act(self, raw_obs: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:

@@ -55,7 +55,7 @@ def read_log(path: Path, columns: tuple[str, ...]) -> tuple[list[tuple[int, str]
     empty, so a line's fields are its comma-separated parts. ValueError (one line naming the line
     and what is wrong) if the file is not UTF-8, does not begin with the header line of
     ``columns``, or holds a line of another number of fields or whose update is not a whole
-    number. Tested through ``refimpl.engine.rundir.resumed_logs``."""
+    number. Tested through ``refimpl.engine.resume.resumed_logs``."""
     try:
         *lines, torn = Path(path).read_bytes().decode().split("\n")
     except UnicodeDecodeError as e:

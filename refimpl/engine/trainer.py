@@ -19,13 +19,13 @@ Run directory: ``config.json``, ``run.json`` (what the run ran on: versions, com
 ``eval.csv`` (one row per evaluation during training, columns ``EVAL_COLUMNS``: the mean action
 in an environment of its own every ``cfg.eval_every`` steps, ``evaluate.Evaluation``, by default
 in a process of its own while training goes on; ``checkpoints/evaluation.npz`` holds the inputs
-of one whose row is not written yet, ``Run.start_evaluation``),
+of one whose row is not written yet, ``eval_log``),
 ``checkpoints/latest.npz`` (after every update), ``checkpoints/update_NNNNNN.npz`` (every
 ``cfg.checkpoint_every`` updates), ``checkpoints/final.npz`` and ``learning_curve.png``. With
 ``tensorboard`` (``--tensorboard DIR``) every row of progress.csv and eval.csv also goes to a
 TensorBoard event file in DIR (``engine.tensorboard``).
 
-Lifecycle of a run directory and what a resumed run may change: ``engine.rundir``.
+Lifecycle of a run directory: ``engine.rundir``; what a resumed run may change: ``engine.resume``.
 
 Tests: tests/engine/test_bad_input.py (failures in update 1, a full disk, kill -9 leftovers, resume
 conflicts), tests/engine/test_faults.py (SIGKILL and SIGINT at a seeded random point, then continued:
@@ -33,7 +33,6 @@ equal to an uninterrupted run bit for bit), tests/engine/test_train.py (exact re
 """
 from __future__ import annotations
 
-import csv
 import json
 import math
 import time
@@ -48,19 +47,19 @@ from refimpl.algos import ALGORITHMS
 from refimpl.algos.agent import FlatBatch
 from refimpl.algos import loop
 from refimpl.core.errors import NumericalError
-from refimpl.core.normalize import RunningMeanStd
 from refimpl.core.optim import Adam
 from refimpl.core.seeding import RunSeeds
-from refimpl.engine import checkpoint
+from refimpl.core.state import subdict
 from refimpl.engine.config import Config
 from refimpl.engine.critic_fit import make_critic_fit
 from refimpl.engine.errors import RunError, WorkerError, writing
+from refimpl.engine.eval_log import EvaluationLog
 from refimpl.engine.evaluate import make_evaluation
-from refimpl.engine.rundir import (PENDING, RunDirectory, resumed_config, resumed_logs,
-                                   stored_run)
+from refimpl.engine.resume import resumed_config, resumed_logs, stored_run
+from refimpl.engine.rundir import RunDirectory
 from refimpl.engine.tensorboard import TensorBoardLog, check as check_tensorboard
 from refimpl.engine.worker import finished
-from refimpl.engine.logs import COLUMNS, eval_row, plot_learning_curve
+from refimpl.engine.logs import COLUMNS, plot_learning_curve
 from refimpl.envs.rollout import Collector, check_finite
 
 
@@ -75,8 +74,9 @@ class Fitting:
     reply: Future
 
 
-class Run(RunDirectory):
-    """One training run: its directory, collector, agent and random generators."""
+class Run(EvaluationLog, RunDirectory):
+    """One training run: its directory, collector, agent and random generators; its evaluations
+    during training are ``EvaluationLog``'s."""
 
     def __init__(self, cfg: Config | dict | None, out: Path, resume: bool = False,
                  tensorboard: Path | None = None):
@@ -106,6 +106,28 @@ class Run(RunDirectory):
             done = 0 if state is None else int(state["update"])
             cfg = resumed_config(stored, cfg, done)
             logs = resumed_logs(self.out, cfg, done)
+        self._build(cfg)
+        self._remove_stale_temporaries()
+        if state is not None:
+            self._restore(state)
+            self._write_logs(logs)
+        if self.update == 0 and cfg.steps < self.batch_size:
+            self.notes.append(cfg.short_run_note())
+        if tensorboard is not None:  # hides the events of the updates redone from here
+            self.tensorboard = TensorBoardLog(tensorboard, self.out, cfg.algo, self.env_steps + 1)
+        if state is not None:
+            self._finish_pending_file()
+            if self.cfg != stored:  # a new length: the checkpoint first, config.json second
+                self.save()
+                self._write_config(ours=False)
+        else:
+            self._create_directory(stored)
+        if resume:
+            self._write_provenance(resumed_at=self.update)
+
+    def _build(self, cfg: Config) -> None:
+        """The run's parts for ``cfg``, at update 0: its environments (``Collector``), random
+        generators, agent, evaluation and critic fit, and the bookkeeping of ``step``."""
         self.cfg = cfg
         self.collector = Collector(cfg.env, cfg.num_envs, cfg.seed, cfg.gamma, cfg.norm_obs,
                                    cfg.obs_clip, cfg.norm_reward, cfg.clip_actions, cfg.vector,
@@ -125,23 +147,6 @@ class Run(RunDirectory):
         self.batch_size = cfg.horizon * cfg.num_envs
         self.num_updates = math.ceil(cfg.steps / self.batch_size)
         self.update, self.env_steps, self.wall_time = 0, 0, 0.0
-        self._remove_stale_temporaries()
-        if state is not None:
-            self._restore(state)
-            self._write_logs(logs)
-        if self.update == 0 and cfg.steps < self.batch_size:
-            self.notes.append(cfg.short_run_note())
-        if tensorboard is not None:  # hides the events of the updates redone from here
-            self.tensorboard = TensorBoardLog(tensorboard, self.out, cfg.algo, self.env_steps + 1)
-        if state is not None:
-            self._finish_pending_file()
-            if self.cfg != stored:  # a new length: the checkpoint first, config.json second
-                self.save()
-                self._write_config(ours=False)
-        else:
-            self._create_directory(stored)
-        if resume:
-            self._write_provenance(resumed_at=self.update)
 
     def state(self) -> dict[str, np.ndarray]:
         """The checkpoint: everything training needs to continue bit for bit."""
@@ -178,11 +183,11 @@ class Run(RunDirectory):
                            f"but {self.cfg.env} has {self.collector.obs_dim}/{self.collector.act_dim}")
         a = self.agent
         a.phi, a.theta_v = d["phi"].copy(), d["theta_v"].copy()
-        a.pi_opt = Adam.from_state(checkpoint.subdict(d, "pi_opt/"))
-        a.v_opt = Adam.from_state(checkpoint.subdict(d, "v_opt/"))
+        a.pi_opt = Adam.from_state(subdict(d, "pi_opt/"))
+        a.v_opt = Adam.from_state(subdict(d, "v_opt/"))
         for name, rng in self.generators().items():
             rng.bit_generator.state = json.loads(str(d[f"rng/{name}"]))
-        self.collector.load_state(checkpoint.subdict(d, "collector/"))
+        self.collector.load_state(subdict(d, "collector/"))
         self.update, self.env_steps = int(d["update"]), int(d["env_steps"])
         self.wall_time = float(d["wall_time"])
 
@@ -299,83 +304,6 @@ class Run(RunDirectory):
         if update % self.cfg.checkpoint_every == 0:
             self.save(f"update_{update:06d}.npz", state)
         self._since += time.perf_counter() - t0
-
-    def evaluation_due(self, env_steps: int | None = None) -> bool:
-        """True if the update that ended at ``env_steps`` (by default the last) crossed a
-        multiple of ``cfg.eval_every`` environment steps."""
-        every, n = self.cfg.eval_every, self.env_steps if env_steps is None else env_steps
-        return bool(every) and n // every > (n - self.batch_size) // every
-
-    def evaluate(self) -> dict:
-        """Evaluate the current policy now; returns the eval.csv row."""
-        returns, seconds = self.evaluation.submit(self.agent.policy, self.agent.phi,
-                                                  self.collector.obs_rms).result()
-        return eval_row(self.update, self.env_steps, returns, seconds)
-
-    def start_evaluation(self, state: dict | None = None) -> None:
-        """Submit the evaluation of the policy of the checkpoint state ``state`` (by default the
-        current one; ``record`` passes the finished update's), after ``finish_evaluation`` of
-        the one before. An evaluation that runs in its own process leaves its inputs in
-        ``checkpoints/evaluation.npz`` until its row is written, so that a run that dies in
-        between, with its checkpoint already past this update, redoes it on resume
-        (``_finish_pending_file``)."""
-        self.finish_evaluation(wait=True)
-        state = self.state() if state is None else state
-        update, env_steps, phi = int(state["update"]), int(state["env_steps"]), state["phi"]
-        rms = checkpoint.subdict(state, "collector/obs_rms/")
-        future = self.evaluation.submit(self.agent.policy, phi,
-                                        RunningMeanStd.from_state(rms) if rms else None)
-        self.pending = (update, env_steps, future)
-        if not future.done():
-            d = {"update": np.array(update), "env_steps": np.array(env_steps), "phi": phi,
-                 **{f"obs_rms/{k}": v for k, v in rms.items()}}
-            path = self.ckpt_dir / PENDING
-            with writing(path):
-                checkpoint.atomic_write(path, lambda f: np.savez(f, **d))
-            if not self.has_checkpoint():
-                self.created.append(path)
-
-    def finish_evaluation(self, wait: bool) -> dict | None:
-        """Write the eval.csv row of the submitted evaluation if it has finished (with
-        ``wait``, once it has); returns the row, or None."""
-        if self.pending is None or not (wait or self.pending[2].done()):
-            return None
-        update, env_steps, future = self.pending
-        row = eval_row(update, env_steps, *future.result())
-        self.append_eval(row)
-        self.pending = None
-        with writing(self.ckpt_dir / PENDING):
-            (self.ckpt_dir / PENDING).unlink(missing_ok=True)
-        return row
-
-    def _finish_pending_file(self) -> None:
-        """On resume: evaluate the inputs left in ``checkpoints/evaluation.npz`` if their update
-        is one the checkpoint has passed and eval.csv has no row for it, then remove the
-        file (one of a later update is stale: that update will be redone)."""
-        path = self.ckpt_dir / PENDING
-        if not path.exists():
-            return
-        try:
-            d = checkpoint.read_npz(path)
-            update, env_steps, phi = int(d["update"]), int(d["env_steps"]), d["phi"]
-            rms = checkpoint.subdict(d, "obs_rms/")
-            obs_rms = RunningMeanStd.from_state(rms) if rms else None
-        except (ValueError, KeyError) as e:
-            raise RunError(f"{path} is not an evaluation refimpl left ({e}); remove it to "
-                           "resume without that evaluation") from None
-        if phi.shape != self.agent.phi.shape or (obs_rms is None) != (not self.cfg.norm_obs):
-            raise RunError(f"{path} does not belong to this run's policy; remove it to resume "
-                           "without that evaluation")
-        eval_path = self.out / "eval.csv"
-        done = False
-        if eval_path.exists():
-            with eval_path.open() as f:
-                done = any(int(r["update"]) == update for r in csv.DictReader(f))
-        if update <= self.update and not done and self.evaluation is not None:
-            returns, seconds = self.evaluation.submit(self.agent.policy, phi, obs_rms).result()
-            self.append_eval(eval_row(update, env_steps, returns, seconds))
-        with writing(path):
-            path.unlink()
 
     def close(self) -> None:
         self.collector.close()

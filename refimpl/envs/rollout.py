@@ -22,6 +22,7 @@ from refimpl.core.errors import NumericalError
 from refimpl.core.normalize import RewardScaler, RunningMeanStd
 from refimpl.core.returns import gae
 from refimpl.core.seeding import RunSeeds
+from refimpl.core.state import subdict
 
 EPISODE_WINDOW = 20
 """Finished episodes averaged in ``Collector.episode_stats``, the ``ep_return`` and ``ep_length``
@@ -229,17 +230,12 @@ class Collector:
         self.envs.set_attr(STATE, [{k: d[f"env{i}/{k}"] for k in ("sim", "rng", "elapsed")}
                                    for i in range(len(self.raw_obs))])
         if self.obs_rms is not None:
-            self.obs_rms = RunningMeanStd.from_state(_under(d, "obs_rms/"))
+            self.obs_rms = RunningMeanStd.from_state(subdict(d, "obs_rms/"))
         if self.rew_scaler is not None:
-            self.rew_scaler = RewardScaler.from_state(_under(d, "rew_scaler/"))
+            self.rew_scaler = RewardScaler.from_state(subdict(d, "rew_scaler/"))
 
     def close(self) -> None:
         self.envs.close()
-
-
-def _under(d: dict, prefix: str) -> dict:
-    """The entries of ``d`` whose key starts with ``prefix``, without it."""
-    return {k[len(prefix):]: v for k, v in d.items() if k.startswith(prefix)}
 
 
 def estimate_advantages(critic, theta_v: np.ndarray, batch: Batch, gamma: float, lam: float):

@@ -12,7 +12,8 @@ Sources, read at the commits named:
 """
 import pytest
 
-from refimpl.engine.config import PRESET_TASKS, PRESETS, Config, preset_settings
+from refimpl.engine.config import Config
+from refimpl.engine.presets import PRESET_TASKS, PRESETS, preset_settings
 
 ALL = ("Hopper-v5", "Walker2d-v5", "Humanoid-v5")
 H, W, U = ("Hopper-v5",), ("Walker2d-v5",), ("Humanoid-v5",)

@@ -1,4 +1,4 @@
-"""refimpl/engine/sweep.py: a grid of runs on local processes and (optional extra) on Dask; finished
+"""refimpl/engine/sweep.py and sweep_plan.py: a grid of runs on local processes and (optional extra) on Dask; finished
 runs are skipped, but only if they are the runs asked for; the summary has one row per run with
 the documented columns; bad flags and ``--set`` values are one line and leave nothing behind."""
 import csv
@@ -11,8 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from refimpl.cli import main
-from refimpl.engine.sweep import (MAX_SEEDS, SUMMARY_COLUMNS, check_sweep_out, execute, grid,
-                                  parse_override, parse_seeds)
+from refimpl.engine.sweep import SUMMARY_COLUMNS, execute
+from refimpl.engine.sweep_plan import (MAX_SEEDS, check_sweep_out, grid, parse_override,
+                                       parse_seeds)
 from support import odd_spaces  # noqa: F401  (registers test/Dict-v0, test/TupleObservation-v0)
 
 TINY = ["--env", "refimpl/LQ-Lecture-v0", "--steps", "400", "--eval-episodes", "2",
