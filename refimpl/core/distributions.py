@@ -75,7 +75,7 @@ def kl_grad_q(mean_p: np.ndarray, log_std_p: np.ndarray,
     inv_var_q = np.exp(-2.0 * log_std_q)
     dmu = mean_q - mean_p
     dlog = 1.0 - (np.exp(2.0 * log_std_p) + dmu * dmu) * inv_var_q
-    return dmu * inv_var_q, dlog * np.ones_like(mean_p)
+    return dmu * inv_var_q, dlog
 
 
 def fisher_weights(log_std: np.ndarray) -> tuple[np.ndarray, float]:

@@ -343,3 +343,18 @@ def test_fisher_vector_product_adds_the_damping(problem, damping):
     # two summation orders of the same products: rounding relative to the largest term
     np.testing.assert_allclose(fisher_vector_product(policy, phi, obs, v, damping), expected,
                                rtol=1e-10, atol=1e-10 * (np.abs(F).max() + damping) * np.abs(v).max())
+
+
+@given(policy_problems())
+def test_float32_inputs_are_computed_in_float64(problem):
+    """Every array but the actions is read as float64 before any arithmetic: float32 phi,
+    states and v give, bit for bit, what the same values give as float64 (a float32 value is
+    exactly a float64 one), not a float32 computation of them."""
+    policy, phi, obs, rng = problem
+    v = rng.standard_normal(policy.n_params)
+    phi32, obs32, v32 = (x.astype(np.float32) for x in (phi, obs, v))
+    exact = fisher_vector_product(policy, phi32.astype(np.float64), obs32.astype(np.float64),
+                                  v32.astype(np.float64))
+    got = fisher_vector_product(policy, phi32, obs32, v32)
+    assert got.dtype == np.float64
+    np.testing.assert_array_equal(got, exact)

@@ -458,3 +458,13 @@ def test_softmax_is_stable_per_state_for_logits_of_very_different_size():
     # the closed form of a two-action softmax; rounding of one exp and one division
     np.testing.assert_allclose(pi, [[1 / (1 + e), e / (1 + e)], [e / (1 + e), 1 / (1 + e)]],
                                rtol=1e-15)
+
+
+@given(seeds)
+def test_random_mdps_default_concentration_is_one_the_uniform_dirichlet(seed):
+    """``random_mdp``'s rows are Dirichlet(1, ..., 1) by default: uniform on the simplex, the
+    documented default, and what every test here draws from."""
+    default = random_mdp(np.random.default_rng(seed), 4, 3, 0.9)
+    uniform = random_mdp(np.random.default_rng(seed), 4, 3, 0.9, concentration=1.0)
+    for a, b in ((default.P, uniform.P), (default.p0, uniform.p0), (default.R, uniform.R)):
+        np.testing.assert_array_equal(a, b)
