@@ -55,3 +55,12 @@ def test_an_action_is_any_array_of_one_number(a):
         assert obs[0] == s + a
         steps.append((obs[0], reward))
     assert steps[0] == steps[1] == steps[2]
+
+
+def test_an_action_of_more_than_one_number_is_refused_naming_the_shape():
+    import pytest
+
+    env = LinearQuadraticEnv()
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=r"^action must have shape \(1,\), got \(2,\)$"):
+        env.step(np.array([0.1, 0.2]))
