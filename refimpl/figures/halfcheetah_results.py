@@ -102,11 +102,11 @@ def _iqm_figure(finals, task: str):
     return fig
 
 
-def _profile_figure(finals, taus, task: str):
+def _profile_figure(finals, taus, task: str, style: dict):
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for (preset, algo), x in finals.items():
         ax.step(taus, stats.performance_profile(x, taus), where="post", color=COLOR[algo],
-                linestyle=STYLE.get(preset, ":"), label=f"{algo.upper()} ({preset})")
+                linestyle=style.get(preset, ":"), label=f"{algo.upper()} ({preset})")
     ax.set(xlabel="final return tau", ylabel="fraction of runs with final return > tau",
            title=f"{task}, 1M steps: performance profiles", ylim=(-0.02, 1.02))
     ax.grid(alpha=0.3)
@@ -115,10 +115,12 @@ def _profile_figure(finals, taus, task: str):
     return fig
 
 
-def curve_figure(c, algos, title):
+def curve_figure(c, algos, title, style: dict = STYLE):
+    """``curves``' output for ``algos`` as one figure: colour by algorithm (``COLOR``), line
+    style by preset (``style``, dotted for a preset it does not name)."""
     return learning_curve_figure(
         [Curve(x, y, None, f"{algo.upper()} ({preset}): {SOURCES[source]}",
-               STYLE.get(preset, ":"), COLOR[algo], band=(low, high))
+               style.get(preset, ":"), COLOR[algo], band=(low, high))
          for (preset, algo), (source, x, y, low, high) in c.items() if algo in algos],
         title, "episode return", "environment steps (millions)",
         x_unit=1e6, figsize=(6.5, 4.2), band_alpha=0.15,
@@ -152,16 +154,17 @@ def save_curves_csv(c: dict, path: Path) -> Path:
     return save_csv(path, columns)
 
 
-def final_figures(finals: dict, task: str, out_dir: Path, prefix: str) -> list[Path]:
+def final_figures(finals: dict, task: str, out_dir: Path, prefix: str,
+                  style: dict = STYLE) -> list[Path]:
     """``PREFIX_iqm.svg``, ``PREFIX_profiles.svg`` and ``PREFIX_final.csv`` of ``final_returns``'
-    output (nothing if it is empty)."""
+    output (nothing if it is empty); ``style`` as in ``curve_figure``."""
     if not finals:
         return []
     low = min(x.min() for x in finals.values())
     high = max(x.max() for x in finals.values())
     taus = np.linspace(low - 0.05 * (high - low), high + 0.05 * (high - low), 200)
     written = [save_svg(_iqm_figure(finals, task), out_dir / f"{prefix}_iqm.svg"),
-               save_svg(_profile_figure(finals, taus, task), out_dir / f"{prefix}_profiles.svg")]
+               save_svg(_profile_figure(finals, taus, task, style), out_dir / f"{prefix}_profiles.svg")]
     summaries = {k: stats.summarize(x) for k, x in finals.items()}
     written.append(save_csv(out_dir / f"{prefix}_final.csv", {
         "preset": [p for p, _ in finals], "algo": [a for _, a in finals],

@@ -210,3 +210,32 @@ def test_gait_is_measured_from_the_episode_itself():
     np.testing.assert_allclose(g["speed"][0], np.mean(speeds[:-1]), rtol=1e-11)
     np.testing.assert_allclose(g["pitch"][0], np.degrees(np.abs(angles).mean()), rtol=1e-12)
     assert g["upside_down"][0] == np.mean(np.cos(angles) < 0)
+
+
+def test_the_ablation_sweeps_of_a_task_get_figures_of_their_own(tmp_path):
+    """Engstrom et al.'s configurations, each a sweep ``TASK-PRESET``: one curves figure per
+    task with a curve per configuration, and final-return figures whose final.csv holds each
+    configuration's IQM (of 4 runs: the middle two); the task's other figures are unchanged."""
+    steps = np.arange(1, 11) * 100.0
+    finals = {"engstrom-ppo": [1.0, 50.0, 3.0, 5.0], "engstrom-trpo": [2.0, 8.0, 4.0, 90.0]}
+    for preset, values in finals.items():
+        algo = mujoco_results.ABLATION[preset]
+        sweep = tmp_path / f"hopper-v5-{preset}"
+        for i, final in enumerate(values):
+            _write_log(sweep / f"{algo}-s{i}", steps, np.linspace(0, 9, 10))
+            _write_eval(sweep / f"{algo}-s{i}", steps[1::2], np.linspace(0, final, 5))
+        (sweep / "summary.csv").write_text(
+            "algo,seed,steps,final_return,final_return_std,wall_s\n"
+            + "".join(f"{algo},{i},1000,{r},1,1\n" for i, r in enumerate(values)))
+    out = tmp_path / "figures"
+    out.mkdir()
+    written = [p.name for p in mujoco_results.make(out, tmp_path)]
+    assert written == ["hopper_ablation_curves.svg", "hopper_ablation_curves.csv",
+                       "hopper_ablation_iqm.svg", "hopper_ablation_profiles.svg",
+                       "hopper_ablation_final.csv"]
+    with (out / "hopper_ablation_curves.csv").open() as f:
+        assert {(r["preset"], r["algo"]) for r in csv.DictReader(f)} == {
+            ("engstrom-ppo", "ppo"), ("engstrom-trpo", "trpo")}
+    with (out / "hopper_ablation_final.csv").open() as f:
+        iqm = {(r["preset"], r["algo"]): float(r["iqm"]) for r in csv.DictReader(f)}
+    assert iqm == {("engstrom-ppo", "ppo"): 4.0, ("engstrom-trpo", "trpo"): 6.0}
