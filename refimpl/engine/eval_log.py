@@ -2,8 +2,9 @@
 (``evaluate.Evaluation``, by default in a process of its own while training goes on), its
 eval.csv row, and ``checkpoints/evaluation.npz``, the inputs of one whose row is not written yet,
 with which a resumed run redoes it. ``EvaluationLog`` is a part of ``trainer.Run``, whose
-attributes it uses: ``cfg``, ``agent``, ``evaluation``, ``pending``, ``update``,
-``env_steps``, ``batch_size``, the run directory's ``out``, ``ckpt_dir`` and writers.
+attributes it uses: ``cfg``, ``agent``, ``collector``, ``evaluation``, ``pending``,
+``update``, ``env_steps``, ``batch_size``, the run directory's ``out``, ``ckpt_dir`` and
+writers.
 
 Tested in tests/engine/test_evaluation.py and tests/engine/test_faults.py.
 """
