@@ -1,6 +1,7 @@
 """Lecture figures "Results with TRPO" (``half_cheetah_trpo.svg``) and "Results: TRPO vs. PPO"
 (``trpo_vs_ppo.svg``): episode return on HalfCheetah-v5 against environment steps, one line
-style per preset (solid: the `default` preset; dashed: the ``tianshou`` preset), drawn from the
+style per preset (solid: the `default` preset; dashed: the ``tianshou`` preset; dotted: the
+``zoo`` preset, rl-baselines3-zoo's tuned PPO, where its sweep exists), drawn from the
 run logs ``RESULTS/halfcheetah-v5*/ALGO-sSEED/`` written by ``refimpl sweep``, RESULTS being the
 results directory (``refimpl figures --results``; by default the repository's committed
 ``results/``).
@@ -30,10 +31,11 @@ from refimpl.engine.plots import Curve, learning_curve_figure, plt, save_csv, sa
 from refimpl.engine.logs import evaluation_curves, learning_curves
 from refimpl.figures import DEFAULT_RESULTS
 
-SWEEPS = {"default": "halfcheetah-v5", "tianshou": "halfcheetah-v5-tianshou"}
+SWEEPS = {"default": "halfcheetah-v5", "tianshou": "halfcheetah-v5-tianshou",
+          "zoo": "halfcheetah-v5-zoo"}
 """Preset -> the directory, under the results directory, where ``refimpl sweep`` wrote its runs."""
 ALGOS = ("trpo", "ppo", "npg")
-STYLE = {"default": "-", "tianshou": "--"}
+STYLE = {"default": "-", "tianshou": "--", "zoo": ":"}
 COLOR = {"trpo": "C0", "ppo": "C1", "npg": "C2"}
 
 

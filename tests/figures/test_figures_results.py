@@ -94,6 +94,28 @@ def test_final_return_figures_come_from_the_summaries(tmp_path):
     assert (row["algo"], float(row["iqm"]), float(row["median"])) == ("ppo", 25.0, 25.0)
 
 
+def test_the_zoo_sweep_is_drawn_beside_the_default_as_its_own_line(tmp_path):
+    """The sweep of the ``zoo`` preset (PPO only) is a curve and a final-return row of its own
+    next to the default preset's, never pooled with it: the zoo's IQM over its 4 runs is the
+    middle two of its own final returns."""
+    steps = np.arange(1, 11) * 100.0
+    header = "algo,seed,steps,final_return,final_return_std,wall_s\n"
+    for preset, finals in (("default", [1.0, 2.0, 3.0, 4.0]), ("zoo", [10.0, 400.0, 20.0, 30.0])):
+        sweep = tmp_path / halfcheetah_results.SWEEPS[preset]
+        for i in range(4):
+            _write_log(sweep / f"ppo-s{i}", steps, np.linspace(0, finals[i], 10))
+        (sweep / "summary.csv").write_text(header + "".join(
+            f"ppo,{i},1000,{r},1,1\n" for i, r in enumerate(finals)))
+    _write_log(tmp_path / "halfcheetah-v5" / "trpo-s0", steps, np.zeros(10))
+    halfcheetah_results.make(tmp_path, tmp_path)
+    with (tmp_path / "halfcheetah_curves.csv").open() as f:
+        drawn = {(r["preset"], r["algo"]) for r in csv.DictReader(f)}
+    assert drawn == {("default", "ppo"), ("default", "trpo"), ("zoo", "ppo")}
+    with (tmp_path / "halfcheetah_final.csv").open() as f:
+        iqm = {r["preset"]: float(r["iqm"]) for r in csv.DictReader(f)}
+    assert iqm == {"default": 2.5, "zoo": 25.0}
+
+
 def test_other_tasks_get_the_same_figures_from_their_own_sweeps(tmp_path, monkeypatch):
     """mujoco_results draws, per task with a sweep, its curves and the final-return figures,
     with the task's name in the titles, and its final.csv holds that sweep's IQM (of 4 runs:
